@@ -1,0 +1,389 @@
+"""Field codecs: how each model field is checked, copied, written to and read from JSON.
+
+Every model field declares a codec through `field(...)`. One codec serves four jobs,
+so the JSON shape (SPEC section 2), the type checks behind `validate_for_persist`,
+and the deep copies behind ISO-1 can never disagree about a field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeAlias, TypeVar
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+
+Omit = Literal["never", "none", "empty", "default"]
+_T = TypeVar("_T")
+
+
+class ShapeError(Exception):
+    """A value does not fit its codec; `path` names the field (`metadata.created_at`)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"field '{path}' {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+class Codec:
+    """Checks, copies, dumps and loads one kind of field value."""
+
+    expected = "a value"
+
+    def check(self, value: object, path: str) -> None:
+        """Raise `ShapeError` unless `value` is a valid Python value for this field."""
+        if not self.accepts(value):
+            raise ShapeError(path, f"must be {self.expected}, got {_describe(value)}")
+
+    def accepts(self, value: object) -> bool:
+        raise NotImplementedError
+
+    def load(self, value: object, path: str) -> Any:
+        """Parse a JSON value; raise `ShapeError` when it has the wrong shape."""
+        self.check(value, path)
+        return self.clone(value)
+
+    def dump(self, value: Any) -> JsonValue:
+        result: JsonValue = self.clone(value)
+        return result
+
+    def clone(self, value: Any) -> Any:
+        return value
+
+
+class _Str(Codec):
+    expected = "a string"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str)
+
+
+class _Choice(Codec):
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.expected = "one of " + ", ".join(repr(c) for c in choices)
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str) and value in self.choices
+
+
+class _Int(Codec):
+    expected = "an integer >= 0"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_json(value: object) -> bool:
+    """True when `value` is made only of JSON types (str keys, finite floats)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json(v) for k, v in value.items())
+    return False
+
+
+def clone_json(value: Any) -> Any:
+    """Deep-copy a JSON value (lists and dicts are new, leaves are immutable)."""
+    if isinstance(value, dict):
+        return {k: clone_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_json(v) for v in value]
+    return value
+
+
+class _Json(Codec):
+    expected = "a JSON value (None, bool, int, float, str, list, dict with str keys)"
+
+    def accepts(self, value: object) -> bool:
+        return is_json(value)
+
+    def clone(self, value: Any) -> Any:
+        return clone_json(value)
+
+
+class _JsonObject(_Json):
+    expected = "a JSON object (dict with str keys)"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, dict) and is_json(value)
+
+
+class _ContentBlock(_Json):
+    expected = 'a JSON object tagged by a string "type"'
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, dict) and isinstance(value.get("type"), str) and is_json(value)
+
+
+_UNIT_REASONS = ("natural_end", "cancelled", "suspended", "behavior_requested")
+_TEXT_REASONS = ("blocked", "error")
+
+
+def _is_termination_reason(value: object) -> bool:
+    if not isinstance(value, dict) or not set(value) <= {"type", "value"}:
+        return False
+    kind = value.get("type")
+    if kind in _UNIT_REASONS:
+        return "value" not in value
+    if kind in _TEXT_REASONS:
+        return isinstance(value.get("value"), str)
+    if kind == "stopped":
+        stop = value.get("value")
+        return (
+            isinstance(stop, dict)
+            and set(stop) <= {"code", "detail"}
+            and isinstance(stop.get("code"), str)
+            and isinstance(stop.get("detail", ""), str)
+        )
+    return False
+
+
+class _TerminationReason(_Json):
+    expected = (
+        'a termination reason such as {"type": "natural_end"}, {"type": "error", "value": "msg"} '
+        'or {"type": "stopped", "value": {"code": "max_rounds"}}'
+    )
+
+    def accepts(self, value: object) -> bool:
+        return _is_termination_reason(value)
+
+
+class _Enum(Codec):
+    def __init__(self, enum_type: type[enum.Enum]) -> None:
+        self.enum_type = enum_type
+        members = ", ".join(f"{enum_type.__name__}.{m.name}" for m in enum_type)
+        self.expected = f"one of {members}"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, self.enum_type)
+
+    def load(self, value: object, path: str) -> Any:
+        try:
+            return self.enum_type(value)
+        except ValueError:
+            values = ", ".join(repr(m.value) for m in self.enum_type)
+            raise ShapeError(path, f"must be one of {values}, got {_describe(value)}") from None
+
+    def dump(self, value: Any) -> JsonValue:
+        result: JsonValue = value.value
+        return result
+
+
+class _Optional(Codec):
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.expected = f"None or {inner.expected}"
+
+    def check(self, value: object, path: str) -> None:
+        if value is not None:
+            self.inner.check(value, path)
+
+    def load(self, value: object, path: str) -> Any:
+        return None if value is None else self.inner.load(value, path)
+
+    def dump(self, value: Any) -> JsonValue:
+        return None if value is None else self.inner.dump(value)
+
+    def clone(self, value: Any) -> Any:
+        return None if value is None else self.inner.clone(value)
+
+
+class _List(Codec):
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.expected = f"a list of {inner.expected}"
+
+    def check(self, value: object, path: str) -> None:
+        if not isinstance(value, list):
+            raise ShapeError(path, f"must be {self.expected}, got {_describe(value)}")
+        for index, item in enumerate(value):
+            self.inner.check(item, f"{path}[{index}]")
+
+    def load(self, value: object, path: str) -> Any:
+        if not isinstance(value, list):
+            raise ShapeError(path, f"must be a JSON array, got {_describe(value)}")
+        return [self.inner.load(item, f"{path}[{index}]") for index, item in enumerate(value)]
+
+    def dump(self, value: Any) -> JsonValue:
+        return [self.inner.dump(item) for item in value]
+
+    def clone(self, value: Any) -> Any:
+        inner = self.inner
+        if type(inner) in _IMMUTABLE_LEAVES:
+            return list(value)
+        return [inner.clone(item) for item in value]
+
+
+class _Model(Codec):
+    def __init__(self, get: Callable[[], type[Any]]) -> None:
+        self._get = get
+
+    def check(self, value: object, path: str) -> None:
+        cls = self._get()
+        if not isinstance(value, cls):
+            raise ShapeError(path, f"must be a {cls.__name__}, got {_describe(value)}")
+        check_fields(value, f"{path}.")
+
+    def load(self, value: object, path: str) -> Any:
+        return load_fields(self._get(), value, f"{path}.")
+
+    def dump(self, value: Any) -> JsonValue:
+        return dump_fields(value)
+
+    def clone(self, value: Any) -> Any:
+        return clone_fields(value)
+
+
+_IMMUTABLE_LEAVES = (_Str, _Int, _Choice)
+
+STR = _Str()
+INT = _Int()
+JSON = _Json()
+JSON_OBJECT = _JsonObject()
+CONTENT_BLOCK = _ContentBlock()
+TERMINATION_REASON = _TerminationReason()
+
+
+def choice(*choices: str) -> Codec:
+    """A string restricted to `choices`."""
+    return _Choice(choices)
+
+
+def enum_of(enum_type: type[enum.Enum]) -> Codec:
+    """An enum member; JSON holds its value."""
+    return _Enum(enum_type)
+
+
+def optional(inner: Codec) -> Codec:
+    """`None` or a value of `inner`."""
+    return _Optional(inner)
+
+
+def list_of(inner: Codec) -> Codec:
+    """A list whose items are values of `inner`."""
+    return _List(inner)
+
+
+def model(get: Callable[[], type[Any]]) -> Codec:
+    """A nested model; `get` returns the class (late, so models may refer to later ones)."""
+    return _Model(get)
+
+
+# ── fields ──────────────────────────────────────────────────────────
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    name: str
+    codec: Codec
+    omit: Omit
+    default: Any
+    factory: Callable[[], Any] | None
+
+    def missing(self) -> Any:
+        return self.factory() if self.factory is not None else self.default
+
+
+def field(
+    codec: Codec,
+    *,
+    omit: Omit = "none",
+    default: Any = dataclasses.MISSING,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """Declare a model field with its codec and when JSON omits it.
+
+    `omit`: "none" leaves the key out when the value is None, "empty" when it is falsy
+    (an empty list or dict, 0), "default" when it equals the default, "never" always
+    writes it (None as null).
+    """
+    metadata = {"codec": codec, "omit": omit}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+_SPECS: dict[type[Any], tuple[_FieldSpec, ...]] = {}
+
+
+def specs(cls: type[Any]) -> tuple[_FieldSpec, ...]:
+    """The field specs of a model class, in declaration order (cached)."""
+    found = _SPECS.get(cls)
+    if found is None:
+        found = tuple(
+            _FieldSpec(
+                name=f.name,
+                codec=f.metadata["codec"],
+                omit=f.metadata["omit"],
+                default=f.default,
+                factory=None if f.default_factory is dataclasses.MISSING else f.default_factory,
+            )
+            for f in dataclasses.fields(cls)
+        )
+        _SPECS[cls] = found
+    return found
+
+
+def _omitted(spec: _FieldSpec, value: Any) -> bool:
+    if spec.omit == "none":
+        return value is None
+    if spec.omit == "empty":
+        return not value
+    if spec.omit == "default":
+        return bool(value == spec.missing())
+    return False
+
+
+def dump_fields(obj: Any) -> JsonObject:
+    """The JSON object of a model instance, keys in declaration order."""
+    out: JsonObject = {}
+    for spec in specs(type(obj)):
+        value = getattr(obj, spec.name)
+        if not _omitted(spec, value):
+            out[spec.name] = spec.codec.dump(value)
+    return out
+
+
+def load_fields(cls: type[_T], value: object, prefix: str = "") -> _T:
+    """Build `cls` from a JSON object; unknown keys are ignored, as serde does."""
+    if not isinstance(value, Mapping):
+        raise ShapeError(prefix.rstrip(".") or "<root>", f"must be a JSON object, got {_describe(value)}")
+    kwargs: dict[str, Any] = {}
+    for spec in specs(cls):
+        path = prefix + spec.name
+        if spec.name in value:
+            kwargs[spec.name] = spec.codec.load(value[spec.name], path)
+        elif spec.default is dataclasses.MISSING and spec.factory is None:
+            raise ShapeError(path, "is missing")
+    return cls(**kwargs)
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Raise `ShapeError` for the first field whose value does not fit its codec."""
+    for spec in specs(type(obj)):
+        spec.codec.check(getattr(obj, spec.name), prefix + spec.name)
+
+
+def clone_fields(obj: _T) -> _T:
+    """A deep copy of a model instance that shares no mutable object with it."""
+    cls = type(obj)
+    new = object.__new__(cls)
+    for spec in specs(cls):
+        object.__setattr__(new, spec.name, spec.codec.clone(getattr(obj, spec.name)))
+    return new
