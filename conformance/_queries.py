@@ -95,7 +95,7 @@ def _decode(prefix: str, cursor: object, keys: Iterable[str]) -> dict[str, Any]:
         if not re.fullmatch(r"[A-Za-z0-9_-]*", body):
             raise ValueError("not URL-safe base64")
         token = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
+    except (binascii.Error, ValueError, RecursionError) as error:
         raise InvalidCursorError(f"cursor {cursor[:40]!r} is not a valid token: {error}") from None
     if not isinstance(token, dict) or set(token) != set(keys):
         raise InvalidCursorError(f"cursor {cursor[:40]!r} does not hold the fields {sorted(keys)}")

@@ -13,13 +13,14 @@ from typing import TypeVar
 
 from conformance._enums import ChildThreadDeleteStrategy
 from conformance._errors import NotFoundError, ValidationError, VersionConflictError
+from conformance._hierarchy import cascade_walk, hierarchy_walk
 from conformance._messages import (
     effective_committed_view,
     merge_checkpoint_append_messages,
     strip_unpaired_tool_calls,
     validate_append_only_delta,
 )
-from conformance._models import Message, MessageRecord, Thread, ThreadMetadata, normalize_lineage_id
+from conformance._models import Message, MessageRecord, Thread, ThreadMetadata
 from conformance._queries import (
     MessagePage,
     MessageQuery,
@@ -156,26 +157,15 @@ class ThreadStore(ABC):
                 await self.save_thread(child)
             await self.delete_thread(thread_id)
         else:
-            for doomed in await self._cascade_order(thread_id):
-                await self.delete_thread(doomed)
-
-    async def _cascade_order(self, thread_id: str) -> list[str]:
-        """Descendants first, then `thread_id`; `ValidationError` when a thread repeats (DEL-5)."""
-        visited: set[str] = set()
-        stack: list[tuple[str, bool]] = [(thread_id, False)]
-        order: list[str] = []
-        while stack:
-            current, expanded = stack.pop()
-            if expanded:
-                order.append(current)
-                continue
-            if current in visited:
-                raise ValidationError(f"thread hierarchy cycle detected while deleting {thread_id!r}")
-            visited.add(current)
-            stack.append((current, True))
-            children = sorted(await self.list_child_threads(current), key=lambda t: t.id)
-            stack.extend((child.id, False) for child in reversed(children))
-        return order
+            walk = cascade_walk(thread_id)
+            try:
+                parent_id = next(walk)
+                while True:
+                    parent_id = walk.send(await self.list_child_threads(parent_id))
+            except StopIteration as done:
+                doomed: list[str] = done.value
+            for doomed_id in doomed:
+                await self.delete_thread(doomed_id)
 
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
         """Return one page of thread ids matching `query` (QRY-1..5, CUR-4, SEC-1).
@@ -227,26 +217,13 @@ class ThreadStore(ABC):
         when the parent is missing ("parent thread not found") or an ancestor further
         up is missing ("missing ancestor").
         """
-        root_parent = normalize_lineage_id(parent_thread_id)
-        if root_parent is None:
+        walk = hierarchy_walk(thread_id, parent_thread_id)
+        try:
+            current = next(walk)
+            while True:
+                current = walk.send(await self.load_thread(current))
+        except StopIteration:
             return
-        if root_parent == thread_id:
-            raise ValidationError(f"thread {thread_id!r} cannot parent itself")
-        visited = {thread_id}
-        current = root_parent
-        while True:
-            if current in visited:
-                raise ValidationError(f"thread hierarchy cycle detected at {current!r}")
-            visited.add(current)
-            thread = await self.load_thread(current)
-            if thread is None:
-                if current == root_parent:
-                    raise ValidationError(f"parent thread not found: {root_parent!r}")
-                raise ValidationError(f"thread hierarchy references missing ancestor {current!r}")
-            parent = normalize_lineage_id(thread.parent_thread_id)
-            if parent is None:
-                return
-            current = parent
 
     async def load_messages(self, thread_id: str) -> list[Message] | None:
         """Return the read view of the log (VIEW-1), or `None` when it has no message (MSG-1)."""
