@@ -2,7 +2,11 @@
 
 Everything a backend or a client writes against is importable from here: errors,
 models, enums, queries and pages, the pure helpers, and the store base classes.
+The kit's names (`StoreContract`, `rule`, `RULES`, ...) load lazily, so a backend
+that imports only the contract does not import pytest.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from conformance._codec import JsonObject, JsonValue
 from conformance._enums import (
@@ -72,7 +76,42 @@ from conformance._threads import (
     sort_threads_by_recent_activity,
 )
 
+if TYPE_CHECKING:
+    from conformance._contract import StoreContract
+    from conformance._rules import CAPABILITIES, RULES, Rule
+    from conformance._runner import open_store, rule
+    from conformance._version import RULES_VERSION, __version__
+
+_LAZY = {
+    "StoreContract": "conformance._contract",
+    "CAPABILITIES": "conformance._rules",
+    "RULES": "conformance._rules",
+    "Rule": "conformance._rules",
+    "open_store": "conformance._runner",
+    "rule": "conformance._runner",
+    "RULES_VERSION": "conformance._version",
+    "__version__": "conformance._version",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'conformance' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
+    "CAPABILITIES",
+    "RULES",
+    "RULES_VERSION",
+    "Rule",
+    "StoreContract",
+    "__version__",
+    "open_store",
+    "rule",
     "AlreadyExistsError",
     "CheckpointSnapshot",
     "ChildThreadDeleteStrategy",

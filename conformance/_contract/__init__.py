@@ -1,0 +1,54 @@
+"""`StoreContract`: every contract test, as one base class a backend's test module subclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import ClassVar
+
+from conformance._contract.checkpoints import CheckpointRules
+from conformance._contract.concurrency import ConcurrencyRules
+from conformance._contract.deletes import DeleteRules
+from conformance._contract.durability import DurabilityRules
+from conformance._contract.hierarchy import HierarchyRules
+from conformance._contract.messages import MessageRules
+from conformance._contract.queries import QueryRules
+from conformance._contract.runs import RunRules
+from conformance._contract.safety import SafetyRules
+from conformance._contract.threads import ThreadRules
+
+__all__ = ["StoreContract"]
+
+
+class StoreContract(
+    ThreadRules,
+    HierarchyRules,
+    DeleteRules,
+    QueryRules,
+    MessageRules,
+    RunRules,
+    CheckpointRules,
+    SafetyRules,
+    ConcurrencyRules,
+    DurabilityRules,
+):
+    """Every rule of the contract as tests; subclass it (named `Test...`) to run them on a store.
+
+    Give the subclass a `store` method (a store, a factory, or an async generator
+    yielding one; called fresh for every test) or a `store` pytest fixture returning
+    such a source, and optionally the capabilities the store declares:
+
+        class TestMyStore(StoreContract):
+            capabilities = {"thread_state", "concurrent_writers"}
+
+            async def store(self):
+                async with MyStore.connect("...") as store:
+                    yield store
+
+    Without `capabilities`, the kit asks `--capabilities`, then the store class or
+    store object (their `capabilities` attribute); rules of undeclared capabilities
+    are skipped, naming the capability.
+    """
+
+    capabilities: ClassVar[Collection[str] | None] = None
+    #: Event loops to run each test under; None uses --conformance-backend (default asyncio).
+    backends: ClassVar[Sequence[str] | None] = None

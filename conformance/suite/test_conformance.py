@@ -1,0 +1,7 @@
+"""Collects every contract test once, for the store given by `--store` or a `store` fixture."""
+
+from conformance._contract import StoreContract
+
+
+class TestConformance(StoreContract):
+    """The whole contract against the configured store."""

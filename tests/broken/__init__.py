@@ -1,0 +1,27 @@
+"""The broken-store zoo: each store breaks one rule on purpose, and the kit must name it.
+
+Every module here defines `ZOO: list[Broken]`; `tests/test_broken_stores.py` runs the
+kit's tests of each entry's rule against its store and expects that rule to fail.
+A broken store subclasses `ReferenceStore` and overrides one method with one bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance import ThreadRunStore
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A store with one bug, the rule the kit must report broken, and the bug in words."""
+
+    store: type[ThreadRunStore]
+    rule: str
+    bug: str
+    capabilities: str = "all"
+
+    @property
+    def target(self) -> str:
+        """The `--store` target naming this store (`broken.<module>:<class>`)."""
+        return f"{self.store.__module__}:{self.store.__qualname__}"
