@@ -251,7 +251,8 @@ class MessageQuery:
         if isinstance(cursor, str) and _BARE_OFFSET.fullmatch(cursor):
             return int(cursor)
         token = _decode(MESSAGE_CURSOR_PREFIX, cursor, self._token(0))
-        if token != self._token(token["offset"]):
+        # Compare JSON spellings: in Python `true == 1` and `1.0 == 1`, which a token must not exploit.
+        if json.dumps(token, sort_keys=True) != json.dumps(self._token(token["offset"]), sort_keys=True):
             raise InvalidCursorError("cursor does not match the message query's filters")
         offset: int = token["offset"]
         return offset

@@ -438,6 +438,17 @@ def test_message_token_with_changed_filter_is_refused(key: str, value: object) -
         FILTERED_MESSAGE_QUERY.decode_cursor(encode_token("msg_", token))
 
 
+@pytest.mark.parametrize(("key", "value"), [("after", True), ("after", 1.0), ("before", False), ("before", 0.0)])
+def test_message_token_with_filter_of_wrong_json_type_is_refused(key: str, value: object) -> None:
+    """CUR-1, CUR-2: `after`/`before` are JSON integers; `true`, `false` or `1.0` in their place is not a token."""
+    query = MessageQuery(after=1, before=0)
+    _, token = decode_body("msg_", query.encode_cursor(2))
+    assert query.decode_cursor(encode_token("msg_", token)) == 2
+    token[key] = value
+    with pytest.raises(InvalidCursorError):
+        query.decode_cursor(encode_token("msg_", token))
+
+
 def test_tampered_offset_is_honoured() -> None:
     """CUR-2: the filters are bound to the query, the offset is the token's own (any integer >= 0)."""
     _, token = decode_body("thr_", FILTERED_THREAD_QUERY.encode_cursor(6))
