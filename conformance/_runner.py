@@ -9,8 +9,10 @@ same whatever async plugin (anyio, pytest-asyncio in any mode) a project uses.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import signal
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -231,8 +233,9 @@ class Kit:
                     await body(instance, **kwargs)
 
         try:
-            anyio.run(main, backend=self.backend)
-        except TimeoutError:
+            with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE):
+                anyio.run(main, backend=self.backend)
+        except (TimeoutError, _HardTimeout):
             pytest.fail(
                 f"timed out after {self.timeout:g}s: the store did not answer "
                 "(raise --conformance-timeout if it is merely slow)",
@@ -242,6 +245,38 @@ class Kit:
     def _declare(self, capabilities: frozenset[str]) -> None:
         if self.report is not None:
             self.report.capabilities = capabilities
+
+
+#: Seconds past the timeout after which a store stuck without awaiting is interrupted by a signal.
+HARD_DEADLINE_GRACE = 2.0
+
+
+class _HardTimeout(Exception):
+    """Raised by SIGALRM when a store blocks the event loop past the deadline."""
+
+
+@contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """Interrupt code that never awaits (a busy loop in a store) after `seconds`.
+
+    `anyio.fail_after` can only cancel at an await; a store spinning in plain Python
+    would hang the run. On the main thread of a Unix process a SIGALRM timer raises
+    `_HardTimeout` there instead; elsewhere this does nothing.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _HardTimeout
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _skip_unless(needed: set[str], declared: frozenset[str]) -> None:

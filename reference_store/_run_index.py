@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Iterator
 from heapq import merge
 from itertools import count
 
-from conformance import RunPage, RunQuery, RunRecord
+from conformance import RunPage, RunQuery, RunRecord, RunStatus
 from conformance._queries import paginate_runs
 
 _Created = tuple[int, str]
 _Latest = tuple[int, int, str]
+_Key = tuple[str | None, RunStatus | None]
 
 
 class RunIndex:
-    """Stored runs; per thread, ordered by creation and by (updated_at, write order)."""
+    """Stored runs, ordered by creation per (thread, status) filter and by latest write per thread.
+
+    Every `list_runs` filter on thread and status reads one ascending list, so a page
+    costs O(log N + page); an `id_prefix` filter merges the lists of the threads in
+    the prefix only.
+    """
 
     __slots__ = ("_created", "_latest", "_thread_ids", "_writes", "_written_at", "runs")
 
@@ -22,9 +29,13 @@ class RunIndex:
         self.runs: dict[str, RunRecord] = {}
         self._writes = count(1)
         self._written_at: dict[str, int] = {}
-        self._created: dict[str, list[_Created]] = {}
+        self._created: dict[_Key, list[_Created]] = {}
         self._latest: dict[str, list[_Latest]] = {}
         self._thread_ids: list[str] = []
+
+    @staticmethod
+    def _keys(run: RunRecord) -> tuple[_Key, ...]:
+        return ((run.thread_id, None), (run.thread_id, run.status), (None, None), (None, run.status))
 
     def put(self, run: RunRecord) -> None:
         """Store `run` (a copy the index may keep), replacing a run of its id; it becomes the last write."""
@@ -33,18 +44,22 @@ class RunIndex:
             self._unindex(old)
         self.runs[run.run_id] = run
         written = self._written_at[run.run_id] = next(self._writes)
-        if run.thread_id not in self._created:
+        if run.thread_id not in self._latest:
             insort(self._thread_ids, run.thread_id)
-        insort(self._created.setdefault(run.thread_id, []), (run.created_at, run.run_id))
+        for key in self._keys(run):
+            insort(self._created.setdefault(key, []), (run.created_at, run.run_id))
         insort(self._latest.setdefault(run.thread_id, []), (run.updated_at, written, run.run_id))
 
     def _unindex(self, run: RunRecord) -> None:
-        created = self._created[run.thread_id]
-        del created[bisect_left(created, (run.created_at, run.run_id))]
+        entry = (run.created_at, run.run_id)
+        for key in self._keys(run):
+            listed = self._created[key]
+            del listed[bisect_left(listed, entry)]
+            if not listed:
+                del self._created[key]
         latest = self._latest[run.thread_id]
         del latest[bisect_left(latest, (run.updated_at, self._written_at[run.run_id], run.run_id))]
-        if not created:
-            del self._created[run.thread_id]
+        if not latest:
             del self._latest[run.thread_id]
             del self._thread_ids[bisect_left(self._thread_ids, run.thread_id)]
 
@@ -53,17 +68,23 @@ class RunIndex:
         latest = self._latest.get(thread_id)
         return self.runs[latest[-1][2]] if latest else None
 
+    def _threads_with_prefix(self, prefix: str) -> Iterator[str]:
+        position = bisect_left(self._thread_ids, prefix)
+        while position < len(self._thread_ids) and self._thread_ids[position].startswith(prefix):
+            yield self._thread_ids[position]
+            position += 1
+
     def page(self, query: RunQuery) -> RunPage:
-        """The page of a normalized query (RUN-4), reading only the threads it can match."""
-        if query.thread_id is not None:
-            lists = [self._created.get(query.thread_id, [])]
-        elif query.id_prefix is not None:
-            position = bisect_left(self._thread_ids, query.id_prefix)
-            lists = []
-            while position < len(self._thread_ids) and self._thread_ids[position].startswith(query.id_prefix):
-                lists.append(self._created[self._thread_ids[position]])
-                position += 1
-        else:
-            lists = list(self._created.values())
-        ordered = merge(*lists) if len(lists) > 1 else iter(lists[0] if lists else [])
-        return paginate_runs((self.runs[run_id] for _, run_id in ordered), query)
+        """The page of a normalized query (RUN-4); the runs are the stored ones, not copies."""
+        if query.thread_id is not None or query.id_prefix is None:
+            listed = self._created.get((query.thread_id, query.status), [])
+            if query.id_prefix is not None and not (query.thread_id or "").startswith(query.id_prefix):
+                listed = []
+            start = min(query.offset, len(listed))
+            end = min(start + query.limit, len(listed))
+            chosen = [self.runs[run_id] for _, run_id in listed[start:end]]
+            return RunPage(items=chosen, total=len(listed), has_more=end < len(listed))
+        lists = [
+            self._created.get((thread_id, query.status), []) for thread_id in self._threads_with_prefix(query.id_prefix)
+        ]
+        return paginate_runs((self.runs[run_id] for _, run_id in merge(*lists)), query)

@@ -1,0 +1,218 @@
+"""Broken stores of the query area: each breaks one of QRY-1..5, CUR-1..4, SEC-1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+from broken import Broken
+from conformance import RunPage, RunQuery, RunRecord, ThreadPage, ThreadQuery
+from conformance._queries import paginate_runs, thread_page
+from conformance._threads import activity_key
+from reference_store import ReferenceStore
+
+
+def _like(prefix: str) -> re.Pattern[str]:
+    """What `LIKE prefix || '%'` matches when nobody escapes the prefix: `%` and `_` are wildcards."""
+    pattern, escaped = [], False
+    for char in prefix:
+        if escaped:
+            pattern.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            pattern.append({"%": ".*", "_": "."}.get(char, re.escape(char)))
+    return re.compile("".join(pattern), re.DOTALL)
+
+
+def _recode(page: ThreadPage, query: ThreadQuery, encode: Callable[[int], str]) -> ThreadPage:
+    """The page with both cursors re-encoded by `encode` from the offsets they hold under `query`."""
+    if page.next_cursor is not None:
+        page.next_cursor = encode(query.decode_cursor(page.next_cursor))
+    if page.prev_cursor is not None:
+        page.prev_cursor = encode(query.decode_cursor(page.prev_cursor))
+    return page
+
+
+class UncappedLimit(ReferenceStore):
+    """Trusts the caller's limit: a limit of 201 returns 201 threads."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = replace(query.normalized(), limit=query.limit)
+        async with self._lock:
+            return self._threads.page(normalized)
+
+
+class RawResourceFilter(ReferenceStore):
+    """Filters by the resource id as the caller spelled it: "  r " matches nothing."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = replace(query.normalized(), resource_id=query.resource_id)
+        async with self._lock:
+            return self._threads.page(normalized)
+
+
+class BlankParentFilter(ReferenceStore):
+    """Looks up children of parent " " instead of treating a blank parent filter as any()."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = replace(query.normalized(), parent_filter=query.parent_filter)
+        async with self._lock:
+            return self._threads.page(normalized)
+
+
+class LikePrefix(ReferenceStore):
+    """Matches `id LIKE prefix || '%'` without escaping: `a_` also matches `axb`, `%` matches all."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        if normalized.id_prefix is None:
+            return await super().list_threads_query(query)
+        pattern, others = _like(normalized.id_prefix), replace(normalized, id_prefix=None)
+        async with self._lock:
+            matching = [t for t in self._threads.threads.values() if others.matches(t) and pattern.match(t.id)]
+            return thread_page(normalized, [t.id for t in sorted(matching, key=activity_key)])
+
+
+class IdOrder(ReferenceStore):
+    """Orders filtered listings by id only, the primary key, forgetting recent activity."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        async with self._lock:
+            return thread_page(normalized, sorted(i for i, t in self._threads.threads.items() if normalized.matches(t)))
+
+
+class PrevCursorOnFirstPage(ReferenceStore):
+    """Gives a prev_cursor whenever limit > 0, even on the first page."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+        if page.prev_cursor is None and normalized.limit > 0:
+            page.prev_cursor = normalized.encode_cursor(0)
+        return page
+
+
+class UnclampedPrevCursor(ReferenceStore):
+    """Builds prev_cursor from `start - limit` without max(..., 0): offset 2, limit 3 points at -1."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+        if page.prev_cursor is not None:
+            start = min(normalized.offset, page.total)
+            token = {
+                "offset": start - normalized.limit,
+                "resource_id": normalized.resource_id,
+                "parent_filter": normalized.parent_filter.to_json(),
+                "id_prefix": normalized.id_prefix,
+            }
+            raw = json.dumps(token, separators=(",", ":")).encode()
+            page.prev_cursor = "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return page
+
+
+class EndlessLimitZero(ReferenceStore):
+    """Like upstream PostgreSQL: limit 0 says has_more and hands out a next_cursor to the same offset."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+        if normalized.limit == 0 and normalized.offset < page.total:
+            page.has_more = True
+            page.next_cursor = normalized.encode_cursor(normalized.offset)
+        return page
+
+
+class BareOffsetCursors(ReferenceStore):
+    """Hands out cursors as bare decimal offsets ("3") instead of thr_ tokens."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        return _recode(page, query.normalized(), str)
+
+
+class UnboundCursors(ReferenceStore):
+    """Encodes cursors with the offset only, as if the query had no filters."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        return _recode(page, query.normalized(), ThreadQuery().encode_cursor)
+
+
+class BareCursorsWhenFiltered(ReferenceStore):
+    """Keeps legacy bare offsets as cursors of filtered queries, which refuse them."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        return _recode(page, query.normalized(), str) if query.has_filters() else page
+
+
+class LastItemNextCursor(ReferenceStore):
+    """Points next_cursor at the last item shown (end - 1), so each page repeats one thread."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+        if page.next_cursor is not None:
+            page.next_cursor = normalized.encode_cursor(normalized.decode_cursor(page.next_cursor) - 1)
+        return page
+
+
+class PrefixFreeCursors(ReferenceStore):
+    """Leaves id_prefix out of its cursors, so a prefixed cursor pages the unprefixed listing."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+        return _recode(page, normalized, replace(normalized, id_prefix=None).encode_cursor)
+
+
+class RunPrefixOnRunId(ReferenceStore):
+    """Applies list_runs' id_prefix to the run id instead of the run's thread id."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        prefix, others = normalized.id_prefix, replace(normalized, id_prefix=None)
+        async with self._lock:
+            runs: list[RunRecord] = [
+                r.copy() for r in self._runs.runs.values() if prefix is None or r.run_id.startswith(prefix)
+            ]
+        return paginate_runs(runs, others)
+
+
+class RunLikePrefix(ReferenceStore):
+    """Matches runs by `thread_id LIKE prefix || '%'` without escaping `%` and `_`."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        if normalized.id_prefix is None:
+            return await super().list_runs(query)
+        pattern, others = _like(normalized.id_prefix), replace(normalized, id_prefix=None)
+        async with self._lock:
+            runs = [r.copy() for r in self._runs.runs.values() if pattern.match(r.thread_id)]
+        return paginate_runs(runs, others)
+
+
+ZOO: list[Broken] = [
+    Broken(UncappedLimit, "QRY-1", "does not cap limit at 200"),
+    Broken(RawResourceFilter, "QRY-1", "does not normalize the resource_id filter"),
+    Broken(BlankParentFilter, "QRY-1", "treats parent(' ') as a parent id instead of any()"),
+    Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards"),
+    Broken(IdOrder, "QRY-3", "orders query results by id only"),
+    Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page"),
+    Broken(UnclampedPrevCursor, "QRY-4", "prev_cursor offset start - limit without max(..., 0)"),
+    Broken(EndlessLimitZero, "QRY-5", "limit 0 says has_more with a next_cursor to the same offset"),
+    Broken(BareOffsetCursors, "CUR-1", "cursors are bare decimal offsets"),
+    Broken(UnboundCursors, "CUR-2", "cursors hold the offset only, not the query's filters"),
+    Broken(BareCursorsWhenFiltered, "CUR-3", "bare decimal cursors for filtered queries"),
+    Broken(LastItemNextCursor, "CUR-4", "next_cursor points at the last item shown, repeating it"),
+    Broken(PrefixFreeCursors, "SEC-1", "cursors leave id_prefix out, so they widen the listing"),
+    Broken(RunPrefixOnRunId, "SEC-1", "list_runs id_prefix matches the run id, not the thread id"),
+    Broken(RunLikePrefix, "SEC-1", "list_runs id_prefix as an unescaped LIKE pattern"),
+]
