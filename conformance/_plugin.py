@@ -223,6 +223,7 @@ def conformance_kit(request: pytest.FixtureRequest, tmp_path: Path, conformance_
         capabilities=kit_config.capabilities,
         location=tmp_path,
         report=kit_config.report,
+        profile=kit_config.profile,
     )
     return kit
 

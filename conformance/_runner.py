@@ -21,6 +21,7 @@ import pytest
 
 from conformance._report import Report
 from conformance._rules import CAPABILITIES, RULES
+from conformance._stateful import StoreMachine, run_machine
 from conformance._stores import ThreadRunStore
 
 __all__ = ["Kit", "StoreSource", "open_store", "rule"]
@@ -117,6 +118,9 @@ async def open_store(source: StoreSource, location: Path | None = None) -> Async
     elif isinstance(produced, AbstractAsyncContextManager) or hasattr(produced, "__aenter__"):
         async with produced as store:
             yield _checked(store, source)
+    elif produced is source:
+        # A ready store object belongs to whoever made it (a fixture, say): not closed here.
+        yield _checked(produced, source)
     else:
         store = _checked(produced, source)
         try:
@@ -125,6 +129,15 @@ async def open_store(source: StoreSource, location: Path | None = None) -> Async
             closer = getattr(store, "aclose", None)
             if callable(closer):
                 await closer()
+
+
+def _reopen(source: StoreSource, location: Path) -> AbstractAsyncContextManager[ThreadRunStore]:
+    if isinstance(source, ThreadRunStore):
+        raise TypeError(
+            "durable rules open a second store on the same location, so the store source must be a "
+            "factory (a class or callable, taking `location=` if it needs one), not a ready store object"
+        )
+    return open_store(source, location)
 
 
 @asynccontextmanager
@@ -175,9 +188,11 @@ class Kit:
         capabilities: frozenset[str] | None,
         location: Path,
         report: Report | None = None,
+        profile: str = "quick",
     ) -> None:
         self.request = request
         self.report = report
+        self.profile = profile
         self.backend = backend
         self.timeout = timeout
         self.capability_override = capabilities
@@ -229,7 +244,7 @@ class Kit:
                     if "store" in parameters:
                         kwargs["store"] = store
                     if "reopen" in parameters:
-                        kwargs["reopen"] = lambda: open_store(source, self.location)
+                        kwargs["reopen"] = lambda: _reopen(source, self.location)
                     await body(instance, **kwargs)
 
         try:
@@ -242,9 +257,33 @@ class Kit:
                 pytrace=False,
             )
 
+    def run_machine(self, instance: object, machine: type[StoreMachine]) -> None:
+        """Run a Hypothesis state machine with a fresh store per example (see `stateful`)."""
+        source = self.source(instance)
+        declared = self.capabilities(instance, source)
+        if declared is None:
+            declared = anyio.run(_probe_capabilities, source, self.location / "probe", backend=self.backend)
+        self._declare(declared)
+        _skip_unless(required_capabilities(self.request.node), declared)
+        run_machine(
+            machine,
+            open_store=lambda folder: open_store(source, folder),
+            backend=self.backend,
+            location=self.location,
+            capabilities=declared,
+            profile=self.profile,
+            timeout=self.timeout,
+        )
+
     def _declare(self, capabilities: frozenset[str]) -> None:
         if self.report is not None:
             self.report.capabilities = capabilities
+
+
+async def _probe_capabilities(source: StoreSource, location: Path) -> frozenset[str]:
+    location.mkdir(parents=True, exist_ok=True)
+    async with open_store(source, location) as store:
+        return declared_capabilities(store) or frozenset()
 
 
 #: Seconds past the timeout after which a store stuck without awaiting is interrupted by a signal.

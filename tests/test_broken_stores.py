@@ -13,10 +13,10 @@ import json
 import pkgutil
 from pathlib import Path
 
-import pytest
-
 import broken
+import pytest
 from broken import Broken
+
 from conformance import RULES
 
 SUITE = Path(importlib.import_module("conformance.suite").__file__ or "").parent
@@ -53,7 +53,7 @@ def test_kit_names_the_broken_rule(entry: Broken, pytester: pytest.Pytester) -> 
         "--conformance-report",
         str(report),
         "--conformance-timeout",
-        "10",
+        "3",
         "-p",
         "no:cacheprovider",
         "-q",

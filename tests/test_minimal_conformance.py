@@ -6,8 +6,9 @@ rule must pass. This proves the ported defaults of `ThreadStore`/`ThreadRunStore
 
 from __future__ import annotations
 
-from conformance import StoreContract
 from minimal_store import MinimalStore
+
+from conformance import StoreContract
 
 
 class TestMinimalStore(StoreContract):

@@ -1,0 +1,244 @@
+"""Broken stores for checkpoints: each breaks one of CKP-1..6."""
+
+from __future__ import annotations
+
+from broken import Broken
+from conformance import (
+    CheckpointSnapshot,
+    Message,
+    RunRecord,
+    RunStatus,
+    Thread,
+    ThreadMetadata,
+    VersionConflictError,
+    apply_run_projection,
+    effective_committed_view,
+    strip_unpaired_tool_calls,
+)
+from conformance._messages import validate_delta
+from conformance._threads import now_ms
+from reference_store import ReferenceStore
+from reference_store._log import MessageLog
+
+
+class CheckpointSkipsHierarchy(ReferenceStore):
+    """`checkpoint` validates run and messages but never walks the parent's hierarchy."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        run.validate_for_persist()
+        validate_delta((), 1, messages)
+        async with self._lock:
+            existing = self._threads.threads.get(thread_id)
+            thread = existing.copy() if existing is not None else Thread(id=thread_id)
+            now = now_ms()
+            if thread.metadata.created_at is None:
+                thread.metadata.created_at = now
+            thread.metadata.updated_at = now
+            self._threads.put(apply_run_projection(thread, run))
+            self._replace_log(thread_id, messages)
+            self._runs.put(run.copy())
+
+
+class CheckpointValidatesMessagesLate(ReferenceStore):
+    """`checkpoint` writes the thread and the run, then validates the messages and raises half-done."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
+            self._threads.put(projected)
+            self._runs.put(run.copy())
+            validate_delta((), 1, messages)
+            self._replace_log(thread_id, messages)
+
+
+class CheckpointKeepsFirstRunWrite(ReferenceStore):
+    """The run upsert is `ON CONFLICT DO UPDATE` without `created_at`/`thread_id`: the first write's stay."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
+            validate_delta((), 1, messages)
+            stored = run.copy()
+            old = self._runs.runs.get(run.run_id)
+            if old is not None:
+                stored.created_at = old.created_at
+                stored.thread_id = old.thread_id
+            self._threads.put(projected)
+            self._replace_log(thread_id, messages)
+            self._runs.put(stored)
+
+
+class CheckpointResetsCreatedAt(ReferenceStore):
+    """The checkpoint stamps `created_at = now` on every write, not only when it is unset."""
+
+    def _prepare_checkpoint(self, thread_id: str, run: RunRecord) -> Thread:
+        projected = super()._prepare_checkpoint(thread_id, run)
+        projected.metadata.created_at = projected.metadata.updated_at
+        return projected
+
+
+class CheckpointUpdatesRunInPlace(ReferenceStore):
+    """An unchanged `updated_at` updates the run row in place, keeping its old write order for ties."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
+            validate_delta((), 1, messages)
+            self._threads.put(projected)
+            self._replace_log(thread_id, messages)
+            old = self._runs.runs.get(run.run_id)
+            if old is not None and (old.thread_id, old.created_at, old.updated_at) == (
+                run.thread_id,
+                run.created_at,
+                run.updated_at,
+            ):
+                self._runs.runs[run.run_id] = run.copy()
+            else:
+                self._runs.put(run.copy())
+
+
+class CheckpointTouchesParent(ReferenceStore):
+    """The checkpoint also bumps the parent thread's `updated_at`, so parents sort as recently active."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        await super().checkpoint(thread_id, messages, run)
+        async with self._lock:
+            child = self._threads.threads[thread_id]
+            parent = self._threads.threads.get(child.parent_thread_id or "")
+            if parent is not None:
+                touched = parent.copy()
+                touched.metadata = ThreadMetadata(
+                    created_at=parent.metadata.created_at,
+                    updated_at=now_ms(),
+                    title=parent.metadata.title,
+                    custom=parent.metadata.custom,
+                )
+                self._threads.put(touched)
+
+
+class AppendChecksVersionAfterWrite(ReferenceStore):
+    """`checkpoint_append` appends the delta, then compares versions: a conflict leaves the delta written."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        async with self._lock:
+            log = self._logs.setdefault(thread_id, MessageLog())
+            actual = len(log)
+            validate_delta(log.positions, actual + 1, messages)
+            log.extend([m.copy() for m in messages])
+            if not log.messages:
+                del self._logs[thread_id]
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
+class AppendCountsReadView(ReferenceStore):
+    """The version guard counts the read view (`len(load_messages)`), not the raw committed log."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        view = await self.load_messages(thread_id) or []
+        if expected_version is not None and expected_version != len(view):
+            raise VersionConflictError(expected_version, len(view))
+        return await super().checkpoint_append(thread_id, messages, None, run)
+
+
+class AppendReturnsViewLength(ReferenceStore):
+    """`checkpoint_append` returns the length of the read view after the append, not of the raw log."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        await super().checkpoint_append(thread_id, messages, expected_version, run)
+        return len(strip_unpaired_tool_calls(await self.load_committed_messages(thread_id) or []))
+
+
+class AppendTrustsMatchingVersion(ReferenceStore):
+    """When `expected_version` matches, the delta is appended without the MSG-5 id and shape checks."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        if expected_version is None:
+            return await super().checkpoint_append(thread_id, messages, expected_version, run)
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            if expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            if messages:
+                log = self._logs.setdefault(thread_id, MessageLog())
+                log.extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
+class LoadCheckpointRawLog(ReferenceStore):
+    """`load_checkpoint` returns the raw committed log as its messages."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        found = await super().load_checkpoint(thread_id)
+        if found is not None:
+            found.messages = await self.load_committed_messages(thread_id) or []
+        return found
+
+
+class LoadCheckpointViewVersion(ReferenceStore):
+    """`load_checkpoint` reports the length of the effective view as `message_version`."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        found = await super().load_checkpoint(thread_id)
+        if found is not None:
+            found.message_version = len(
+                effective_committed_view(await self.load_committed_messages(thread_id) or [], thread_id)
+            )
+        return found
+
+
+class ProjectionIgnoresAge(ReferenceStore):
+    """The projection never compares `updated_at`: a late write of an older run overwrites a newer one's."""
+
+    def _prepare_checkpoint(self, thread_id: str, run: RunRecord) -> Thread:
+        projected = super()._prepare_checkpoint(thread_id, run)
+        projected.latest_run_id = run.run_id
+        projected.latest_run_updated_at = run.updated_at
+        if run.status is RunStatus.RUNNING:
+            projected.active_run_id = projected.open_run_id = run.run_id
+        elif run.status is not RunStatus.DONE:
+            projected.active_run_id, projected.open_run_id = None, run.run_id
+        return projected
+
+
+class ProjectionDoneClearsAll(ReferenceStore):
+    """A `done` run clears `active_run_id` and `open_run_id` whichever run they name."""
+
+    def _prepare_checkpoint(self, thread_id: str, run: RunRecord) -> Thread:
+        projected = super()._prepare_checkpoint(thread_id, run)
+        if run.status is RunStatus.DONE:
+            projected.active_run_id = None
+            projected.open_run_id = None
+        return projected
+
+
+ZOO: list[Broken] = [
+    Broken(CheckpointSkipsHierarchy, "CKP-1", "checkpoint does not validate the parent's hierarchy"),
+    Broken(CheckpointValidatesMessagesLate, "CKP-1", "checkpoint writes thread and run before validating messages"),
+    Broken(CheckpointKeepsFirstRunWrite, "CKP-2", "the run upsert keeps the first write's created_at and thread_id"),
+    Broken(CheckpointResetsCreatedAt, "CKP-2", "checkpoint overwrites the thread's created_at with now"),
+    Broken(CheckpointUpdatesRunInPlace, "CKP-2", "a checkpointed run keeps its old write order for latest_run ties"),
+    Broken(CheckpointTouchesParent, "CKP-2", "checkpoint bumps the parent thread's updated_at"),
+    Broken(AppendChecksVersionAfterWrite, "CKP-3", "checkpoint_append checks the version after appending the delta"),
+    Broken(AppendCountsReadView, "CKP-3", "checkpoint_append's version counts the read view, not the raw log"),
+    Broken(AppendReturnsViewLength, "CKP-4", "checkpoint_append returns the read view's length, not the raw log's"),
+    Broken(AppendTrustsMatchingVersion, "CKP-4", "checkpoint_append skips MSG-5 when expected_version matches"),
+    Broken(LoadCheckpointRawLog, "CKP-5", "load_checkpoint returns the raw log instead of the effective view"),
+    Broken(LoadCheckpointViewVersion, "CKP-5", "load_checkpoint's message_version is the effective view's length"),
+    Broken(ProjectionIgnoresAge, "CKP-6", "an older run overwrites a newer run's projection"),
+    Broken(ProjectionDoneClearsAll, "CKP-6", "a done run clears active and open run ids naming other runs"),
+]

@@ -1,0 +1,239 @@
+"""Broken stores of the message area: each breaks one of MSG-1..8, VIEW-1..2, MOD-3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from broken import Broken
+from conformance import (
+    CheckpointSnapshot,
+    Message,
+    MessageOrder,
+    MessagePage,
+    MessageQuery,
+    MessageRecord,
+    MessageSeqRange,
+    MessageVisibilityFilter,
+    Role,
+    ValidationError,
+    effective_messages,
+    strip_unpaired_tool_calls,
+)
+from conformance._messages import validate_delta, validate_message_shape
+from conformance._queries import window
+from reference_store import ReferenceStore
+from reference_store._log import MessageLog
+
+
+def _page(records: list[MessageRecord], query: MessageQuery, keep: Callable[[MessageRecord], bool]) -> MessagePage:
+    """Filter with `keep`, order by seq and window by `query.offset`/`query.limit` as given."""
+    matching = sorted(filter(keep, records), key=lambda r: r.seq, reverse=query.order is MessageOrder.DESC)
+    win = window(query.offset, query.limit, len(matching))
+    next_cursor, prev_cursor = win.cursors(query)
+    return MessagePage(
+        records=matching[win.start : win.end],
+        total=len(matching),
+        has_more=win.has_more,
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
+    )
+
+
+class EmptyLogAsList(ReferenceStore):
+    """Returns the rows it found: `[]` instead of `None` for a thread without messages."""
+
+    async def load_committed_messages(self, thread_id: str) -> list[Message] | None:
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            return [] if log is None else [m.copy() for m in log.messages]
+
+
+class UnvalidatedSave(ReferenceStore):
+    """Replaces the log without checking the messages or their ids."""
+
+    async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
+        async with self._lock:
+            self._replace_log(thread_id, list(messages))
+
+
+class DeleteMessagesOfAnyThread(ReferenceStore):
+    """Empties the log without checking that the thread exists."""
+
+    async def delete_messages(self, thread_id: str) -> None:
+        async with self._lock:
+            self._logs.pop(thread_id, None)
+
+
+class AppendCreatesLogFirst(ReferenceStore):
+    """Gets-or-creates the log row before validating, so even an empty append leaves an empty log."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        async with self._lock:
+            log = self._logs.setdefault(thread_id, MessageLog())
+            start_seq = len(log) + 1
+            validate_delta(log.positions, start_seq, messages)
+            log.extend([m.copy() for m in messages])
+            return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
+
+
+class AppendUpserts(ReferenceStore):
+    """Appends with ON CONFLICT (id) DO UPDATE: a delta reusing a committed id rewrites it in place."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            validate_delta((), len(log) + 1 if log else 1, messages)
+            if not messages:
+                return []
+            if log is None:
+                log = self._logs[thread_id] = MessageLog()
+            seqs = []
+            for message in messages:
+                assert message.id is not None
+                seq = log.positions.get(message.id)
+                if seq is None:
+                    log.extend([message.copy()])
+                    seq = len(log)
+                else:
+                    log.messages[seq - 1] = message.copy()
+                seqs.append(seq)
+            return [log.record(thread_id, seq) for seq in seqs]
+
+
+class RecordsRenumberedAfterView(ReferenceStore):
+    """Numbers records over the read view, as upstream's in-memory backend did."""
+
+    async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
+        view = await self.load_messages(thread_id)
+        return None if view is None else [MessageRecord.from_message(thread_id, s, m) for s, m in enumerate(view, 1)]
+
+
+class RecordBodiesShifted(ReferenceStore):
+    """Takes ids and seqs from the raw rows but zips in bodies of the read view, as upstream PostgreSQL did."""
+
+    async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
+        committed = await self.load_committed_messages(thread_id)
+        view = await self.load_messages(thread_id)
+        if committed is None or view is None:
+            return None
+        return [
+            replace(MessageRecord.from_message(thread_id, seq, raw), message=body)
+            for seq, (raw, body) in enumerate(zip(committed, view, strict=False), start=1)
+        ]
+
+
+class BeforeInclusive(ReferenceStore):
+    """Filters `seq <= before` instead of `seq < before`."""
+
+    async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
+        normalized = query.normalized()
+        unbounded = replace(normalized, before=None)
+        before = normalized.before
+
+        def keep(record: MessageRecord) -> bool:
+            return unbounded.matches(record) and (before is None or record.seq <= before)
+
+        return _page(await self.load_message_records(thread_id) or [], normalized, keep)
+
+
+class ExternalIncludesInternal(ReferenceStore):
+    """Treats the external visibility filter as no filter at all."""
+
+    async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
+        normalized = query.normalized()
+        if normalized.visibility is MessageVisibilityFilter.EXTERNAL:
+            normalized = replace(normalized, visibility=MessageVisibilityFilter.ANY)
+        return await super().list_message_records(thread_id, normalized)
+
+
+class LimitNotCapped(ReferenceStore):
+    """Pages with the caller's limit, however large."""
+
+    async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
+        return _page(await self.load_message_records(thread_id) or [], query, query.normalized().matches)
+
+
+class RangeExcludesEnd(ReferenceStore):
+    """Reads seqs with `range(from_seq, to_seq)`, dropping the last one."""
+
+    async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
+        records = await self.load_message_records(thread_id) or []
+        return [r for r in records if range.from_seq <= r.seq < range.to_seq]
+
+
+class ViewIsRawLog(ReferenceStore):
+    """`load_messages` returns the committed log untouched."""
+
+    async def load_messages(self, thread_id: str) -> list[Message] | None:
+        return await self.load_committed_messages(thread_id)
+
+
+class CheckpointWithoutFold(ReferenceStore):
+    """Resumes from the read view without folding compaction summaries."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        if snapshot is not None:
+            snapshot.messages = strip_unpaired_tool_calls(await self.load_committed_messages(thread_id) or [])
+        return snapshot
+
+
+class NarrowerSummaryWins(ReferenceStore):
+    """Drops a summary whose interval contains another's, so the narrower summary wins."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        records = await self.load_message_records(thread_id) or []
+        marks = {r.seq: r.compaction for r in records if r.compaction is not None}
+        wider = {
+            seq
+            for seq, mark in marks.items()
+            for other_seq, other in marks.items()
+            if other_seq != seq and mark.from_seq <= other.from_seq and other.to_seq <= mark.to_seq
+        }
+        if snapshot is not None:
+            kept = [r for r in records if r.seq not in wider]
+            snapshot.messages = strip_unpaired_tool_calls(effective_messages(kept))
+        return snapshot
+
+
+class ToolResultWithoutCallId(ReferenceStore):
+    """Checks `tool_call_id` only when present, so a tool result without one is appended."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            start_seq = len(log) + 1 if log else 1
+            seen: set[str | None] = set(log.positions) if log else set()
+            for index, message in enumerate(messages):
+                if not (message.role is Role.TOOL and message.tool_call_id is None):
+                    validate_message_shape(message, start_seq + index)
+                if message.id in seen:
+                    raise ValidationError(f"message id {message.id!r} is already committed or repeated")
+                seen.add(message.id)
+            if not messages:
+                return []
+            if log is None:
+                log = self._logs[thread_id] = MessageLog()
+            log.extend([m.copy() for m in messages])
+            return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
+
+
+ZOO: list[Broken] = [
+    Broken(EmptyLogAsList, "MSG-1", "an absent log reads as [] instead of None"),
+    Broken(UnvalidatedSave, "MSG-2", "save_messages stores invalid messages and repeated ids"),
+    Broken(DeleteMessagesOfAnyThread, "MSG-3", "delete_messages on an unknown thread silently succeeds"),
+    Broken(AppendCreatesLogFirst, "MSG-4", "append creates the log before validating; an empty delta leaves []"),
+    Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
+    Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
+    Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),
+    Broken(BeforeInclusive, "MSG-7", "the before filter keeps seq == before"),
+    Broken(ExternalIncludesInternal, "MSG-7", "the external visibility filter keeps internal messages"),
+    Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),
+    Broken(RangeExcludesEnd, "MSG-8", "load_message_records_range excludes to_seq"),
+    Broken(ViewIsRawLog, "VIEW-1", "load_messages returns the raw committed log"),
+    Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries"),
+    Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
+    Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted"),
+]

@@ -1,0 +1,131 @@
+"""Broken stores for run records: each breaks one of RUN-1..4 or MOD-4."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from broken import Broken
+from conformance import AlreadyExistsError, NotFoundError, RunPage, RunQuery, RunRecord
+from reference_store import ReferenceStore
+
+
+def _page(matching: list[RunRecord], query: RunQuery, limit: int) -> RunPage:
+    start = min(query.offset, len(matching))
+    end = min(start + limit, len(matching))
+    return RunPage(items=[r.copy() for r in matching[start:end]], total=len(matching), has_more=end < len(matching))
+
+
+class CreateRunOverwrites(ReferenceStore):
+    """`create_run` is an upsert (`INSERT OR REPLACE`): a second create replaces the first run."""
+
+    async def create_run(self, record: RunRecord) -> None:
+        record.validate_for_persist()
+        async with self._lock:
+            self._runs.put(record.copy())
+
+
+class CreateRunUnvalidated(ReferenceStore):
+    """`create_run` trusts the caller and stores runs that break MOD-4."""
+
+    async def create_run(self, record: RunRecord) -> None:
+        async with self._lock:
+            if record.run_id in self._runs.runs:
+                raise AlreadyExistsError(f"run {record.run_id!r} already exists")
+            self._runs.put(record.copy())
+
+
+class LoadRunDropsActivation(ReferenceStore):
+    """The run table has no `activation` column: it reads back as None."""
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        found = await super().load_run(run_id)
+        return None if found is None else replace(found, activation=None)
+
+
+class LoadUnknownRunRaises(ReferenceStore):
+    """`load_run` of an unknown id raises `NotFoundError` instead of returning None."""
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        found = await super().load_run(run_id)
+        if found is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+        return found
+
+
+class LatestRunFirstWritten(ReferenceStore):
+    """`latest_run` is `max(runs, key=updated_at)`: among equal updated_at it keeps the first written."""
+
+    async def latest_run(self, thread_id: str) -> RunRecord | None:
+        async with self._lock:
+            runs = [r for r in self._runs.runs.values() if r.thread_id == thread_id]
+            return max(runs, key=lambda r: r.updated_at).copy() if runs else None
+
+
+class LatestRunByCreatedAt(ReferenceStore):
+    """`latest_run` orders by `created_at` (the newest run), not by `updated_at`."""
+
+    async def latest_run(self, thread_id: str) -> RunRecord | None:
+        async with self._lock:
+            runs = [r for r in self._runs.runs.values() if r.thread_id == thread_id]
+            return max(reversed(runs), key=lambda r: r.created_at).copy() if runs else None
+
+
+class ListRunsByRunId(ReferenceStore):
+    """`list_runs` orders by `run_id` only (`ORDER BY run_id`)."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        async with self._lock:
+            matching = sorted((r for r in self._runs.runs.values() if normalized.matches(r)), key=lambda r: r.run_id)
+            return _page(matching, normalized, normalized.limit)
+
+
+class ListRunsLimitZeroEmpty(ReferenceStore):
+    """`list_runs` caps `limit` at 200 but does not raise 0 to 1: limit 0 returns nothing."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        async with self._lock:
+            matching = sorted(
+                (r for r in self._runs.runs.values() if normalized.matches(r)), key=lambda r: (r.created_at, r.run_id)
+            )
+            return _page(matching, normalized, min(query.limit, 200))
+
+
+class ListRunsPrefixOnRunId(ReferenceStore):
+    """`list_runs` applies `id_prefix` to the run id (`run_id LIKE prefix || '%'`), not the thread id."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        prefix = normalized.id_prefix
+
+        def keeps(r: RunRecord) -> bool:
+            unprefixed = replace(normalized, id_prefix=None)
+            return unprefixed.matches(r) and (prefix is None or r.run_id.startswith(prefix))
+
+        async with self._lock:
+            matching = sorted((r for r in self._runs.runs.values() if keeps(r)), key=lambda r: (r.created_at, r.run_id))
+            return _page(matching, normalized, normalized.limit)
+
+
+class ListRunsHasMoreAtLastPage(ReferenceStore):
+    """`has_more` is `len(items) == limit`: a page that ends exactly at the last run says more remain."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        page = await super().list_runs(query)
+        page.has_more = len(page.items) == query.normalized().limit
+        return page
+
+
+ZOO: list[Broken] = [
+    Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
+    Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation"),
+    Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON"),
+    Broken(LoadUnknownRunRaises, "RUN-2", "load_run of an unknown id raises NotFoundError"),
+    Broken(LatestRunFirstWritten, "RUN-3", "latest_run keeps the first written run among equal updated_at"),
+    Broken(LatestRunByCreatedAt, "RUN-3", "latest_run picks the newest created_at, not the greatest updated_at"),
+    Broken(ListRunsByRunId, "RUN-4", "list_runs orders by run_id only"),
+    Broken(ListRunsLimitZeroEmpty, "RUN-4", "list_runs with limit 0 returns no run"),
+    Broken(ListRunsPrefixOnRunId, "RUN-4", "list_runs matches id_prefix against run_id instead of thread_id"),
+    Broken(ListRunsHasMoreAtLastPage, "RUN-4", "list_runs says has_more on a page that ends at the last run"),
+]

@@ -1,0 +1,115 @@
+"""Stores that break the thread rules (THR) and the model rules a store keeps (MOD-1, 2, 5, 6)."""
+
+from __future__ import annotations
+
+from broken import Broken
+from conformance import NotFoundError, PersistedState, Thread, ThreadMetadata, ValidationError
+from reference_store import ReferenceStore
+
+
+class ParentKeptUnstripped(ReferenceStore):
+    """Stores the parent id exactly as given, spaces included."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        thread.validate_for_persist()
+        async with self._lock:
+            self._threads.put(thread.copy())
+
+
+class BlankLineageAccepted(ReferenceStore):
+    """Skips MOD-2 validation: blank ids and self-parents are stored."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        async with self._lock:
+            self._put_thread(thread)
+
+
+class CustomMetadataDropped(ReferenceStore):
+    """Persists only the columns it knows: `custom` and `title` are lost."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        kept = thread.copy()
+        kept.metadata.custom = {}
+        kept.metadata.title = None
+        await super().save_thread(kept)
+
+
+class PercentIdsRefused(ReferenceStore):
+    """Refuses the portable characters % and \\ with a RuntimeError (a URL-path key store)."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        if "%" in thread.id or "\\" in thread.id:
+            raise RuntimeError(f"cannot encode {thread.id!r}")
+        await super().save_thread(thread)
+
+
+class MissingThreadRaises(ReferenceStore):
+    """Raises NotFoundError from load_thread instead of returning None."""
+
+    async def load_thread(self, thread_id: str) -> Thread | None:
+        found = await super().load_thread(thread_id)
+        if found is None:
+            raise NotFoundError(thread_id)
+        return found
+
+
+class SaveIgnoresExisting(ReferenceStore):
+    """INSERT OR IGNORE: a second save of an id keeps the first version."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        if await self.load_thread(thread.id) is None:
+            await super().save_thread(thread)
+
+
+class MetadataMerged(ReferenceStore):
+    """Merges the new metadata into the old one instead of replacing it."""
+
+    async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
+        old = await self.load_thread(id)
+        if old is None:
+            raise ValidationError(f"no thread {id!r}")
+        merged = old.metadata.copy()
+        for name in ("created_at", "updated_at", "title"):
+            if getattr(metadata, name) is not None:
+                setattr(merged, name, getattr(metadata, name))
+        merged.custom.update(metadata.custom)
+        await super().update_thread_metadata(id, merged)
+
+
+class DeleteKeepsLog(ReferenceStore):
+    """Deletes the thread record only; its messages stay behind."""
+
+    async def delete_thread(self, thread_id: str) -> None:
+        async with self._lock:
+            self._threads.drop(thread_id)
+            self._states.pop(thread_id, None)
+
+
+class OldestFirst(ReferenceStore):
+    """Lists threads by activity ascending (an ORDER BY without DESC)."""
+
+    async def list_threads(self, offset: int, limit: int) -> list[str]:
+        everything = await super().list_threads(0, 1_000_000)
+        return list(reversed(everything))[offset : offset + limit]
+
+
+class FirstStateWins(ReferenceStore):
+    """save_thread_state does not overwrite an existing state."""
+
+    async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
+        if await self.load_thread_state(thread_id) is None:
+            await super().save_thread_state(thread_id, state)
+
+
+ZOO = [
+    Broken(ParentKeptUnstripped, "MOD-1", "parent ids stored with their spaces"),
+    Broken(BlankLineageAccepted, "MOD-2", "blank ids and self-parents accepted"),
+    Broken(CustomMetadataDropped, "MOD-5", "metadata.custom and title lost on save"),
+    Broken(PercentIdsRefused, "MOD-6", "portable % and \\ refused with RuntimeError"),
+    Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None"),
+    Broken(SaveIgnoresExisting, "THR-2", "second save of an id ignored"),
+    Broken(MetadataMerged, "THR-3", "metadata merged, not replaced; unknown id raises ValidationError"),
+    Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log"),
+    Broken(OldestFirst, "THR-5", "threads listed oldest first"),
+    Broken(FirstStateWins, "THR-6", "thread state not overwritten"),
+]
