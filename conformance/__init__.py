@@ -70,6 +70,7 @@ from conformance._runs import (
     RunWaitingState,
 )
 from conformance._stores import RunStore, ThreadRunCheckpointStore, ThreadRunStore, ThreadStore
+from conformance._sync import SyncStoreAdapter
 from conformance._threads import (
     apply_run_projection,
     checkpoint_parent_thread_id,
@@ -144,6 +145,7 @@ __all__ = [
     "SerializationError",
     "StorageError",
     "StorageIOError",
+    "SyncStoreAdapter",
     "Thread",
     "ThreadMetadata",
     "ThreadPage",

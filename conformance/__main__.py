@@ -2,12 +2,17 @@
 
     python -m conformance [--store TARGET] [--capabilities LIST] [--conformance-profile P]
                           [--conformance-report PATH] [--conformance-baseline FILE] [pytest args...]
+    python -m conformance spec [--format md|html] [--output PATH]
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
+`spec`, as the first argument only, renders the contract by example instead
+(every rule with its examples; see `conformance._spec`) to stdout or `--output`.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -18,6 +23,13 @@ import pytest
 from conformance._target import DEFAULT_TARGET
 
 PLUGIN_MODULE = "conformance._plugin"
+SPEC_COMMAND = "spec"
+#: Running as `python -m conformance` imports the package before pytest starts, so an installed
+#: kit's plugin package cannot be marked for assertion rewriting and pytest warns; the contract
+#: tests, imported later, are rewritten all the same.
+ALREADY_IMPORTED = (
+    "ignore:Module already imported so cannot be rewritten; conformance:pytest.PytestAssertRewriteWarning"
+)
 
 
 def pytest_arguments(argv: Sequence[str]) -> list[str]:
@@ -27,7 +39,7 @@ def pytest_arguments(argv: Sequence[str]) -> list[str]:
         args = ["--store", DEFAULT_TARGET, *args]
     suite = Path(__file__).resolve().parent / "suite"
     plugin = [] if _plugin_installed() else ["-p", PLUGIN_MODULE]
-    return [str(suite), "--rootdir", str(suite), "-p", "no:cacheprovider", *plugin, *args]
+    return [str(suite), "--rootdir", str(suite), "-p", "no:cacheprovider", "-W", ALREADY_IMPORTED, *plugin, *args]
 
 
 def _plugin_installed() -> bool:
@@ -35,8 +47,52 @@ def _plugin_installed() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the kit; returns pytest's exit status."""
-    return int(pytest.main(pytest_arguments(sys.argv[1:] if argv is None else argv)))
+    """Run the kit, or with `spec` first, render the contract; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [SPEC_COMMAND]:
+        return spec_main(args[1:])
+    return int(pytest.main(pytest_arguments(args)))
+
+
+def spec_main(argv: Sequence[str]) -> int:
+    """`python -m conformance spec`: write the contract by example as Markdown or HTML.
+
+    Without `--output` it prints to stdout. Exits with status 2 (argparse's) on bad arguments.
+    """
+    from conformance._spec import FORMATS, render_spec
+
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance spec",
+        description="Render the contract by example: every rule ID with its text, its capability and "
+        "the contract tests that show it, grouped by area.",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="md", help="md (default) or html (one page)")
+    parser.add_argument("--output", metavar="PATH", help="write to PATH (parents created) instead of stdout")
+    options = parser.parse_args(list(argv))
+    text = render_spec(options.format)
+    if options.output is not None:
+        path = Path(options.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+        return 0
+    return _print(text)
+
+
+def _print(text: str) -> int:
+    """Write `text` to stdout as UTF-8; a reader that closes early (`| head`) is not an error."""
+    try:
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:
+            buffer.write(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the broken pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 0
 
 
 if __name__ == "__main__":

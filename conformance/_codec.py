@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -59,7 +60,24 @@ class Codec:
         return result
 
     def clone(self, value: Any) -> Any:
+        """A copy of `value` that shares no mutable object with it (ISO-1)."""
+        return self._clone(value)
+
+    def clone_code(self, value: str, scope: dict[str, Any]) -> str:
+        """The Python expression that copies the value of the expression `value`.
+
+        Copies are compiled from these expressions: `clone` here, and one function per
+        model class in `clone_fields`. `value` is cheap to evaluate more than once (a
+        name or `obj.field`); `scope` collects the names the expression uses. The
+        default suits immutable values: the copy is the value itself.
+        """
         return value
+
+    @functools.cached_property
+    def _clone(self) -> Callable[[Any], Any]:
+        scope: dict[str, Any] = {}
+        function: Callable[[Any], Any] = eval(f"lambda value: {self.clone_code('value', scope)}", scope)
+        return function
 
 
 class _Str(Codec):
@@ -98,12 +116,15 @@ def is_json(value: object) -> bool:
     return False
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def clone_json(value: Any) -> Any:
     """Deep-copy a JSON value (lists and dicts are new, leaves are immutable)."""
     if isinstance(value, dict):
-        return {k: clone_json(v) for k, v in value.items()}
+        return {k: v if type(v) in _ATOMS else clone_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clone_json(v) for v in value]
+        return [v if type(v) in _ATOMS else clone_json(v) for v in value]
     return value
 
 
@@ -113,8 +134,9 @@ class _Json(Codec):
     def accepts(self, value: object) -> bool:
         return is_json(value)
 
-    def clone(self, value: Any) -> Any:
-        return clone_json(value)
+    def clone_code(self, value: str, scope: dict[str, Any]) -> str:
+        scope["clone_json"] = clone_json
+        return f"clone_json({value})"
 
 
 class _JsonObject(_Json):
@@ -200,8 +222,9 @@ class _Optional(Codec):
     def dump(self, value: Any) -> JsonValue:
         return None if value is None else self.inner.dump(value)
 
-    def clone(self, value: Any) -> Any:
-        return None if value is None else self.inner.clone(value)
+    def clone_code(self, value: str, scope: dict[str, Any]) -> str:
+        inner = self.inner.clone_code(value, scope)
+        return value if inner == value else f"(None if {value} is None else {inner})"
 
 
 class _List(Codec):
@@ -223,11 +246,11 @@ class _List(Codec):
     def dump(self, value: Any) -> JsonValue:
         return [self.inner.dump(item) for item in value]
 
-    def clone(self, value: Any) -> Any:
-        inner = self.inner
-        if type(inner) in _IMMUTABLE_LEAVES:
-            return list(value)
-        return [inner.clone(item) for item in value]
+    def clone_code(self, value: str, scope: dict[str, Any]) -> str:
+        item = f"_item{len(scope)}"
+        scope[item] = None  # keeps the name unique in nested lists
+        inner = self.inner.clone_code(item, scope)
+        return f"list({value})" if inner == item else f"[{inner} for {item} in {value}]"
 
 
 class _Model(Codec):
@@ -246,11 +269,10 @@ class _Model(Codec):
     def dump(self, value: Any) -> JsonValue:
         return dump_fields(value)
 
-    def clone(self, value: Any) -> Any:
-        return clone_fields(value)
+    def clone_code(self, value: str, scope: dict[str, Any]) -> str:
+        scope["clone_fields"] = clone_fields
+        return f"clone_fields({value})"
 
-
-_IMMUTABLE_LEAVES = (_Str, _Int, _Choice)
 
 STR = _Str()
 INT = _Int()
@@ -380,10 +402,39 @@ def check_fields(obj: Any, prefix: str = "") -> None:
         spec.codec.check(getattr(obj, spec.name), prefix + spec.name)
 
 
+_CLONERS: dict[type[Any], Callable[[Any], Any]] = {}
+
+
 def clone_fields(obj: _T) -> _T:
     """A deep copy of a model instance that shares no mutable object with it."""
-    cls = type(obj)
-    new = object.__new__(cls)
+    cloner = _CLONERS.get(type(obj))
+    if cloner is None:
+        cloner = _CLONERS[type(obj)] = _make_cloner(type(obj))
+    result: _T = cloner(obj)
+    return result
+
+
+def _make_cloner(cls: type[Any]) -> Callable[[Any], Any]:
+    """Generate the clone function of a model class: one statement per field, no loop, no dispatch.
+
+    The same technique as `dataclasses` uses for `__init__`: a copy then costs about
+    what a hand-written one would (the generic walk over specs cost 5-20x more). For
+    `Thread` the generated source reads::
+
+        def clone(obj):
+            copy = new(cls)
+            copy.id = obj.id
+            copy.metadata = clone_fields(obj.metadata)
+            ...
+            return copy
+    """
+    scope: dict[str, Any] = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__}
+    frozen = getattr(getattr(cls, "__dataclass_params__", None), "frozen", False)
+    lines = ["def clone(obj):", "    copy = new(cls)"]
     for spec in specs(cls):
-        object.__setattr__(new, spec.name, spec.codec.clone(getattr(obj, spec.name)))
-    return new
+        code = spec.codec.clone_code(f"obj.{spec.name}", scope)
+        lines.append(f"    setattr(copy, {spec.name!r}, {code})" if frozen else f"    copy.{spec.name} = {code}")
+    lines.append("    return copy")
+    exec("\n".join(lines), scope)
+    cloner: Callable[[Any], Any] = scope["clone"]
+    return cloner

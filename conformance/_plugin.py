@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+# Contract tests and machines live in the package, not in a test folder: ask pytest to
+# rewrite their asserts (an editable install is not rewritten otherwise), before they load.
+pytest.register_assert_rewrite("conformance._contract", "conformance._machines", "conformance._scenarios")
+
 from conformance._report import Outcome, Report, TestResult
 from conformance._rules import CAPABILITIES, RULES
 from conformance._runner import Kit, StoreSource
@@ -246,8 +250,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
             continue
         kit.active = True
-        if kit.selected is not None and not any(
-            rule_id in kit.selected or RULES[rule_id].area in kit.selected for rule_id in rule_ids
+        owner = getattr(item, "cls", None)
+        machine_off = item.get_closest_marker("conformance_stateful") and not getattr(owner, "run_machines", True)
+        if machine_off or (
+            kit.selected is not None
+            and not any(rule_id in kit.selected or RULES[rule_id].area in kit.selected for rule_id in rule_ids)
         ):
             deselected.append(item)
             continue

@@ -21,6 +21,8 @@ SCHEMA_VERSION = 1
 class TestResult:
     """The outcome of one contract test and the rules it verifies."""
 
+    __test__ = False  # not a test class, though pytest would collect it where it is imported
+
     nodeid: str
     rules: tuple[str, ...]
     outcome: Outcome
@@ -105,13 +107,18 @@ class Report:
         """True when no rule failed (known failures from the baseline excepted)."""
         return all(r.status != "failed" for r in self.rule_results())
 
+    def version_text(self) -> str:
+        """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by."""
+        return f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
+
     def lines(self) -> Iterable[str]:
-        """The terminal summary: one line per rule that ran or was skipped, then the verdict."""
+        """The terminal summary: one line per rule that ran or was skipped, the versions, then the verdict."""
         for row in self.rule_results():
             if row.status == "not_run":
                 continue
             detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
             yield f"{row.rule.id:<7} {row.status:<13} {detail}"
+        yield self.version_text()
         yield f"verdict: {self.verdict()}"
 
     def to_json(self) -> dict[str, Any]:

@@ -11,20 +11,26 @@ in an anyio blocking portal (asyncio or trio) and closed by `teardown`.
 
     class HierarchyRules:
         test_hierarchy_machine = stateful(HierarchyMachine, "HIE-3", "DEL-4")
+
+Under `--conformance-profile thorough` a run takes minutes, so it reports its progress
+(examples and store calls done) on the terminal every `PROGRESS_INTERVAL` seconds,
+past pytest's output capturing.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
+import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from conformance._rules import RULES
@@ -33,7 +39,7 @@ from conformance._stores import ThreadRunStore
 if TYPE_CHECKING:
     from conformance._runner import Kit
 
-__all__ = ["PROFILES", "StoreMachine", "machine_settings", "stateful"]
+__all__ = ["PROFILES", "PROGRESS_INTERVAL", "Progress", "StoreMachine", "machine_settings", "stateful", "terminal_line"]
 
 _T = TypeVar("_T")
 
@@ -44,12 +50,24 @@ PROFILES: dict[str, dict[str, Any]] = {
     "thorough": {"max_examples": 300, "stateful_step_count": 50},
 }
 
+#: The profiles whose runs report progress, and the least number of seconds between two reports.
+PROGRESS_PROFILES = frozenset({"thorough"})
+PROGRESS_INTERVAL = 5.0
+
+#: Where `stateful` keeps the machine on the test it makes (read by the spec renderer).
+MACHINE_ATTRIBUTE = "__conformance_machine__"
+
 
 def machine_settings(profile: str) -> settings:
-    """The Hypothesis settings of a profile; no deadline (stores may do real I/O)."""
+    """The Hypothesis settings of a profile; no deadline (stores may do real I/O).
+
+    The explain phase is left out: it replays the shrunk failure under tracing, which
+    turned a 20 s failing run into minutes, and the shrunk steps already explain it.
+    """
     return settings(
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        phases=tuple(phase for phase in Phase if phase is not Phase.explain),
         **PROFILES[profile],
     )
 
@@ -61,6 +79,7 @@ class StoreMachine(RuleBasedStateMachine):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     _opener: ClassVar[Callable[[], tuple[BlockingPortal, ThreadRunStore, ExitStack]] | None] = None
     _timeout: ClassVar[float] = 60.0
+    _progress: ClassVar[Progress | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,6 +95,9 @@ class StoreMachine(RuleBasedStateMachine):
             with anyio.fail_after(type(self)._timeout):
                 return await function(*args)
 
+        progress = type(self)._progress
+        if progress is not None:
+            progress.call()
         return self._portal.call(bounded)
 
     def teardown(self) -> None:
@@ -98,6 +120,7 @@ def stateful(machine: type[StoreMachine], *ids: str) -> Callable[..., None]:
     test.__name__ = f"test_{_snake(machine.__name__)}"
     test.__qualname__ = test.__name__
     test.__doc__ = machine.__doc__
+    setattr(test, MACHINE_ATTRIBUTE, machine)
     marked: Callable[..., None] = pytest.mark.conformance_stateful(pytest.mark.rule(*ids)(test))
     return marked
 
@@ -115,11 +138,28 @@ def run_machine(
     capabilities: frozenset[str],
     profile: str,
     timeout: float,
+    progress: Callable[[str], None] | None = None,
+    progress_interval: float | None = None,
 ) -> None:
-    """Run `machine` under the profile's settings with a fresh store (and folder) per example."""
+    """Run `machine` under the profile's settings with a fresh store (and folder) per example.
+
+    Under a profile of `PROGRESS_PROFILES`, writes a progress line through `progress`
+    (default `terminal_line`) at most every `progress_interval` seconds (default
+    `PROGRESS_INTERVAL`), and a closing line if it wrote any.
+    """
     examples = itertools.count()
+    tracker: Progress | None = None
+    if profile in PROGRESS_PROFILES:
+        tracker = Progress(
+            machine.__name__,
+            planned=int(PROFILES[profile]["max_examples"]),
+            write=progress or terminal_line,
+            interval=PROGRESS_INTERVAL if progress_interval is None else progress_interval,
+        )
 
     def opener() -> tuple[BlockingPortal, ThreadRunStore, ExitStack]:
+        if tracker is not None:
+            tracker.example()
         closers = ExitStack()
         portal = closers.enter_context(start_blocking_portal(backend))
         folder = location / f"example-{next(examples)}"
@@ -130,6 +170,92 @@ def run_machine(
     bound = type(
         machine.__name__,
         (machine,),
-        {"capabilities": capabilities, "_opener": staticmethod(opener), "_timeout": timeout},
+        {"capabilities": capabilities, "_opener": staticmethod(opener), "_timeout": timeout, "_progress": tracker},
     )
-    run_state_machine_as_test(bound, settings=machine_settings(profile))
+    try:
+        run_state_machine_as_test(bound, settings=machine_settings(profile))
+    finally:
+        if tracker is not None:
+            tracker.finish()
+
+
+class Progress:
+    """Counts a machine run's examples and store calls; writes a line at most every `interval` seconds.
+
+    `run_machine` makes one per run of the thorough profile; `clock` is injectable for tests.
+
+        progress = Progress("HierarchyMachine", planned=300, write=print, interval=5.0)
+        progress.example()  # a new example (a fresh store) starts
+        progress.call()  # the example calls the store
+        progress.finish()  # the closing line, if any line was written
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        planned: int,
+        write: Callable[[str], None],
+        interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.planned = planned
+        self.write = write
+        self.interval = interval
+        self.clock = clock
+        self.examples = 0
+        self.calls = 0
+        self.lines = 0
+        self.started = clock()
+        self.last = self.started
+
+    def example(self) -> None:
+        """Count an example that starts, and report if the interval has passed."""
+        self.examples += 1
+        self._tick()
+
+    def call(self) -> None:
+        """Count a store call, and report if the interval has passed."""
+        self.calls += 1
+        self._tick()
+
+    def finish(self) -> None:
+        """Write the closing line, when the run went on long enough to report progress."""
+        if self.lines:
+            self.write(f"{self._counts()}: done")
+
+    def _tick(self) -> None:
+        now = self.clock()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.lines += 1
+            self.write(self._counts())
+
+    def _counts(self) -> str:
+        elapsed = self.clock() - self.started
+        return (
+            f"conformance: {self.name}: {self.examples} examples of {self.planned} planned, "
+            f"{self.calls} store calls, {elapsed:.0f}s"
+        )
+
+
+def terminal_line(line: str) -> None:
+    """Write `line` to the running pytest session's terminal, past output capturing.
+
+    Outside a pytest session, or without its terminal reporter, it goes to the
+    process's original standard error.
+    """
+    from conformance import _plugin
+
+    config = _plugin._CURRENT.config
+    terminal = None if config is None else config.pluginmanager.get_plugin("terminalreporter")
+    if config is None or terminal is None:
+        if sys.__stderr__ is not None:
+            sys.__stderr__.write(line + "\n")
+            sys.__stderr__.flush()
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        terminal.ensure_newline()
+        terminal.write_line(line)

@@ -20,7 +20,7 @@ from conformance._messages import (
     strip_unpaired_tool_calls,
     validate_append_only_delta,
 )
-from conformance._models import Message, MessageRecord, Thread, ThreadMetadata
+from conformance._models import Message, MessageRecord, Thread, ThreadMetadata, normalize_lineage_id
 from conformance._queries import (
     MessagePage,
     MessageQuery,
@@ -191,8 +191,10 @@ class ThreadStore(ABC):
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
         """Return the direct children of `parent_thread_id` as full threads, any order (HIE-6).
 
-        An unknown or childless parent gives `[]`.
+        An unknown or childless parent gives `[]`, and so does a blank one (it names no thread).
         """
+        if normalize_lineage_id(parent_thread_id) is None:
+            return []
         offset = 0
         children: list[Thread] = []
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 
 from conformance import (
     AlreadyExistsError,
@@ -62,6 +63,37 @@ def _messages(value: object) -> list[Message]:
     return list(value)
 
 
+class _OperationLock:
+    """`anyio.Lock` semantics at two thirds of its cost: each operation takes the lock, then yields once.
+
+    The yield lets concurrent callers queue up and run between operations, as they
+    would against a backend that does I/O (the concurrency rules and the kit's
+    broken-store zoo rely on it). `anyio.Lock` also yields while holding the lock, but
+    inside a shielded cancel scope; here a cancellation during that yield releases the
+    lock before anything was changed, which keeps every operation cancel-safe.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = anyio.Lock()
+
+    async def __aenter__(self) -> None:
+        try:
+            self._lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._lock.acquire()  # queued: another operation is running or yielding
+            return
+        try:
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
 class ReferenceStore(ThreadRunStore):
     """An in-memory `ThreadRunStore` that keeps every rule of the contract.
 
@@ -77,7 +109,7 @@ class ReferenceStore(ThreadRunStore):
     capabilities = frozenset({"thread_state", "atomic_delete", "concurrent_writers", "cancel_safe", "any_ids"})
 
     def __init__(self) -> None:
-        self._lock = anyio.Lock()
+        self._lock = _OperationLock()
         self._threads = ThreadIndex()
         self._logs: dict[str, MessageLog] = {}
         self._states: dict[str, PersistedState] = {}
@@ -211,7 +243,8 @@ class ReferenceStore(ThreadRunStore):
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
         """Copies of the direct children of a thread, by id (HIE-6)."""
         async with self._lock:
-            children = self._threads.children(_id(parent_thread_id, "parent_thread_id"))
+            parent = normalize_lineage_id(_id(parent_thread_id, "parent_thread_id"))
+            children = self._threads.children(parent) if parent is not None else []
             return sorted((c.copy() for c in children), key=lambda t: t.id)
 
     async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from collections.abc import Iterator, Sequence
+from itertools import takewhile
 from typing import overload
 
 from conformance import Thread, ThreadPage, ThreadQuery, normalize_lineage_id
 from conformance._queries import thread_page
 from conformance._threads import activity_key
+from reference_store._sorted import SortedBlocks
 
 
 class _ActivityIds(Sequence[str]):
@@ -16,7 +17,7 @@ class _ActivityIds(Sequence[str]):
 
     __slots__ = ("_keys",)
 
-    def __init__(self, keys: list[tuple[int, str]]) -> None:
+    def __init__(self, keys: SortedBlocks[tuple[int, str]]) -> None:
         self._keys = keys
 
     def __len__(self) -> int:
@@ -39,8 +40,8 @@ class ThreadIndex:
 
     def __init__(self) -> None:
         self.threads: dict[str, Thread] = {}
-        self._activity: list[tuple[int, str]] = []
-        self._ids: list[str] = []
+        self._activity = SortedBlocks[tuple[int, str]]()
+        self._ids = SortedBlocks[str]()
         self._by_parent: dict[str | None, set[str]] = {}
         self._by_resource: dict[str | None, set[str]] = {}
 
@@ -48,11 +49,11 @@ class ThreadIndex:
         """Store `thread` (a copy the index may keep), replacing any thread of its id."""
         old = self.threads.get(thread.id)
         if old is None:
-            insort(self._ids, thread.id)
+            self._ids.add(thread.id)
         else:
             self._unindex(old)
         self.threads[thread.id] = thread
-        insort(self._activity, activity_key(thread))
+        self._activity.add(activity_key(thread))
         self._by_parent.setdefault(normalize_lineage_id(thread.parent_thread_id), set()).add(thread.id)
         self._by_resource.setdefault(normalize_lineage_id(thread.resource_id), set()).add(thread.id)
 
@@ -61,10 +62,10 @@ class ThreadIndex:
         old = self.threads.pop(thread_id, None)
         if old is not None:
             self._unindex(old)
-            del self._ids[bisect_left(self._ids, thread_id)]
+            self._ids.remove(thread_id)
 
     def _unindex(self, thread: Thread) -> None:
-        del self._activity[bisect_left(self._activity, activity_key(thread))]
+        self._activity.remove(activity_key(thread))
         for index, key in (
             (self._by_parent, normalize_lineage_id(thread.parent_thread_id)),
             (self._by_resource, normalize_lineage_id(thread.resource_id)),
@@ -83,10 +84,7 @@ class ThreadIndex:
         return _ActivityIds(self._activity)[offset : offset + limit]
 
     def _with_prefix(self, prefix: str) -> Iterator[str]:
-        position = bisect_left(self._ids, prefix)
-        while position < len(self._ids) and self._ids[position].startswith(prefix):
-            yield self._ids[position]
-            position += 1
+        return takewhile(lambda thread_id: thread_id.startswith(prefix), self._ids.from_key(prefix))
 
     def page(self, query: ThreadQuery) -> ThreadPage:
         """The page of a normalized query (QRY-1..5), from the smallest index that applies."""

@@ -15,6 +15,10 @@ from conformance._contract.queries import QueryRules
 from conformance._contract.runs import RunRules
 from conformance._contract.safety import SafetyRules
 from conformance._contract.threads import ThreadRules
+from conformance._machines.hierarchy import HierarchyMachineRules
+from conformance._machines.messages import MessageMachineRules
+from conformance._machines.queries import QueryMachineRules
+from conformance._machines.runs import RunMachineRules
 
 __all__ = ["StoreContract"]
 
@@ -30,6 +34,10 @@ class StoreContract(
     SafetyRules,
     ConcurrencyRules,
     DurabilityRules,
+    HierarchyMachineRules,
+    QueryMachineRules,
+    MessageMachineRules,
+    RunMachineRules,
 ):
     """Every rule of the contract as tests; subclass it (named `Test...`) to run them on a store.
 
@@ -50,5 +58,7 @@ class StoreContract(
     """
 
     capabilities: ClassVar[Collection[str] | None] = None
+    #: False leaves the Hypothesis state machines out (for a slow store already covered elsewhere).
+    run_machines: ClassVar[bool] = True
     #: Event loops to run each test under; None uses --conformance-backend (default asyncio).
     backends: ClassVar[Sequence[str] | None] = None

@@ -210,6 +210,13 @@ class HierarchyRules:
         assert await store.list_child_threads("leaf") == []
 
     @rule("HIE-6")
+    async def test_list_children_of_a_blank_parent_is_empty(self, store: ThreadRunStore) -> None:
+        """A blank parent id names no thread, so it has no children, whatever roots exist."""
+        await tree(store, {"a": {"b": {}}, "c": {}})
+        assert await store.list_child_threads("") == []
+        assert await store.list_child_threads("   ") == []
+
+    @rule("HIE-6")
     async def test_list_children_follows_moves(self, store: ThreadRunStore) -> None:
         """A child re-saved under another parent leaves the old parent's list and joins the new one's."""
         await tree(store, {"a": {"b": {}}, "c": {}})

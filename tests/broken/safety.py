@@ -102,9 +102,17 @@ class TwoStepCheckpointAppend(ReferenceStore):
 
 
 class OneByOneCascade(ReferenceStore):
-    """Keeps the base-class default strategy delete, which deletes descendants one call at a time."""
+    """Keeps the base-class default strategy delete, which deletes descendants one call at a time.
+
+    Each delete yields to the event loop first, as a call over the network or to a
+    worker thread does, so a cancel can land between two of them.
+    """
 
     delete_thread_with_strategy = ThreadStore.delete_thread_with_strategy
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        await super().delete_thread(thread_id)
 
 
 ZOO: list[Broken] = [

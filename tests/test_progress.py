@@ -1,0 +1,149 @@
+"""Progress of long state-machine runs: counted, rate-limited, thorough profile only, shown past capturing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import rule as step
+
+from conformance import Thread, _plugin, _stateful, open_store
+from conformance._stateful import Progress, StoreMachine, run_machine, terminal_line
+from reference_store import ReferenceStore
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_writes_at_most_once_per_interval() -> None:
+    """Counting is free; a line goes out only when `interval` seconds passed since the last one."""
+    clock = FakeClock()
+    lines: list[str] = []
+    progress = Progress("M", planned=300, write=lines.append, interval=5.0, clock=clock)
+    progress.example()
+    for _ in range(10):
+        progress.call()
+    assert lines == []
+    clock.now += 5.0
+    progress.call()
+    assert lines == ["conformance: M: 1 examples of 300 planned, 11 store calls, 5s"]
+    clock.now += 4.9
+    progress.example()
+    assert len(lines) == 1
+    clock.now += 0.1
+    progress.example()
+    assert lines[-1] == "conformance: M: 3 examples of 300 planned, 11 store calls, 10s"
+    progress.finish()
+    assert lines[-1] == "conformance: M: 3 examples of 300 planned, 11 store calls, 10s: done"
+
+
+def test_a_short_run_writes_nothing() -> None:
+    """A run that ends within the interval writes no progress and no closing line."""
+    lines: list[str] = []
+    progress = Progress("M", planned=30, write=lines.append, interval=5.0, clock=FakeClock())
+    progress.example()
+    progress.call()
+    progress.finish()
+    assert lines == []
+
+
+class SaveMachine(StoreMachine):
+    """Saves threads: a store call per step."""
+
+    @step(number=st.integers(0, 3))
+    def save(self, number: int) -> None:
+        self.call(self.store.save_thread, Thread(id=f"t{number}"))
+
+
+TINY = {"max_examples": 4, "stateful_step_count": 3, "database": None}
+
+
+def _run(profile: str, tmp_path: Path, lines: list[str]) -> None:
+    run_machine(
+        SaveMachine,
+        open_store=lambda folder: open_store(ReferenceStore),
+        backend="asyncio",
+        location=tmp_path,
+        capabilities=frozenset(),
+        profile=profile,
+        timeout=10.0,
+        progress=lines.append,
+        progress_interval=0.0,
+    )
+
+
+def test_thorough_runs_report_examples_and_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under the thorough profile, each example and store call may report; the counts only grow."""
+    monkeypatch.setitem(_stateful.PROFILES, "thorough", TINY)
+    lines: list[str] = []
+    _run("thorough", tmp_path, lines)
+    assert lines[0].startswith("conformance: SaveMachine: 1 examples of 4 planned, 0 store calls, ")
+    assert lines[-1].endswith(": done")
+    assert any(" 4 examples of 4 planned" in line for line in lines)
+    assert any(" 1 store calls" in line for line in lines)
+
+
+def test_other_profiles_report_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """quick and ci stay silent, however long they take."""
+    monkeypatch.setitem(_stateful.PROFILES, "ci", TINY)
+    lines: list[str] = []
+    _run("ci", tmp_path, lines)
+    assert lines == []
+
+
+def test_terminal_line_without_a_session_goes_to_stderr(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a pytest session the line goes to the process's standard error."""
+    monkeypatch.setattr(_plugin._CURRENT, "config", None)
+    terminal_line("conformance: hello")
+    assert capfd.readouterr().err == "conformance: hello\n"
+
+
+#: No cache folder; pytest-asyncio's loop-scope warning settled (warnings are errors here).
+QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+
+MACHINE_MODULE = """
+    from hypothesis import strategies as st
+    from hypothesis.stateful import rule as step
+
+    from conformance import Thread
+    from conformance._stateful import StoreMachine, stateful
+    from reference_store import ReferenceStore
+
+
+    class SaveMachine(StoreMachine):
+        @step(number=st.integers(0, 3))
+        def save(self, number):
+            self.call(self.store.save_thread, Thread(id=f"t{number}"))
+
+
+    class TestMachine:
+        def store(self):
+            return ReferenceStore()
+
+        test_save_machine = stateful(SaveMachine, "THR-2")
+"""
+
+
+def test_progress_shows_on_the_terminal_despite_capturing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a real session with output capturing on (the default), the progress lines reach the terminal."""
+    monkeypatch.setitem(_stateful.PROFILES, "thorough", TINY)
+    monkeypatch.setattr(_stateful, "PROGRESS_INTERVAL", 0.0)
+    pytester.makepyfile(test_machine=MACHINE_MODULE)
+    result = pytester.runpytest_inprocess(*QUIET, "--capture=fd", "--conformance-profile", "thorough")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["conformance: SaveMachine: 1 examples of 4 planned, 0 store calls, *", "*: done"])
+    quiet = pytester.runpytest_inprocess(*QUIET, "--conformance-profile", "quick")
+    quiet.assert_outcomes(passed=1)
+    assert "store calls" not in quiet.stdout.str()
