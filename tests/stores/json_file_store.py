@@ -218,10 +218,14 @@ class JsonFileStore(ThreadRunStore):
         return loaded
 
     def _save(self, data: Data) -> None:
+        try:
+            encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValidationError(f"a value is not storable as UTF-8 text (a lone surrogate?): {error}") from None
         handle, temporary = tempfile.mkstemp(prefix=".store-", suffix=".json", dir=self.path.parent)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(data, file, ensure_ascii=False)
+            with os.fdopen(handle, "wb") as file:
+                file.write(encoded)
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
