@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from hypothesis import note
@@ -62,7 +62,7 @@ def _text(text: str) -> list[dict[str, JsonValue]]:
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A message to build, drawn compactly so that a shrunk example reads well: `tool(new c1)`.
+    """A message to build, drawn compactly so that a shrunk example reads well: `Draft('tool', calls=('c1',))`.
 
     Kinds: `user`, `note` (an internal user message), `assistant` (calling `calls`),
     `tool` (answering the first of `calls`), `retract` (an internal tool result for
@@ -80,17 +80,14 @@ class Draft:
     flaw: str = FLAWS[0]
 
     def __repr__(self) -> str:
-        kind = f"invalid:{self.flaw}" if self.kind == "invalid" else self.kind
-        parts = [self.id or "new"]
-        if self.kind in ("tool", "retract"):
-            parts.append(self.calls[0] if self.calls else "c1")
-        if self.kind == "assistant" and self.calls:
-            parts.append(",".join(self.calls))
-        if self.kind == "summary":
-            parts.append(f"back={self.back} length={self.length}")
-        if self.run_id is not None and self.kind != "summary":
-            parts.append(f"run={self.run_id}")
-        return f"{kind}({' '.join(parts)})"
+        changed = [
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)[1:] if getattr(self, f.name) != f.default
+        ]
+        return f"Draft({', '.join([repr(self.kind), *changed])})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Print as `repr` in Hypothesis' falsifying examples (not field by field)."""
+        printer.text(repr(self))
 
     def build(self, message_id: str, seq: int) -> Message:
         """The message this draft describes, with id `message_id`, to be committed at `seq`."""
@@ -137,9 +134,10 @@ _REUSING = [
     *(Draft("user", i, run_id=r) for i in REUSED_IDS for r in _RUNS),
     *(Draft("tool", i, calls=(c,)) for i in REUSED_IDS for c in CALL_IDS),
 ]
-#: Every draft, one choice each (cheap to draw, shrink and explain). New ids are listed
-#: twice: about one draft in seven reuses an id and one in ten is invalid.
-DRAFTS = st.sampled_from([*_FRESH, *_FRESH, *_REUSING, *(Draft("invalid", flaw=f) for f in FLAWS)])
+_INVALID = [Draft("invalid", flaw=f) for f in FLAWS]
+#: Every draft, one choice each (cheap to draw, shrink and explain). Each list is repeated to
+#: weigh it: about one draft in six reuses an id and one in five is invalid.
+DRAFTS = st.sampled_from([*_FRESH, *_FRESH, *_REUSING, *_INVALID, *_INVALID])
 DELTAS = st.lists(DRAFTS, max_size=4)
 #: Message queries over every filter, one choice each.
 QUERIES = st.sampled_from(
@@ -302,6 +300,18 @@ def brief(messages: Sequence[Message] | None) -> list[str] | None:
     return out
 
 
+def record_diff(found: Sequence[MessageRecord] | None, expected: Sequence[MessageRecord]) -> str:
+    """Where records read from the store first differ from the model's, for failure messages."""
+    if found is None or len(found) != len(expected):
+        return f"gave {found and len(found)} records, expected {len(expected)}"
+    for got, want in zip(_unstamped(found) or [], expected, strict=True):
+        if got != want:
+            names = [f.name for f in fields(MessageRecord) if getattr(got, f.name) != getattr(want, f.name)]
+            body = f", message {brief([got.message])} vs {brief([want.message])}" if "message" in names else ""
+            return f"the record at seq {want.seq} ({want.message_id!r}) differs in {names}{body}"
+    return "equal"
+
+
 def _unstamped(records: Sequence[MessageRecord] | None) -> list[MessageRecord] | None:
     """Records without `created_at`: a store may stamp its rows; the message carries no time."""
     return None if records is None else [replace(r, created_at=None) for r in records]
@@ -449,7 +459,7 @@ class MessageLogMachine(StoreMachine):
             return
         returned = self.succeeds("MSG-4", self.store.append_message_records, thread, messages)
         expected = records_of(thread, [*log, *messages])[len(log) :]
-        assert _unstamped(returned) == expected, "MSG-4/MSG-6: append returned other records than seqs len(log)+1..."
+        assert _unstamped(returned) == expected, f"MSG-4/MSG-6: append returned {record_diff(returned, expected)}"
         log.extend(messages)
         self.last = (thread, messages)
 
@@ -602,9 +612,7 @@ class MessageLogMachine(StoreMachine):
             )
             records = records_of(thread_id, log)
             assert _unstamped(seen.records) == (records or None), (
-                f"MSG-6: load_message_records({thread_id!r}) gave (seq, id) "
-                f"{seen.records and [(r.seq, r.message_id) for r in seen.records]}, expected "
-                f"{[(r.seq, r.message_id) for r in records]} (or a body or projected field differs)"
+                f"MSG-6: load_message_records({thread_id!r}): {record_diff(seen.records, records)}"
             )
             queries, bounds = probes(len(log))
             for query, page in zip(queries, seen.pages, strict=True):

@@ -64,7 +64,11 @@ NATURAL_END: dict[str, Any] = {"type": "natural_end"}
 
 @dataclass(frozen=True, slots=True)
 class RunDraft:
-    """A run to build, drawn compactly so that a shrunk example reads well: `r1@a1 running c0 u1`."""
+    """A run to build, drawn compactly so that a shrunk example reads well.
+
+    `RunDraft('r1', 'a1', RunStatus.DONE, 0, 1)` is run r1 of thread a1, done, created at
+    0 and updated at 1 (unix seconds); a `flaw` breaks MOD-4 in the way it names.
+    """
 
     run_id: str
     thread_id: str
@@ -74,8 +78,13 @@ class RunDraft:
     flaw: str | None = None
 
     def __repr__(self) -> str:
-        flaw = "" if self.flaw is None else f" {self.flaw}"
-        return f"{self.run_id}@{self.thread_id} {self.status.value} c{self.created_at} u{self.updated_at}{flaw}"
+        flaw = "" if self.flaw is None else f", flaw={self.flaw!r}"
+        times = f"{self.created_at}, {self.updated_at}"
+        return f"RunDraft({self.run_id!r}, {self.thread_id!r}, RunStatus.{self.status.name}, {times}{flaw})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Print as `repr` in Hypothesis' falsifying examples (not field by field)."""
+        printer.text(repr(self))
 
     def build(self) -> RunRecord:
         """The run record this draft describes: consistent with its status unless it has a flaw."""
@@ -402,15 +411,21 @@ class RunMachine(StoreMachine):
             )
         for thread_id, latest in seen.latest.items():
             want = self.latest(thread_id)
-            assert latest == want, f"RUN-3: latest_run({thread_id!r}) is not the model's: {_diff(latest, want)}"
+            assert latest == want, (
+                f"RUN-3: latest_run({thread_id!r}) is {latest and latest.run_id!r}, expected "
+                f"{want and want.run_id!r}: {_diff(latest, want)}"
+            )
         for thread_id, thread in seen.threads.items():
             want_thread = self.threads.get(thread_id)
             if thread is None or want_thread is None:
                 assert thread == want_thread, f"CKP-2: thread {thread_id!r}: {_diff(thread, want_thread)}"
                 continue
-            projection = ("latest_run_id", "latest_run_updated_at", "open_run_id", "active_run_id")
-            got, expected = ([getattr(t, name) for name in projection] for t in (thread, want_thread))
-            assert got == expected, f"CKP-6: thread {thread_id!r} projects {got}, expected {expected} ({projection})"
+            wrong = [
+                f"{name} is {getattr(thread, name)!r}, expected {getattr(want_thread, name)!r}"
+                for name in ("latest_run_id", "latest_run_updated_at", "open_run_id", "active_run_id")
+                if getattr(thread, name) != getattr(want_thread, name)
+            ]
+            assert not wrong, f"CKP-6: thread {thread_id!r}: {', '.join(wrong)}"
             assert thread == want_thread, f"CKP-2: thread {thread_id!r}: {_diff(thread, want_thread)}"
         everything = sorted(self.runs.values(), key=lambda r: (r.created_at, r.run_id))
         listed = [r.run_id for r in seen.listed.items]
