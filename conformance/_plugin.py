@@ -7,6 +7,7 @@ named (`python -m conformance`, `pytest --pyargs conformance.suite`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,22 @@ def _resolve(value: str | None, base: Path) -> Path | None:
     return None if value is None else (base / value).resolve()
 
 
+#: A rule ID such as `DEL-3`, as a failure message names it.
+_RULE_ID = re.compile(r"\b[A-Z]{2,4}-\d+\b")
+
+
+def blamed_rules(rule_ids: tuple[str, ...], message: str) -> tuple[str, ...]:
+    """The rules a failure of a test verifying `rule_ids` breaks, judged by its message.
+
+    A test of several rules (a state machine) starts its assertion messages with the
+    rules they check (`DEL-3: ...`, `ATO-1 (DEL-3): ...`); those of them the test
+    verifies are the rules it breaks. A message naming none of them blames them all.
+    """
+    head = message.removeprefix("AssertionError: ").split(": ", 1)[0]
+    named = [rule_id for rule_id in _RULE_ID.findall(head) if rule_id in rule_ids]
+    return tuple(dict.fromkeys(named)) or rule_ids
+
+
 def _rule_ids(item: pytest.Item) -> list[str]:
     ids: list[str] = []
     for mark in item.iter_markers("rule"):
@@ -240,7 +257,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Apply `--conformance-rules` and the baseline; tag JUnit properties with rule IDs."""
+    """Apply `--conformance-rules` and the baseline, tag JUnit properties with rule IDs, order the tests."""
     kit = config.stash[KIT_CONFIG]
     kept: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
@@ -267,7 +284,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kept.append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = kept
+    items[:] = sorted(kept, key=_run_order)
+
+
+#: Each rule's place in the spec, which is also the order its tests run in.
+_SPEC_ORDER = {rule_id: place for place, rule_id in enumerate(RULES)}
+
+
+def _run_order(item: pytest.Item) -> tuple[bool, int]:
+    """Contract tests in spec order, so a rule's own tests run before the cross-cutting ones
+    (ATO, CON, ...) that touch it, and with -x the first failure names the most specific rule;
+    the state machines go last, being slower than the focused tests and less precise."""
+    places = [_SPEC_ORDER[rule_id] for rule_id in _rule_ids(item)]
+    return item.get_closest_marker("conformance_stateful") is not None, min(places, default=-1)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -276,7 +305,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     rule_ids = _rule_ids(item)
     if rule_ids and report.failed:
-        lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in rule_ids]
+        blamed = blamed_rules(tuple(rule_ids), _message(report))
+        lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in blamed]
         report.sections.append(("conformance rules", "\n".join(lines)))
     return report
 
@@ -296,11 +326,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     previous = kit.outcomes.get(report.nodeid)
     if previous is not None and _RANK[previous.outcome] >= _RANK[outcome]:
         return
+    message = _message(report)
     kit.outcomes[report.nodeid] = TestResult(
         nodeid=report.nodeid,
-        rules=rule_ids,
+        rules=blamed_rules(rule_ids, message) if outcome == "failed" else rule_ids,
         outcome=outcome,
-        message=_message(report),
+        message=message,
         duration=report.duration,
     )
 

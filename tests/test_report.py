@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance import CAPABILITIES, RULES, RULES_VERSION, __version__
+from conformance._plugin import blamed_rules
 from conformance._report import Outcome, Report, RuleResult, TestResult
 
 
@@ -173,3 +174,21 @@ def test_write_json_creates_parents_and_leaves_no_partial_file(tmp_path: Path) -
     report.write_json(target)
     assert json.loads(target.read_text(encoding="utf-8")) == report.to_json()
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize(
+    ("message", "blamed"),
+    [
+        ("AssertionError: DEL-3: detached child is ...", ("DEL-3",)),
+        ("ATO-1 (DEL-3): the refused delete changed the store", ("ATO-1", "DEL-3")),
+        ("THR-2/DEL-3: append returned ...", ("THR-2", "DEL-3")),
+        ("AssertionError: THR-2: load_thread('a') gives None, expected Thread(... DEL-4: ...)", ("THR-2",)),
+        ("AssertionError: RUN-1: not a rule of this test", ("THR-2", "DEL-3", "ATO-1")),
+        ("KeyError: 'a'", ("THR-2", "DEL-3", "ATO-1")),
+        ("", ("THR-2", "DEL-3", "ATO-1")),
+    ],
+    ids=["one", "nested", "slash", "only-the-head", "foreign-rule", "no-rule", "empty"],
+)
+def test_a_failure_blames_the_rules_its_message_starts_with(message: str, blamed: tuple[str, ...]) -> None:
+    """A machine's failure counts against the rules its message names first, or all its rules if none."""
+    assert blamed_rules(("THR-2", "DEL-3", "ATO-1"), message) == blamed
