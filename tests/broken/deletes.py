@@ -95,6 +95,14 @@ class DetachRebuildsMetadata(_Detach):
         return ThreadMetadata(updated_at=time.time_ns() // 1_000_000)
 
 
+class DetachStampsCreatedAt(_Detach):
+    """Stamps both timestamps of a detached child with now, as `SET created_at = $now, updated_at = $now` does."""
+
+    def detached_metadata(self, metadata: ThreadMetadata) -> ThreadMetadata:
+        metadata.created_at = metadata.updated_at = time.time_ns() // 1_000_000
+        return metadata
+
+
 class DetachDropsOnlyTheRecord(ReferenceStore):
     """Detaches the children, then deletes the thread's record but not its log and state."""
 
@@ -242,6 +250,7 @@ ZOO: list[Broken] = [
     Broken(DetachKeepsUpdatedAt, "DEL-3", "detached children keep their old updated_at"),
     Broken(DetachStampsSeconds, "DEL-3", "detached children get updated_at in seconds, not milliseconds"),
     Broken(DetachRebuildsMetadata, "DEL-3", "detached children lose created_at, title and custom"),
+    Broken(DetachStampsCreatedAt, "DEL-3", "detach also sets the children's created_at to now"),
     Broken(DetachDropsOnlyTheRecord, "DEL-3", "detach deletes the thread record but leaves its log and state"),
     Broken(CascadeOneLevel, "DEL-4", "cascade deletes the direct children only; grandchildren survive"),
     Broken(CascadeLeavesState, "DEL-4", "cascade leaves the thread state of every deleted thread behind"),
