@@ -48,6 +48,13 @@ def require(value: object, expected: type[_T], name: str) -> _T:
     return value
 
 
+def _message_list(value: object) -> list[Message]:
+    """A copy of the `messages` argument as a list; `TypeError` naming it unless a list or tuple."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"argument 'messages' must be a list of Message, got {type(value).__name__}")
+    return list(value)
+
+
 def delete_strategy(strategy: ChildThreadDeleteStrategy | str) -> ChildThreadDeleteStrategy:
     """Coerce a strategy or its JSON spelling; raise `ValidationError` for anything else."""
     try:
@@ -123,10 +130,12 @@ class ThreadStore(ABC):
 
     async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
         """Persist thread-scoped state, overwriting the last (THR-6). The default keeps nothing."""
+        require(thread_id, str, "thread_id")
         require(state, PersistedState, "state")
 
     async def load_thread_state(self, thread_id: str) -> PersistedState | None:
         """Return the last saved thread state, or `None` (THR-6). The default always returns `None`."""
+        require(thread_id, str, "thread_id")
         return None
 
     async def delete_thread_with_strategy(
@@ -142,7 +151,7 @@ class ThreadStore(ABC):
         Raises `NotFoundError` for an unknown id. The default is not atomic (DEL-6).
         """
         strategy = delete_strategy(strategy)
-        if await self.load_thread(thread_id) is None:
+        if await self.load_thread(require(thread_id, str, "thread_id")) is None:
             raise NotFoundError(f"thread {thread_id!r} not found")
         if strategy is ChildThreadDeleteStrategy.REJECT:
             if await self.list_child_threads(thread_id):
@@ -193,7 +202,7 @@ class ThreadStore(ABC):
 
         An unknown or childless parent gives `[]`, and so does a blank one (it names no thread).
         """
-        if normalize_lineage_id(parent_thread_id) is None:
+        if normalize_lineage_id(require(parent_thread_id, str, "parent_thread_id")) is None:
             return []
         offset = 0
         children: list[Thread] = []
@@ -219,6 +228,9 @@ class ThreadStore(ABC):
         when the parent is missing ("parent thread not found") or an ancestor further
         up is missing ("missing ancestor").
         """
+        require(thread_id, str, "thread_id")
+        if parent_thread_id is not None:
+            require(parent_thread_id, str, "parent_thread_id")
         walk = hierarchy_walk(thread_id, parent_thread_id)
         try:
             current = next(walk)
@@ -229,7 +241,7 @@ class ThreadStore(ABC):
 
     async def load_messages(self, thread_id: str) -> list[Message] | None:
         """Return the read view of the log (VIEW-1), or `None` when it has no message (MSG-1)."""
-        committed = await self.load_committed_messages(thread_id)
+        committed = await self.load_committed_messages(require(thread_id, str, "thread_id"))
         return None if committed is None else strip_unpaired_tool_calls(committed)
 
     async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
@@ -237,7 +249,7 @@ class ThreadStore(ABC):
 
         `None` when the log has no message.
         """
-        committed = await self.load_committed_messages(thread_id)
+        committed = await self.load_committed_messages(require(thread_id, str, "thread_id"))
         if committed is None:
             return None
         return [MessageRecord.from_message(thread_id, seq, m) for seq, m in enumerate(committed, start=1)]
@@ -247,6 +259,7 @@ class ThreadStore(ABC):
 
         Raises `ValidationError` for a malformed query.
         """
+        require(thread_id, str, "thread_id")
         query = require(query, MessageQuery, "query")
         query.normalized()
         records = await self.load_message_records(thread_id)
@@ -260,6 +273,8 @@ class ThreadStore(ABC):
         returns `[]`. The default is a read-modify-write: not safe under concurrent
         writers (CON-2).
         """
+        require(thread_id, str, "thread_id")
+        messages = _message_list(messages)
         existing = await self.load_committed_messages(thread_id) or []
         validate_append_only_delta(existing, messages)
         start_seq = len(existing) + 1
@@ -268,11 +283,13 @@ class ThreadStore(ABC):
 
     async def load_message_record(self, thread_id: str, message_id: str) -> MessageRecord | None:
         """Return the record of one committed message, or `None` for an unknown id (MSG-8)."""
-        records = await self.load_message_records(thread_id)
+        require(message_id, str, "message_id")
+        records = await self.load_message_records(require(thread_id, str, "thread_id"))
         return next((r for r in records or [] if r.message_id == message_id), None)
 
     async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
         """Return the records with `range.from_seq <= seq <= range.to_seq`, in seq order (MSG-8)."""
+        require(thread_id, str, "thread_id")
         range = require(range, MessageSeqRange, "range")
         records = await self.load_message_records(thread_id)
         return [r for r in records or [] if range.from_seq <= r.seq <= range.to_seq]
@@ -337,6 +354,14 @@ class ThreadRunStore(ThreadStore, RunStore):
         delta that breaks MSG-5 (CKP-4); nothing changes then. The default is a
         read-modify-write: not safe under concurrent writers (CON-1).
         """
+        require(thread_id, str, "thread_id")
+        messages = _message_list(messages)
+        if expected_version is not None and (
+            not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 0
+        ):
+            wanted = "must be None or an integer >= 0"
+            raise ValidationError(f"argument 'expected_version' {wanted}, got {expected_version!r}")
+        require(run, RunRecord, "run")
         existing = await self.load_committed_messages(thread_id) or []
         actual = len(existing)
         if expected_version is not None and expected_version != actual:
@@ -352,7 +377,7 @@ class ThreadRunStore(ThreadStore, RunStore):
         `messages` is the effective view (VIEW-2 then VIEW-1), `message_version` the raw
         log length, `latest_run` as RUN-3, `thread_state` as THR-6.
         """
-        committed = await self.load_committed_messages(thread_id)
+        committed = await self.load_committed_messages(require(thread_id, str, "thread_id"))
         latest = await self.latest_run(thread_id)
         if committed is None and latest is None:
             return None

@@ -190,6 +190,8 @@ class ReferenceStore(ThreadRunStore):
 
     async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
         """Raise `ValidationError` unless `thread_id` may take the parent (HIE-1..4)."""
+        if parent_thread_id is not None:
+            _id(parent_thread_id, "parent_thread_id")
         async with self._lock:
             self._check_hierarchy(_id(thread_id, "thread_id"), parent_thread_id)
 
@@ -327,9 +329,10 @@ class ReferenceStore(ThreadRunStore):
 
     async def load_message_record(self, thread_id: str, message_id: str) -> MessageRecord | None:
         """The record of one message by id, without scanning; `None` when unknown (MSG-8)."""
+        message_id = _id(message_id, "message_id")
         async with self._lock:
             log = self._logs.get(_id(thread_id, "thread_id"))
-            seq = log.positions.get(_id(message_id, "message_id")) if log is not None else None
+            seq = log.positions.get(message_id) if log is not None else None
             return None if log is None or seq is None else log.record(thread_id, seq)
 
     async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:

@@ -5,9 +5,12 @@ The contract rules themselves are checked by the kit: `tests/test_reference_conf
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from minimal_store import MinimalStore
 
 from conformance import (
     ChildThreadDeleteStrategy,
@@ -22,6 +25,7 @@ from conformance import (
     ThreadMetadata,
     ThreadQuery,
     ThreadRunCheckpointStore,
+    ThreadRunStore,
     ValidationError,
 )
 from conformance._scenarios import log, run, snapshot, thread, user
@@ -30,7 +34,7 @@ from reference_store import ReferenceStore
 pytestmark = pytest.mark.anyio
 
 
-async def call(store: ReferenceStore, operation: str, *arguments: Any) -> Any:
+async def call(store: ThreadRunStore, operation: str, *arguments: Any) -> Any:
     return await getattr(store, operation)(*arguments)
 
 
@@ -158,3 +162,68 @@ def test_checkpoint_read_port_needs_a_store() -> None:
     """The adapter refuses anything but a ThreadRunStore, naming the argument."""
     with pytest.raises(TypeError, match="inner"):
         ThreadRunCheckpointStore("not a store")  # type: ignore[arg-type]
+
+
+def _valid_arguments(operation: str) -> dict[str, Any]:
+    """Arguments with which `operation` succeeds on an empty store, by parameter name."""
+    queries = {"list_threads_query": ThreadQuery(), "list_message_records": MessageQuery(), "list_runs": RunQuery()}
+    return {
+        "thread_id": "t",
+        "id": "t",
+        "parent_thread_id": None if operation == "validate_thread_hierarchy" else "p",
+        "thread": thread("t"),
+        "metadata": ThreadMetadata(),
+        "state": PersistedState(),
+        "messages": [],
+        "message_id": "m",
+        "range": MessageSeqRange(from_seq=1, to_seq=2),
+        "record": run("r", "t"),
+        "run": run("r", "t"),
+        "run_id": "r",
+        "expected_version": None,
+        "offset": 0,
+        "limit": 5,
+        "strategy": ChildThreadDeleteStrategy.DETACH,
+        "query": queries.get(operation),
+    }
+
+
+def _parameters(store: type[ThreadRunStore], operations: Iterable[str]) -> list[tuple[type[ThreadRunStore], str, str]]:
+    """(store, operation, parameter) for every parameter of the named async operations."""
+    return [
+        (store, operation, name)
+        for operation in sorted(operations)
+        if not operation.startswith("_") and inspect.iscoroutinefunction(getattr(store, operation))
+        for name in list(inspect.signature(getattr(store, operation)).parameters)[1:]
+    ]
+
+
+#: Every parameter of the reference store's operations, and of the base-class defaults
+#: that the minimal store inherits (its own abstract methods check nothing). Mutation
+#: tools add copies of methods under non-ASCII names; those are not operations.
+_PARAMETERS = _parameters(ReferenceStore, filter(str.isascii, vars(ReferenceStore))) + _parameters(
+    MinimalStore, {name for name in dir(ThreadRunStore) if name.isascii()} - set(vars(MinimalStore))
+)
+
+
+@pytest.mark.parametrize(
+    ("store_type", "operation", "parameter"),
+    _PARAMETERS,
+    ids=[f"{s.__name__}-{o}-{p}" for s, o, p in _PARAMETERS],
+)
+async def test_a_wrong_type_for_any_parameter_is_refused_by_name(
+    store_type: type[ThreadRunStore], operation: str, parameter: str
+) -> None:
+    """Each parameter of each operation, given an object of no contract type, is refused naming it or its value."""
+    store = store_type()
+    valid = _valid_arguments(operation)
+    names = list(inspect.signature(getattr(store_type, operation)).parameters)[1:]
+    wrong = object()
+    arguments = [wrong if name == parameter else valid[name] for name in names]
+    if operation == "delete_thread_with_strategy":
+        await store.save_thread(thread("t"))
+    before = await snapshot(store, "t")
+    with pytest.raises((TypeError, ValidationError)) as raised:
+        await call(store, operation, *arguments)
+    assert f"'{parameter}'" in str(raised.value) or repr(wrong) in str(raised.value)
+    assert await snapshot(store, "t") == before

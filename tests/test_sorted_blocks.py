@@ -1,0 +1,77 @@
+"""`SortedBlocks`, the reference store's index list, against a plain sorted list.
+
+With blocks of a handful of keys, a few dozen updates split and merge blocks many
+times over; every read must still agree with `sorted(keys)`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference_store import _sorted
+from reference_store._sorted import SortedBlocks
+
+#: Small blocks: split above 8 keys, merge below 2.
+LOAD = 4
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sorted, "_LOAD", LOAD)
+
+
+def _check(keys: SortedBlocks[int], expected: list[int]) -> None:
+    """Every read of `keys` agrees with `expected`, and the blocks keep their invariants."""
+    assert list(keys) == expected
+    assert len(keys) == len(expected)
+    blocks = keys._blocks
+    assert all(blocks), "an empty block was kept"
+    assert keys._maxes == [block[-1] for block in blocks]
+    assert all(len(block) <= 2 * LOAD for block in blocks)
+    for index in range(-len(expected), len(expected)):
+        assert keys[index] == expected[index]
+    for index in (len(expected), -len(expected) - 1):
+        with pytest.raises(IndexError):
+            keys[index]
+    for start in range(-2, len(expected) + 2):
+        for stop in range(start - 1, len(expected) + 3):
+            assert keys[start:stop] == expected[start:stop], (start, stop)
+    assert keys[::2] == expected[::2]
+    assert keys[::-1] == expected[::-1]
+    for key in range(-1, 62, 3):
+        assert list(keys.from_key(key)) == [k for k in expected if k >= key]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=120))
+def test_updates_keep_every_read_equal_to_a_sorted_list(updates: list[tuple[bool, int]]) -> None:
+    """Adds and removes in any order, with splits and merges, read back as `sorted(keys)`."""
+    keys: SortedBlocks[int] = SortedBlocks()
+    present: set[int] = set()
+    for add, key in updates:
+        if add and key not in present:
+            keys.add(key)
+            present.add(key)
+        elif not add and key in present:
+            keys.remove(key)
+            present.discard(key)
+        else:
+            continue
+        _check(keys, sorted(present))
+
+
+def test_ascending_fill_then_drain_from_both_ends() -> None:
+    """Forty keys added in order split into blocks; removing from the front and back merges them away."""
+    keys: SortedBlocks[int] = SortedBlocks()
+    present = list(range(40))
+    for key in present:
+        keys.add(key)
+    _check(keys, present)
+    assert len(keys._blocks) > 2
+    while present:
+        key = present.pop(0 if len(present) % 2 else -1)
+        keys.remove(key)
+        _check(keys, present)
+    assert keys._blocks == []
+    assert keys._maxes == []
