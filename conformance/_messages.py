@@ -107,13 +107,9 @@ def strip_unpaired_tool_calls(messages: Sequence[Message]) -> list[Message]:
                 retracted.add(message.tool_call_id)
     view: list[Message] = []
     for message in messages:
-        if message.role is Role.TOOL and message.tool_call_id is not None:
-            call_id = message.tool_call_id
-            keep = message.visibility is Visibility.ALL and call_id not in retracted
-            # A result whose call no assistant message kept is an orphan: found below.
-            if keep:
-                view.append(message)
-            continue
+        if message.role is Role.TOOL and message.visibility is not Visibility.ALL:
+            continue  # an internal result retracts its call and is never shown
+        # A result whose call did not survive (retracted, or never made) is dropped below.
         if message.role is Role.ASSISTANT and message.tool_calls is not None:
             calls = [c for c in message.tool_calls if c.id in answered and c.id not in retracted]
             if len(calls) != len(message.tool_calls) or not calls:

@@ -459,3 +459,9 @@ def test_sort_threads_by_recent_activity() -> None:
     assert [t.id for t in ordered] == ["c", "f", "a", "b", "z", "d", "e"]
     assert [t.id for t in threads] == before
     assert sort_threads_by_recent_activity([]) == []
+
+
+def test_a_repeated_interval_keeps_only_its_first_summary() -> None:
+    """VIEW-2: two summaries of the same interval each contain the other; the earlier one stays, once."""
+    log = records(user("m1"), user("m2"), summary("s3", 1, 2), summary("s4", 1, 2), user("m5"))
+    assert ids(effective_messages(log)) == ["s3", "m5"]
