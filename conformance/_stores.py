@@ -61,7 +61,9 @@ def delete_strategy(strategy: ChildThreadDeleteStrategy | str) -> ChildThreadDel
         return ChildThreadDeleteStrategy(strategy)
     except ValueError:
         choices = ", ".join(s.value for s in ChildThreadDeleteStrategy)
-        raise ValidationError(f"unknown delete strategy {strategy!r}; use one of {choices}") from None
+        raise ValidationError(
+            f"argument 'strategy': unknown delete strategy {strategy!r}; use one of {choices}"
+        ) from None
 
 
 class ThreadStore(ABC):

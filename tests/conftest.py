@@ -20,3 +20,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Run every `@pytest.mark.anyio` test under asyncio and under trio."""
     backend: str = request.param
     return backend
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unmeasured_subprocesses() -> None:
+    """Keep coverage out of the Python processes the tests start (kit sessions, zoo runs).
+
+    `coverage run` with `patch = ["subprocess"]` measures every child that inherits
+    `COVERAGE_PROCESS_CONFIG`; that is how the pytest-xdist workers get measured. Those
+    workers (or a serial run) then drop it: their own children measure nothing the
+    in-process tests do not, and tracing them would double the zoo's run time.
+    """
+    os.environ.pop("COVERAGE_PROCESS_CONFIG", None)

@@ -671,3 +671,47 @@ def test_id_prefix_is_not_normalized() -> None:
     """QRY-1, QRY-2, SEC-1: id_prefix is literal, so " a" and "a" are different filters."""
     with pytest.raises(InvalidCursorError):
         ThreadQuery(id_prefix="a").decode_cursor(ThreadQuery(id_prefix=" a").encode_cursor(1))
+
+
+def test_non_ascii_filters_are_utf8_in_the_token() -> None:
+    """A filter of non-ASCII text is held as UTF-8 in the JSON token, not as \\u escapes (as serde_json writes it)."""
+    cursor = ThreadQuery(id_prefix="é-线程").encode_cursor(0)
+    body = cursor.removeprefix("thr_")
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    assert "é-线程".encode() in raw
+    assert b"\\u" not in raw
+
+
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        ("z" * 60, " does not start with 'thr_'"),
+        ("thr_" + "a+b" * 20, " is not a valid token: not URL-safe base64"),
+        (
+            "thr_" + "eyJhIjoxfQ" + "A" * 0,
+            " does not hold the fields ['id_prefix', 'offset', 'parent_filter', 'resource_id']",
+        ),
+    ],
+    ids=["prefix", "alphabet", "fields"],
+)
+def test_a_refused_cursor_is_quoted_to_40_characters_with_the_reason(cursor: str, reason: str) -> None:
+    """The error quotes the cursor's first 40 characters (enough to recognise it, never a page of text)."""
+    with pytest.raises(InvalidCursorError) as refused:
+        ThreadQuery().decode_cursor(cursor)
+    assert str(refused.value) == f"cursor {cursor[:40]!r}{reason}"
+
+
+def test_a_long_cursor_with_a_bad_offset_is_quoted_to_40_characters() -> None:
+    """A token whose offset is negative is refused naming the offset, quoting 40 characters."""
+    token = {"offset": -5, "resource_id": None, "parent_filter": {"kind": "any"}, "id_prefix": "p" * 40}
+    body = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+    cursor = "thr_" + body
+    with pytest.raises(InvalidCursorError) as refused:
+        ThreadQuery(id_prefix="p" * 40).decode_cursor(cursor)
+    assert str(refused.value) == f"cursor {cursor[:40]!r} holds an invalid offset -5"
+
+
+def test_a_cursor_that_is_no_string_is_refused_naming_its_type() -> None:
+    """decode_cursor(5) says a cursor must be a string and what it got."""
+    with pytest.raises(InvalidCursorError, match=r"^cursor must be a string, got int$"):
+        ThreadQuery().decode_cursor(5)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from minimal_store import MinimalStore
 
 from conformance import (
     AlreadyExistsError,
@@ -66,7 +67,8 @@ def test_a_negative_cursor_offset_is_named(query: ThreadQuery | MessageQuery) ->
 
 def test_cursor_refusals_say_why() -> None:
     """A bare offset for a filtered thread query, and a token of other filters, are refused with the reason."""
-    with pytest.raises(InvalidCursorError, match=r"bare numeric cursor is refused for a filtered thread query"):
+    bare = "a bare numeric cursor is refused for a filtered thread query; pass the next_cursor it returned"
+    with pytest.raises(InvalidCursorError, match=f"^{re.escape(bare)}$"):
         ThreadQuery(resource_id="r").decode_cursor("4")
     with pytest.raises(InvalidCursorError, match=r"^cursor does not match the thread query's filters$"):
         ThreadQuery(resource_id="r").decode_cursor(ThreadQuery(resource_id="s").encode_cursor(4))
@@ -93,7 +95,10 @@ async def test_reference_store_errors_name_the_thread_run_or_argument() -> None:
         await store.delete_thread_with_strategy("ghost")
     with pytest.raises(ValidationError, match=r"^thread 'a' has child threads; choose 'detach' or 'cascade'$"):
         await store.delete_thread_with_strategy("a", "reject")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match=r"^unknown delete strategy 'purge'; use one of reject, detach, cascade$"):
+    with pytest.raises(
+        ValidationError,
+        match=r"^argument 'strategy': unknown delete strategy 'purge'; use one of reject, detach, cascade$",
+    ):
         await store.delete_thread_with_strategy("a", "purge")  # type: ignore[arg-type]
     with pytest.raises(NotFoundError, match=r"^thread 'ghost' not found$"):
         await store.update_thread_metadata("ghost", ThreadMetadata())
@@ -116,3 +121,31 @@ async def test_a_cascade_over_a_cycle_names_where_it_met_it() -> None:
     await store.save_thread(thread("b", parent="a"))
     with pytest.raises(ValidationError, match=r"^thread hierarchy cycle detected at 'a' while deleting 'a'$"):
         await store.delete_thread_with_strategy("a", "cascade")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_hierarchy_refusals_say_which_rule_and_thread() -> None:
+    """Self-parent, missing parent, missing ancestor and cycle each have their own message (HIE-2..4)."""
+    store = ReferenceStore()
+    await store.save_thread(thread("a", parent="b"))
+    await store.save_thread(thread("b", parent="a"))
+    await store.save_thread(thread("x", parent="gone"))
+    for thread_id, parent, message in [
+        ("a", "a", "thread 'a' cannot parent itself"),
+        ("c", "p", "parent thread not found: 'p'"),
+        ("c", "x", "thread hierarchy references missing ancestor 'gone'"),
+        ("c", "a", "thread hierarchy cycle detected at 'a' (parent of 'c')"),
+    ]:
+        with pytest.raises(ValidationError, match=f"^{re.escape(message)}$"):
+            await store.validate_thread_hierarchy(thread_id, parent)
+
+
+@pytest.mark.anyio
+async def test_default_checkpoint_append_names_a_bad_expected_version() -> None:
+    """The default checkpoint_append refuses a negative or non-integer version by name, before any read."""
+    store = MinimalStore()
+    for bad in (-1, True, "3"):
+        wanted = f"argument 'expected_version' must be None or an integer >= 0, got {bad!r}"
+        with pytest.raises(ValidationError, match=f"^{re.escape(wanted)}$"):
+            await store.checkpoint_append("t", [], bad, run("r1", "t"))  # type: ignore[arg-type]
+    assert await store.load_committed_messages("t") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from minimal_store import MinimalStore
 
 from conformance import (
     ChildThreadDeleteStrategy,
+    CompactionMark,
     Message,
+    MessageMetadata,
     MessageQuery,
     MessageSeqRange,
     PersistedState,
@@ -214,7 +217,7 @@ _PARAMETERS = _parameters(ReferenceStore, filter(str.isascii, vars(ReferenceStor
 async def test_a_wrong_type_for_any_parameter_is_refused_by_name(
     store_type: type[ThreadRunStore], operation: str, parameter: str
 ) -> None:
-    """Each parameter of each operation, given an object of no contract type, is refused naming it or its value."""
+    """Each parameter of each operation, given an object of no contract type, is refused naming it and what it got."""
     store = store_type()
     valid = _valid_arguments(operation)
     names = list(inspect.signature(getattr(store_type, operation)).parameters)[1:]
@@ -225,5 +228,32 @@ async def test_a_wrong_type_for_any_parameter_is_refused_by_name(
     before = await snapshot(store, "t")
     with pytest.raises((TypeError, ValidationError)) as raised:
         await call(store, operation, *arguments)
-    assert f"'{parameter}'" in str(raised.value) or repr(wrong) in str(raised.value)
+    assert f"'{parameter}'" in str(raised.value), f"{raised.value} does not name {parameter!r}"
+    assert "object" in str(raised.value), f"{raised.value} does not say what it got"
     assert await snapshot(store, "t") == before
+
+
+async def test_records_carry_no_created_at() -> None:
+    """The reference store does not stamp records: `created_at` stays None on every record it returns."""
+    store = ReferenceStore()
+    appended = await log(store, "t", "m1", "m2")
+    listed = await store.load_message_records("t") or []
+    found = await store.load_message_record("t", "m2")
+    assert [record.created_at for record in [*appended, *listed, found] if record is not None] == [None] * 5
+
+
+async def test_checkpoint_refuses_a_first_message_that_summarizes_itself() -> None:
+    """A compaction mark must end below its own seq; as the first message, [1, 1] covers itself (MOD-3)."""
+    store = ReferenceStore()
+    first = user("m1")
+    marked = Message(
+        id="s1",
+        role=Role.USER,
+        content=[],
+        metadata=MessageMetadata(compaction=CompactionMark(from_seq=1, to_seq=1)),
+    )
+    with pytest.raises(ValidationError):
+        await store.checkpoint("t", [marked], run("r1", "t"))
+    assert await store.load_thread("t") is None
+    await store.checkpoint("t", [first, replace(marked, id="s2")], run("r1", "t"))
+    assert [m.id for m in await store.load_committed_messages("t") or []] == ["m1", "s2"]

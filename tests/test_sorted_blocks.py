@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance._scenarios import thread
 from reference_store import _sorted
 from reference_store._sorted import SortedBlocks
+from reference_store._thread_index import ThreadIndex, _ActivityIds
 
 #: Small blocks: split above 8 keys, merge below 2.
 LOAD = 4
@@ -33,7 +35,7 @@ def _check(keys: SortedBlocks[int], expected: list[int]) -> None:
     for index in range(-len(expected), len(expected)):
         assert keys[index] == expected[index]
     for index in (len(expected), -len(expected) - 1):
-        with pytest.raises(IndexError):
+        with pytest.raises(IndexError, match=r"^SortedBlocks index out of range$"):
             keys[index]
     for start in range(-2, len(expected) + 2):
         for stop in range(start - 1, len(expected) + 3):
@@ -75,3 +77,38 @@ def test_ascending_fill_then_drain_from_both_ends() -> None:
         _check(keys, present)
     assert keys._blocks == []
     assert keys._maxes == []
+
+
+def test_a_merge_too_big_for_one_block_splits_again() -> None:
+    """A block shrunk to one key merges with a full neighbour (2 * LOAD keys) and splits back in two."""
+    keys: SortedBlocks[int] = SortedBlocks()
+    present = list(range(12))
+    for key in present:
+        keys.add(key)
+    assert [len(block) for block in keys._blocks] == [LOAD, 2 * LOAD]
+    for key in (1, 2, 3):
+        keys.remove(key)
+        present.remove(key)
+        _check(keys, present)
+    assert [len(block) for block in keys._blocks] == [LOAD, LOAD + 1]
+
+
+def test_out_of_range_index_says_so() -> None:
+    """Reading past either end is an IndexError that names the container."""
+    keys: SortedBlocks[int] = SortedBlocks()
+    keys.add(1)
+    for index in (1, -2):
+        with pytest.raises(IndexError, match=r"^SortedBlocks index out of range$"):
+            keys[index]
+
+
+def test_thread_ids_in_activity_order_read_by_position() -> None:
+    """The index's id view reads one position as the slice of it does, both ends included."""
+    index = ThreadIndex()
+    for number in range(12):
+        index.put(thread(f"t{number:02d}", updated_at=number % 5))
+    view = _ActivityIds(index._activity)
+    ordered = view[0 : len(view)]
+    assert [view[position] for position in range(len(view))] == ordered
+    assert view[-1] == ordered[-1]
+    assert ordered == index.ids_in_order(0, 100)

@@ -8,6 +8,7 @@ error messages only by type; these tests cover the rest.
 from __future__ import annotations
 
 import pytest
+from minimal_store import MinimalStore
 
 from conformance import (
     NotFoundError,
@@ -16,7 +17,6 @@ from conformance import (
     ValidationError,
 )
 from conformance._scenarios import log, thread
-from minimal_store import MinimalStore
 
 pytestmark = pytest.mark.anyio
 
