@@ -149,3 +149,31 @@ async def test_default_checkpoint_append_names_a_bad_expected_version() -> None:
         with pytest.raises(ValidationError, match=f"^{re.escape(wanted)}$"):
             await store.checkpoint_append("t", [], bad, run("r1", "t"))  # type: ignore[arg-type]
     assert await store.load_committed_messages("t") is None
+
+
+@pytest.mark.anyio
+async def test_a_delta_element_that_is_no_message_is_named_by_seq_and_type() -> None:
+    """An append whose second element is not a Message says which seq and what it got, and appends nothing."""
+    store = ReferenceStore()
+    delta: list[Any] = [Message(id="m1", role=Role.USER, content=[]), object()]
+    with pytest.raises(TypeError, match=r"^expected a Message at seq 2, got object$"):
+        await store.append_message_records("t", delta)
+    assert await store.load_committed_messages("t") is None
+
+
+@pytest.mark.anyio
+async def test_a_repeated_id_in_one_delta_is_named() -> None:
+    """A delta that holds one id twice is refused naming it (MSG-5)."""
+    store = ReferenceStore()
+    twice = [Message(id="m1", role=Role.USER, content=[]), Message(id="m1", role=Role.USER, content=[])]
+    with pytest.raises(ValidationError, match=r"^append delta contains duplicate message id 'm1'$"):
+        await store.append_message_records("t", twice)
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_whose_run_parents_the_thread_on_itself_says_so() -> None:
+    """A new thread whose run asks for itself as parent is refused as self-parenting, not as a missing parent."""
+    store = ReferenceStore()
+    selfish = run("r1", "t", parent_thread_id="t")
+    with pytest.raises(ValidationError, match=r"^thread 't' cannot parent itself$"):
+        await store.checkpoint("t", [], selfish)

@@ -112,3 +112,30 @@ def test_thread_ids_in_activity_order_read_by_position() -> None:
     assert [view[position] for position in range(len(view))] == ordered
     assert view[-1] == ordered[-1]
     assert ordered == index.ids_in_order(0, 100)
+
+
+def test_blocks_ahead_of_others_split_and_merge_without_touching_their_neighbours() -> None:
+    """A split of the first block, and a merge-and-split of the first two, keep every later block."""
+    keys: SortedBlocks[int] = SortedBlocks()
+    present = list(range(0, 400, 10))
+    for key in present:
+        keys.add(key)
+    assert [len(block) for block in keys._blocks[:2]] == [LOAD, LOAD]
+    for key in range(41, 45):  # fill the second block to 2 * LOAD keys, just short of a split
+        keys.add(key)
+        present.append(key)
+    present.sort()
+    _check(keys, present)
+    assert len(keys._blocks[1]) == 2 * LOAD
+    blocks = len(keys._blocks)
+    for key in (10, 20, 30):  # the first block shrinks to one key, merges (9 keys) and splits again
+        keys.remove(key)
+        present.remove(key)
+        _check(keys, present)
+    assert len(keys._blocks) == blocks
+    for key in range(1, 10):  # the first block grows past 2 * LOAD and splits
+        keys.add(key)
+        present.append(key)
+    present.sort()
+    _check(keys, present)
+    assert len(keys._blocks) > blocks
