@@ -8,13 +8,10 @@ in the output.
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import pytest
 from broken import Broken, checkpoints, runs
+from machine_runs import run_machine
 
-SUITE = Path(importlib.import_module("conformance.suite").__file__ or "").parent
 MACHINE_TEST = "test_run_machine"
 
 #: Stores of the zoo that this machine catches alone, each within seconds at the `ci` profile.
@@ -30,25 +27,6 @@ CAUGHT_STORES = (
 CAUGHT = [entry for entry in (*runs.ZOO, *checkpoints.ZOO) if entry.store in CAUGHT_STORES]
 
 
-def _run_machine(pytester: pytest.Pytester, target: str) -> pytest.RunResult:
-    return pytester.runpytest_inprocess(
-        str(SUITE),
-        "--store",
-        target,
-        "--capabilities",
-        "all",
-        "-m",
-        "conformance_stateful",
-        "-k",
-        MACHINE_TEST,
-        "--conformance-profile",
-        "ci",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    )
-
-
 def test_every_chosen_store_is_in_the_zoo() -> None:
     """Each store named above has its entry in the zoo (so the rule it breaks is known)."""
     assert sorted(e.store.__name__ for e in CAUGHT) == sorted(s.__name__ for s in CAUGHT_STORES)
@@ -57,7 +35,7 @@ def test_every_chosen_store_is_in_the_zoo() -> None:
 @pytest.mark.parametrize("entry", CAUGHT, ids=[f"{e.rule}-{e.store.__name__}" for e in CAUGHT])
 def test_machine_catches_broken_store(entry: Broken, pytester: pytest.Pytester) -> None:
     """The machine alone fails the store, printing its shrunk steps and the rule ID broken."""
-    result = _run_machine(pytester, entry.target)
+    result = run_machine(pytester, entry.target, MACHINE_TEST)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, f"{entry.target} ({entry.bug}) was not caught"
     result.stdout.fnmatch_lines(["*state = RunMachine()*"])
     result.stdout.fnmatch_lines([f"*AssertionError: *{entry.rule}*"])
@@ -65,6 +43,6 @@ def test_machine_catches_broken_store(entry: Broken, pytester: pytest.Pytester) 
 
 def test_machine_passes_reference_store(pytester: pytest.Pytester) -> None:
     """The machine finds nothing wrong with the reference store (no false alarm)."""
-    result = _run_machine(pytester, "reference_store:ReferenceStore")
+    result = run_machine(pytester, "reference_store:ReferenceStore", MACHINE_TEST)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=1)
