@@ -1,0 +1,82 @@
+"""Each state machine, on its own, catches broken stores of the zoo and passes the reference store.
+
+Each case runs only one machine test of the kit's suite (`-m conformance_stateful -k
+...`) against one store in a pytest session of its own, at the derandomized `ci`
+profile, as a user would run it: the run must fail with the machine's shrunk steps and
+the rule the store breaks in its assertion.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import broken
+import pytest
+from broken import Broken, checkpoints, deletes, hierarchy, messages, queries, runs, threads
+from machine_runs import run_machine
+
+#: Per machine test: its state class, and the zoo stores it catches with no example test's help.
+MACHINES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "test_hierarchy_machine": (
+        "HierarchyMachine",
+        (hierarchy.ChildSummariesOnly, deletes.DetachRebuildsMetadata, deletes.CascadeDeletesWhileWalking),
+    ),
+    "test_query_machine": ("QueryMachine", (queries.IdOrder, queries.EndlessLimitZero, threads.OldestFirst)),
+    "test_message_log_machine": (
+        "MessageLogMachine",
+        (
+            messages.EmptyLogAsList,
+            messages.DeleteMessagesOfAnyThread,
+            messages.RecordsRenumberedAfterView,
+            messages.BeforeInclusive,
+            messages.ViewIsRawLog,
+            messages.CheckpointWithoutFold,
+            checkpoints.LoadCheckpointViewVersion,
+        ),
+    ),
+    "test_run_machine": (
+        "RunMachine",
+        (
+            runs.CreateRunOverwrites,
+            runs.CreateRunUnvalidated,
+            runs.LoadRunDropsActivation,
+            runs.LatestRunByCreatedAt,
+            runs.ListRunsHasMoreAtLastPage,
+            checkpoints.CheckpointResetsCreatedAt,
+            checkpoints.ProjectionIgnoresAge,
+        ),
+    ),
+}
+
+ZOO: dict[type, Broken] = {
+    entry.store: entry
+    for area in pkgutil.iter_modules(broken.__path__)
+    for entry in importlib.import_module(f"broken.{area.name}").ZOO
+}
+CASES = [(machine, ZOO[store]) for machine, (_, stores) in MACHINES.items() for store in stores if store in ZOO]
+
+
+def test_every_chosen_store_is_in_the_zoo() -> None:
+    """Each store named above has its zoo entry, so the rule it breaks is known."""
+    chosen = [store for _, stores in MACHINES.values() for store in stores]
+    assert [store.__name__ for store in chosen if store not in ZOO] == []
+
+
+@pytest.mark.parametrize(
+    ("machine", "entry"), CASES, ids=[f"{m.removeprefix('test_')}-{e.rule}-{e.store.__name__}" for m, e in CASES]
+)
+def test_machine_catches_broken_store(machine: str, entry: Broken, pytester: pytest.Pytester) -> None:
+    """The machine alone fails the store, printing its shrunk steps and the rule ID broken."""
+    result = run_machine(pytester, entry.target, machine)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, f"{entry.target} ({entry.bug}) was not caught"
+    result.stdout.fnmatch_lines([f"*state = {MACHINES[machine][0]}()*"])
+    result.stdout.fnmatch_lines([f"*AssertionError: *{entry.rule}*"])
+
+
+@pytest.mark.parametrize("machine", list(MACHINES))
+def test_machine_passes_reference_store(machine: str, pytester: pytest.Pytester) -> None:
+    """The machine finds nothing wrong with the reference store (no false alarm)."""
+    result = run_machine(pytester, "reference_store:ReferenceStore", machine)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=1)
