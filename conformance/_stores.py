@@ -48,7 +48,7 @@ def require(value: object, expected: type[_T], name: str) -> _T:
     return value
 
 
-def _message_list(value: object) -> list[Message]:
+def message_list(value: object) -> list[Message]:
     """A copy of the `messages` argument as a list; `TypeError` naming it unless a list or tuple."""
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"argument 'messages' must be a list of Message, got {type(value).__name__}")
@@ -276,7 +276,7 @@ class ThreadStore(ABC):
         writers (CON-2).
         """
         require(thread_id, str, "thread_id")
-        messages = _message_list(messages)
+        messages = message_list(messages)
         existing = await self.load_committed_messages(thread_id) or []
         validate_append_only_delta(existing, messages)
         start_seq = len(existing) + 1
@@ -357,7 +357,7 @@ class ThreadRunStore(ThreadStore, RunStore):
         read-modify-write: not safe under concurrent writers (CON-1).
         """
         require(thread_id, str, "thread_id")
-        messages = _message_list(messages)
+        messages = message_list(messages)
         if expected_version is not None and (
             not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 0
         ):

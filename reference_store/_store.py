@@ -36,7 +36,7 @@ from conformance import (
 )
 from conformance._hierarchy import cascade_walk, hierarchy_walk
 from conformance._messages import validate_delta
-from conformance._stores import delete_strategy, require
+from conformance._stores import delete_strategy, message_list, require
 from conformance._threads import now_ms
 from reference_store._log import MessageLog
 from reference_store._run_index import RunIndex
@@ -45,22 +45,10 @@ from reference_store._thread_index import ThreadIndex
 __all__ = ["ReferenceStore"]
 
 
-def _id(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"argument '{name}' must be a str, got {type(value).__name__}")
-    return value
-
-
 def _count(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(f"argument '{name}' must be an integer >= 0, got {value!r}")
     return value
-
-
-def _messages(value: object) -> list[Message]:
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"argument 'messages' must be a list of Message, got {type(value).__name__}")
-    return list(value)
 
 
 class _OperationLock:
@@ -172,7 +160,7 @@ class ReferenceStore(ThreadRunStore):
     async def load_thread(self, thread_id: str) -> Thread | None:
         """Return a copy of the thread, or `None` for an unknown id (THR-1)."""
         async with self._lock:
-            thread = self._threads.threads.get(_id(thread_id, "thread_id"))
+            thread = self._threads.threads.get(require(thread_id, str, "thread_id"))
             return None if thread is None else thread.copy()
 
     async def save_thread(self, thread: Thread) -> None:
@@ -191,14 +179,14 @@ class ReferenceStore(ThreadRunStore):
     async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
         """Raise `ValidationError` unless `thread_id` may take the parent (HIE-1..4)."""
         if parent_thread_id is not None:
-            _id(parent_thread_id, "parent_thread_id")
+            require(parent_thread_id, str, "parent_thread_id")
         async with self._lock:
-            self._check_hierarchy(_id(thread_id, "thread_id"), parent_thread_id)
+            self._check_hierarchy(require(thread_id, str, "thread_id"), parent_thread_id)
 
     async def delete_thread(self, thread_id: str) -> None:
         """Remove the thread, its log and its state; keep its runs; unknown ids are fine (THR-4)."""
         async with self._lock:
-            self._drop_thread(_id(thread_id, "thread_id"))
+            self._drop_thread(require(thread_id, str, "thread_id"))
 
     async def delete_thread_with_strategy(
         self,
@@ -208,7 +196,7 @@ class ReferenceStore(ThreadRunStore):
         """Delete by strategy, all or nothing (DEL-1..6)."""
         strategy = delete_strategy(strategy)
         async with self._lock:
-            if _id(thread_id, "thread_id") not in self._threads.threads:
+            if require(thread_id, str, "thread_id") not in self._threads.threads:
                 raise NotFoundError(f"thread {thread_id!r} not found")
             children = self._threads.children(thread_id)
             if strategy is ChildThreadDeleteStrategy.REJECT and children:
@@ -245,7 +233,7 @@ class ReferenceStore(ThreadRunStore):
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
         """Copies of the direct children of a thread, by id (HIE-6)."""
         async with self._lock:
-            parent = normalize_lineage_id(_id(parent_thread_id, "parent_thread_id"))
+            parent = normalize_lineage_id(require(parent_thread_id, str, "parent_thread_id"))
             children = self._threads.children(parent) if parent is not None else []
             return sorted((c.copy() for c in children), key=lambda t: t.id)
 
@@ -253,7 +241,7 @@ class ReferenceStore(ThreadRunStore):
         """Replace the whole metadata; `NotFoundError` for an unknown id (THR-3)."""
         require(metadata, ThreadMetadata, "metadata").check_types(f"metadata of thread {id!r}")
         async with self._lock:
-            existing = self._threads.threads.get(_id(id, "id"))
+            existing = self._threads.threads.get(require(id, str, "id"))
             if existing is None:
                 raise NotFoundError(f"thread {id!r} not found")
             updated = existing.copy()
@@ -264,12 +252,12 @@ class ReferenceStore(ThreadRunStore):
         """Overwrite the thread's state (THR-6); the thread need not exist."""
         require(state, PersistedState, "state").check_types(f"state of thread {thread_id!r}")
         async with self._lock:
-            self._states[_id(thread_id, "thread_id")] = state.copy()
+            self._states[require(thread_id, str, "thread_id")] = state.copy()
 
     async def load_thread_state(self, thread_id: str) -> PersistedState | None:
         """The last saved state, `None` if never saved or after `delete_thread` (THR-6)."""
         async with self._lock:
-            state = self._states.get(_id(thread_id, "thread_id"))
+            state = self._states.get(require(thread_id, str, "thread_id"))
             return None if state is None else state.copy()
 
     # ── messages ─────────────────────────────────────────────────────
@@ -277,7 +265,7 @@ class ReferenceStore(ThreadRunStore):
     async def load_committed_messages(self, thread_id: str) -> list[Message] | None:
         """Copies of the raw log, or `None` when it has no message (MSG-1)."""
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             return None if log is None else [m.copy() for m in log.messages]
 
     async def load_messages(self, thread_id: str) -> list[Message] | None:
@@ -287,23 +275,23 @@ class ReferenceStore(ThreadRunStore):
 
     async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
         """Replace the whole log after validating every message (MSG-2)."""
-        messages = _messages(messages)
+        messages = message_list(messages)
         validate_delta((), 1, messages)
         async with self._lock:
-            self._replace_log(_id(thread_id, "thread_id"), messages)
+            self._replace_log(require(thread_id, str, "thread_id"), messages)
 
     async def delete_messages(self, thread_id: str) -> None:
         """Empty the log of an existing thread; `NotFoundError` otherwise (MSG-3)."""
         async with self._lock:
-            if _id(thread_id, "thread_id") not in self._threads.threads:
+            if require(thread_id, str, "thread_id") not in self._threads.threads:
                 raise NotFoundError(f"thread {thread_id!r} not found")
             self._logs.pop(thread_id, None)
 
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         """Append at the tail in O(delta) and return the new records (MSG-4, MSG-5)."""
-        messages = _messages(messages)
+        messages = message_list(messages)
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             committed = log.positions if log is not None else {}
             start_seq = len(log) + 1 if log is not None else 1
             validate_delta(committed, start_seq, messages)
@@ -317,21 +305,21 @@ class ReferenceStore(ThreadRunStore):
     async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
         """A record per committed message, raw seqs (MSG-6); `None` without messages."""
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             return None if log is None else [log.record(thread_id, seq) for seq in range(1, len(log) + 1)]
 
     async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
         """One filtered page of records in O(log N + page) (MSG-7)."""
         normalized = require(query, MessageQuery, "query").normalized()
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             return MessagePage() if log is None else log.page(thread_id, normalized)
 
     async def load_message_record(self, thread_id: str, message_id: str) -> MessageRecord | None:
         """The record of one message by id, without scanning; `None` when unknown (MSG-8)."""
-        message_id = _id(message_id, "message_id")
+        message_id = require(message_id, str, "message_id")
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             seq = log.positions.get(message_id) if log is not None else None
             return None if log is None or seq is None else log.record(thread_id, seq)
 
@@ -339,7 +327,7 @@ class ReferenceStore(ThreadRunStore):
         """Records with `from_seq <= seq <= to_seq`, inclusive (MSG-8)."""
         require(range, MessageSeqRange, "range").check_types("range")
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             if log is None:
                 return []
             first = max(range.from_seq, 1)
@@ -359,13 +347,13 @@ class ReferenceStore(ThreadRunStore):
     async def load_run(self, run_id: str) -> RunRecord | None:
         """A copy of the run, or `None` for an unknown id (RUN-2)."""
         async with self._lock:
-            run = self._runs.runs.get(_id(run_id, "run_id"))
+            run = self._runs.runs.get(require(run_id, str, "run_id"))
             return None if run is None else run.copy()
 
     async def latest_run(self, thread_id: str) -> RunRecord | None:
         """The thread's latest run by `updated_at`, ties to the last write, without scanning (RUN-3)."""
         async with self._lock:
-            run = self._runs.latest(_id(thread_id, "thread_id"))
+            run = self._runs.latest(require(thread_id, str, "thread_id"))
             return None if run is None else run.copy()
 
     async def list_runs(self, query: RunQuery) -> RunPage:
@@ -380,9 +368,9 @@ class ReferenceStore(ThreadRunStore):
 
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         """Replace the log and upsert the run, all or nothing (CKP-1, CKP-2, CKP-6)."""
-        messages = _messages(messages)
+        messages = message_list(messages)
         async with self._lock:
-            projected = self._prepare_checkpoint(_id(thread_id, "thread_id"), run)
+            projected = self._prepare_checkpoint(require(thread_id, str, "thread_id"), run)
             validate_delta((), 1, messages)
             self._threads.put(projected)
             self._replace_log(thread_id, messages)
@@ -396,11 +384,11 @@ class ReferenceStore(ThreadRunStore):
         run: RunRecord,
     ) -> int:
         """Append and upsert the run under the version guard, all or nothing (CKP-3, CKP-4)."""
-        messages = _messages(messages)
+        messages = message_list(messages)
         if expected_version is not None:
             _count(expected_version, "expected_version")
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
@@ -417,7 +405,7 @@ class ReferenceStore(ThreadRunStore):
     async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
         """One consistent read of view, version, latest run and state (CKP-5)."""
         async with self._lock:
-            log = self._logs.get(_id(thread_id, "thread_id"))
+            log = self._logs.get(require(thread_id, str, "thread_id"))
             latest = self._runs.latest(thread_id)
             if log is None and latest is None:
                 return None
