@@ -8,8 +8,8 @@ that imports only the contract does not import pytest.
 
 from typing import TYPE_CHECKING, Any
 
-from conformance._codec import JsonObject, JsonValue
-from conformance._enums import (
+from conformance.contract._codec import JsonObject, JsonValue
+from conformance.contract._enums import (
     ChildThreadDeleteStrategy,
     MessageOrder,
     MessageVisibilityFilter,
@@ -18,7 +18,7 @@ from conformance._enums import (
     Visibility,
     WaitingReason,
 )
-from conformance._errors import (
+from conformance.contract._errors import (
     AlreadyExistsError,
     CommitUnknownError,
     InvalidCursorError,
@@ -29,7 +29,7 @@ from conformance._errors import (
     ValidationError,
     VersionConflictError,
 )
-from conformance._messages import (
+from conformance.contract._messages import (
     effective_committed_view,
     effective_messages,
     merge_checkpoint_append_messages,
@@ -37,7 +37,7 @@ from conformance._messages import (
     validate_append_only_delta,
     validate_message_shape,
 )
-from conformance._models import (
+from conformance.contract._models import (
     CompactionMark,
     Message,
     MessageMetadata,
@@ -47,7 +47,7 @@ from conformance._models import (
     ToolCall,
     normalize_lineage_id,
 )
-from conformance._queries import (
+from conformance.contract._queries import (
     MessagePage,
     MessageQuery,
     RunPage,
@@ -58,7 +58,7 @@ from conformance._queries import (
     paginate_message_records,
     paginate_threads,
 )
-from conformance._runs import (
+from conformance.contract._runs import (
     CheckpointSnapshot,
     MessageSeqRange,
     PersistedState,
@@ -69,27 +69,27 @@ from conformance._runs import (
     RunRequestSnapshot,
     RunWaitingState,
 )
-from conformance._stores import RunStore, ThreadRunCheckpointStore, ThreadRunStore, ThreadStore
-from conformance._sync import SyncStoreAdapter
-from conformance._threads import (
+from conformance.contract._stores import RunStore, ThreadRunCheckpointStore, ThreadRunStore, ThreadStore
+from conformance.contract._sync import SyncStoreAdapter
+from conformance.contract._threads import (
     apply_run_projection,
     checkpoint_parent_thread_id,
     sort_threads_by_recent_activity,
 )
 
 if TYPE_CHECKING:
-    from conformance._contract import StoreContract
-    from conformance._rules import CAPABILITIES, RULES, Rule
-    from conformance._runner import open_store, rule
     from conformance._version import RULES_VERSION, __version__
+    from conformance.kit._contract_tests import StoreContract
+    from conformance.kit._rules import CAPABILITIES, RULES, Rule
+    from conformance.kit._runner import open_store, rule
 
 _LAZY = {
-    "StoreContract": "conformance._contract",
-    "CAPABILITIES": "conformance._rules",
-    "RULES": "conformance._rules",
-    "Rule": "conformance._rules",
-    "open_store": "conformance._runner",
-    "rule": "conformance._runner",
+    "StoreContract": "conformance.kit._contract_tests",
+    "CAPABILITIES": "conformance.kit._rules",
+    "RULES": "conformance.kit._rules",
+    "Rule": "conformance.kit._rules",
+    "open_store": "conformance.kit._runner",
+    "rule": "conformance.kit._runner",
     "RULES_VERSION": "conformance._version",
     "__version__": "conformance._version",
 }

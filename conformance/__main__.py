@@ -6,7 +6,7 @@
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
 `spec`, as the first argument only, renders the contract by example instead
-(every rule with its examples; see `conformance._spec`) to stdout or `--output`.
+(every rule with its examples; see `conformance.kit._spec`) to stdout or `--output`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance._target import DEFAULT_TARGET
+from conformance.kit._target import DEFAULT_TARGET
 
-PLUGIN_MODULE = "conformance._plugin"
+PLUGIN_MODULE = "conformance.kit._plugin"
 SPEC_COMMAND = "spec"
 #: Running as `python -m conformance` imports the package before pytest starts, so an installed
 #: kit's plugin package cannot be marked for assertion rewriting and pytest warns; the contract
@@ -59,7 +59,7 @@ def spec_main(argv: Sequence[str]) -> int:
 
     Without `--output` it prints to stdout. Exits with status 2 (argparse's) on bad arguments.
     """
-    from conformance._spec import FORMATS, render_spec
+    from conformance.kit._spec import FORMATS, render_spec
 
     parser = argparse.ArgumentParser(
         prog="python -m conformance spec",

@@ -15,7 +15,7 @@ from conformance import (
     MessageVisibilityFilter,
     Visibility,
 )
-from conformance._queries import window
+from conformance.contract._queries import window
 
 _FilterKey = tuple[MessageVisibilityFilter, str | None]
 

@@ -7,7 +7,7 @@ from heapq import merge
 from itertools import count, takewhile
 
 from conformance import RunPage, RunQuery, RunRecord, RunStatus
-from conformance._queries import paginate_runs
+from conformance.contract._queries import paginate_runs
 from reference_store._sorted import SortedBlocks
 
 _Created = tuple[int, str]

@@ -34,10 +34,10 @@ from conformance import (
     normalize_lineage_id,
     strip_unpaired_tool_calls,
 )
-from conformance._hierarchy import cascade_walk, hierarchy_walk
-from conformance._messages import validate_delta
-from conformance._stores import delete_strategy, message_list, require
-from conformance._threads import now_ms
+from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
+from conformance.contract._messages import validate_delta
+from conformance.contract._stores import delete_strategy, message_list, require
+from conformance.contract._threads import now_ms
 from reference_store._log import MessageLog
 from reference_store._run_index import RunIndex
 from reference_store._thread_index import ThreadIndex

@@ -7,8 +7,8 @@ from itertools import takewhile
 from typing import overload
 
 from conformance import Thread, ThreadPage, ThreadQuery, normalize_lineage_id
-from conformance._queries import thread_page
-from conformance._threads import activity_key
+from conformance.contract._queries import thread_page
+from conformance.contract._threads import activity_key
 from reference_store._sorted import SortedBlocks
 
 

@@ -46,8 +46,8 @@ wanted = [
     "conformance/py.typed",
     "conformance/suite/pytest.ini",
     "conformance/suite/test_conformance.py",
-    "conformance/_contract/__init__.py",
-    "conformance/_machines/__init__.py",
+    "conformance/kit/_contract_tests/__init__.py",
+    "conformance/kit/_machines/__init__.py",
     "reference_store/py.typed",
 ]
 with tarfile.open(sdist) as archive:

@@ -26,8 +26,8 @@ from conformance import (
     sort_threads_by_recent_activity,
     validate_append_only_delta,
 )
-from conformance._queries import paginate_runs
-from conformance._threads import now_ms
+from conformance.contract._queries import paginate_runs
+from conformance.contract._threads import now_ms
 
 
 class MinimalStore(ThreadRunStore):

@@ -27,7 +27,7 @@ from conformance import (
     ValidationError,
     validate_append_only_delta,
 )
-from conformance._scenarios import run, thread
+from conformance.kit._scenarios import run, thread
 from reference_store import ReferenceStore
 
 WRONG_FIELDS: list[tuple[Any, str]] = [

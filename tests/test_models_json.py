@@ -41,7 +41,7 @@ from conformance import (
     Visibility,
     WaitingReason,
 )
-from conformance._models import Model
+from conformance.contract._models import Model
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 

@@ -34,7 +34,7 @@ from conformance import (
     paginate_message_records,
     paginate_threads,
 )
-from conformance._queries import RunQuery, paginate_runs
+from conformance.contract._queries import RunQuery, paginate_runs
 
 # --- builders --------------------------------------------------------------------------
 

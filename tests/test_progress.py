@@ -8,8 +8,9 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import rule as step
 
-from conformance import Thread, _plugin, _stateful, open_store
-from conformance._stateful import Progress, StoreMachine, run_machine, terminal_line
+from conformance import Thread, open_store
+from conformance.kit import _stateful
+from conformance.kit._stateful import Progress, StoreMachine, run_machine, terminal_line
 from reference_store import ReferenceStore
 
 
@@ -99,12 +100,9 @@ def test_other_profiles_report_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert lines == []
 
 
-def test_terminal_line_without_a_session_goes_to_stderr(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_terminal_line_without_a_session_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     """Outside a pytest session the line goes to the process's standard error."""
-    monkeypatch.setattr(_plugin._CURRENT, "config", None)
-    terminal_line("conformance: hello")
+    terminal_line(None)("conformance: hello")
     assert capfd.readouterr().err == "conformance: hello\n"
 
 
@@ -116,7 +114,7 @@ MACHINE_MODULE = """
     from hypothesis.stateful import rule as step
 
     from conformance import Thread
-    from conformance._stateful import StoreMachine, stateful
+    from conformance.kit._stateful import StoreMachine, stateful
     from reference_store import ReferenceStore
 
 

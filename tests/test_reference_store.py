@@ -31,7 +31,7 @@ from conformance import (
     ThreadRunStore,
     ValidationError,
 )
-from conformance._scenarios import log, run, snapshot, thread, user
+from conformance.kit._scenarios import log, run, snapshot, thread, user
 from reference_store import ReferenceStore
 
 pytestmark = pytest.mark.anyio

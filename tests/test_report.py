@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conformance import CAPABILITIES, RULES, RULES_VERSION, __version__
-from conformance._plugin import blamed_rules
-from conformance._report import Outcome, Report, RuleResult, TestResult
+from conformance.kit._plugin import blamed_rules
+from conformance.kit._report import Outcome, Report, RuleResult, TestResult
 
 
 def result(outcome: Outcome, *rules: str, message: str = "", nodeid: str = "") -> TestResult:

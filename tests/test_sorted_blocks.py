@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance._scenarios import thread
+from conformance.kit._scenarios import thread
 from reference_store import _sorted
 from reference_store._sorted import SortedBlocks
 from reference_store._thread_index import ThreadIndex, _ActivityIds

@@ -13,8 +13,8 @@ import pytest
 
 from conformance import RULES, RULES_VERSION, StoreContract, __version__, rule
 from conformance.__main__ import main
-from conformance._spec import AREAS, REGENERATE, contract_examples, render_spec
-from conformance._stores import ThreadRunStore
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._spec import AREAS, REGENERATE, contract_examples, render_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "SPEC.md"

@@ -16,7 +16,7 @@ from conformance import (
     ThreadRunCheckpointStore,
     ValidationError,
 )
-from conformance._scenarios import log, thread
+from conformance.kit._scenarios import log, thread
 
 pytestmark = pytest.mark.anyio
 

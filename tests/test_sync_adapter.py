@@ -42,11 +42,11 @@ from conformance import (
     sort_threads_by_recent_activity,
     validate_append_only_delta,
 )
-from conformance._hierarchy import cascade_walk, hierarchy_walk
-from conformance._queries import paginate_runs
-from conformance._stores import delete_strategy
-from conformance._sync import OPTIONAL, REQUIRED
-from conformance._threads import now_ms
+from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
+from conformance.contract._queries import paginate_runs
+from conformance.contract._stores import delete_strategy
+from conformance.contract._sync import OPTIONAL, REQUIRED
+from conformance.contract._threads import now_ms
 from reference_store import ReferenceStore
 
 

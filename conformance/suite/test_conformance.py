@@ -1,6 +1,6 @@
 """Collects every contract test once, for the store given by `--store` or a `store` fixture."""
 
-from conformance._contract import StoreContract
+from conformance.kit._contract_tests import StoreContract
 
 
 class TestConformance(StoreContract):

@@ -15,8 +15,8 @@ from conformance import (
     effective_committed_view,
     strip_unpaired_tool_calls,
 )
-from conformance._messages import validate_delta
-from conformance._threads import now_ms
+from conformance.contract._messages import validate_delta
+from conformance.contract._threads import now_ms
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 

@@ -6,7 +6,7 @@ import anyio.lowlevel
 
 from broken import Broken
 from conformance import Message, RunRecord, ThreadRunStore, ThreadStore, VersionConflictError
-from conformance._messages import validate_delta
+from conformance.contract._messages import validate_delta
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 

@@ -6,7 +6,7 @@ import time
 
 from broken import Broken
 from conformance import ChildThreadDeleteStrategy, NotFoundError, ThreadMetadata, ThreadStore, ValidationError
-from conformance._stores import delete_strategy
+from conformance.contract._stores import delete_strategy
 from reference_store import ReferenceStore
 
 REJECT = ChildThreadDeleteStrategy.REJECT

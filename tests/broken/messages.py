@@ -20,8 +20,8 @@ from conformance import (
     effective_messages,
     strip_unpaired_tool_calls,
 )
-from conformance._messages import validate_delta, validate_message_shape
-from conformance._queries import window
+from conformance.contract._messages import validate_delta, validate_message_shape
+from conformance.contract._queries import window
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 

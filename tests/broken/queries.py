@@ -10,8 +10,8 @@ from dataclasses import replace
 
 from broken import Broken
 from conformance import RunPage, RunQuery, RunRecord, ThreadPage, ThreadQuery
-from conformance._queries import paginate_runs, thread_page
-from conformance._threads import activity_key
+from conformance.contract._queries import paginate_runs, thread_page
+from conformance.contract._threads import activity_key
 from reference_store import ReferenceStore
 
 

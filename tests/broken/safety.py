@@ -14,7 +14,7 @@ from conformance import (
     ThreadStore,
     VersionConflictError,
 )
-from conformance._messages import validate_delta
+from conformance.contract._messages import validate_delta
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 

@@ -1,0 +1,439 @@
+"""Contract tests: checkpoints (CKP-1..5); the run projection (CKP-6) is in `projection`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from conformance.contract._enums import Role, RunStatus
+from conformance.contract._errors import ValidationError, VersionConflictError
+from conformance.contract._models import Message
+from conformance.contract._queries import RunQuery
+from conformance.contract._runs import PersistedState, RunMessageOutput, RunRecord
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._contract_tests.projection import ProjectionRules
+from conformance.kit._runner import rule
+from conformance.kit._scenarios import Snapshot, assistant, log, run, snapshot, system, thread, tool, tree, user
+
+INVALID_CHECKPOINT_RUNS: dict[str, RunRecord] = {
+    "blank-agent-id": replace(run("r1", "t"), agent_id=" "),
+    "done-without-finished-at": replace(run("r1", "t", RunStatus.DONE), finished_at=None),
+    "output-of-another-thread": replace(run("r1", "t"), output=RunMessageOutput(thread_id="elsewhere")),
+}
+
+INVALID_CHECKPOINT_MESSAGES: dict[str, list[Message]] = {
+    "repeated-id": [user("m1"), user("m9"), user("m9")],
+    "tool-without-call-id": [user("m1"), tool("m9", " ")],
+    "user-with-tool-calls": [user("m1"), replace(assistant("m9", calls=["c1"]), role=Role.USER)],
+    "blank-id": [user("m1"), user(" ")],
+}
+
+BAD_DELTAS: dict[str, list[Message]] = {
+    "committed-id": [user("m4"), user("m2")],
+    "repeated-id": [user("m4"), user("m4")],
+    "invalid-message": [user("m4"), tool("m5", "")],
+}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _outside(taken: Snapshot, thread_id: str) -> Snapshot:
+    """The part of a snapshot that belongs to threads other than `thread_id`."""
+    return Snapshot(
+        threads={k: v for k, v in taken.threads.items() if k != thread_id},
+        logs={k: v for k, v in taken.logs.items() if k != thread_id},
+        states={k: v for k, v in taken.states.items() if k != thread_id},
+        runs={k: v for k, v in taken.runs.items() if v.thread_id != thread_id},
+        latest={k: v for k, v in taken.latest.items() if k != thread_id},
+    )
+
+
+async def _hidden_log(store: ThreadRunStore, thread_id: str) -> None:
+    """A raw log of 5 whose read view has 3: a retracted call, its internal result, an orphan result."""
+    await log(
+        store,
+        thread_id,
+        user("m1"),
+        assistant("m2", calls=["c1", "c2"]),
+        tool("m3", "c1"),
+        tool("m4", "c2", internal=True),
+        tool("m5", "c9"),
+    )
+
+
+class CheckpointRules(ProjectionRules):
+    """CKP-1..5: checkpoints validate first, write thread, log and run together; CKP-6 comes from ProjectionRules."""
+
+    # ── CKP-1: validation first, nothing changes on error ─────────────
+
+    @rule("CKP-1")
+    @pytest.mark.parametrize("invalid", list(INVALID_CHECKPOINT_RUNS.values()), ids=list(INVALID_CHECKPOINT_RUNS))
+    async def test_checkpoint_rejects_invalid_run(self, store: ThreadRunStore, invalid: RunRecord) -> None:
+        """A run breaking MOD-4 raises ValidationError; thread, log and runs stay as they were."""
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1")
+        await store.create_run(run("r0", "t"))
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint("t", [user("m1"), user("m2")], invalid)
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-1")
+    @pytest.mark.parametrize(
+        "messages", list(INVALID_CHECKPOINT_MESSAGES.values()), ids=list(INVALID_CHECKPOINT_MESSAGES)
+    )
+    async def test_checkpoint_rejects_invalid_messages(self, store: ThreadRunStore, messages: list[Message]) -> None:
+        """An invalid message or a repeated id raises ValidationError; nothing changes, no thread appears."""
+        await store.save_thread(thread("other"))
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint("t", messages, run("r1", "t", RunStatus.RUNNING))
+        assert await snapshot(store, "t") == before
+        assert await store.load_thread("t") is None
+
+    @rule("CKP-1")
+    async def test_checkpoint_rejects_missing_request_parent(self, store: ThreadRunStore) -> None:
+        """A new thread whose run names a parent that does not exist is refused, and not created."""
+        await store.save_thread(thread("other"))
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint("t", [user("m1")], run("r1", "t", parent_thread_id="missing"))
+        assert await snapshot(store, "t") == before
+        assert await store.load_run("r1") is None
+
+    @rule("CKP-1")
+    async def test_checkpoint_rejects_missing_stored_parent(self, store: ThreadRunStore) -> None:
+        """A stored thread whose parent is gone (saved without checks) cannot be checkpointed."""
+        await store.save_thread(thread("t", parent="gone"))
+        await log(store, "t", "m1")
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint("t", [user("m1"), user("m2")], run("r1", "t"))
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-1")
+    async def test_checkpoint_rejects_missing_ancestor(self, store: ThreadRunStore) -> None:
+        """A parent whose own parent is missing fails the hierarchy check."""
+        await store.save_thread(thread("p", parent="gone"))
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint("t", [user("m1")], run("r1", "t", parent_thread_id="p"))
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-1")
+    async def test_checkpoint_rejects_a_stored_cycle(self, store: ThreadRunStore) -> None:
+        """Threads a and b parenting each other (saved without checks) cannot be checkpointed."""
+        await store.save_thread(thread("a", parent="b"))
+        await store.save_thread(thread("b", parent="a"))
+        before = await snapshot(store)
+        with pytest.raises(ValidationError):
+            await store.checkpoint("a", [user("m1")], run("r1", "a"))
+        assert await snapshot(store) == before
+
+    @rule("CKP-1")
+    async def test_checkpoint_checks_the_stored_parent_before_the_request_parent(self, store: ThreadRunStore) -> None:
+        """A thread that has a valid parent is checkpointed even if its run names a missing one."""
+        await tree(store, {"p": {"t": {}}})
+        await store.checkpoint("t", [user("m1")], run("r1", "t", parent_thread_id="missing"))
+        assert await store.load_run("r1") == run("r1", "t", parent_thread_id="missing")
+
+    # ── CKP-2: what a checkpoint writes ────────────────────────────────
+
+    @rule("CKP-2")
+    async def test_checkpoint_creates_a_missing_thread_stamped_now(self, store: ThreadRunStore) -> None:
+        """Checkpointing an unknown thread creates it with created_at and updated_at set to now, in ms."""
+        start = _now_ms()
+        await store.checkpoint("t", [user("m1")], run("r1", "t"))
+        end = _now_ms()
+        created = await store.load_thread("t")
+        assert created is not None
+        assert created.metadata.created_at is not None
+        assert created.metadata.updated_at is not None
+        assert start <= created.metadata.created_at <= end
+        assert start <= created.metadata.updated_at <= end
+
+    @rule("CKP-2")
+    async def test_checkpoint_keeps_created_at_and_refreshes_updated_at(self, store: ThreadRunStore) -> None:
+        """An existing thread keeps created_at, title and resource; updated_at becomes now."""
+        await store.save_thread(thread("t", resource="res", created_at=1000, updated_at=2000, title="T"))
+        start = _now_ms()
+        await store.checkpoint("t", [user("m1")], run("r1", "t"))
+        end = _now_ms()
+        found = await store.load_thread("t")
+        assert found is not None
+        assert (found.resource_id, found.metadata.title, found.metadata.created_at) == ("res", "T", 1000)
+        assert found.metadata.updated_at is not None
+        assert start <= found.metadata.updated_at <= end
+
+    @rule("CKP-2")
+    async def test_checkpoint_sets_created_at_when_unset(self, store: ThreadRunStore) -> None:
+        """An existing thread without created_at gets it set to now."""
+        await store.save_thread(thread("t", updated_at=2000))
+        start = _now_ms()
+        await store.checkpoint("t", [], run("r1", "t"))
+        end = _now_ms()
+        found = await store.load_thread("t")
+        assert found is not None
+        assert found.metadata.created_at is not None
+        assert start <= found.metadata.created_at <= end
+
+    @rule("CKP-2")
+    async def test_checkpoint_replaces_the_log_raw(self, store: ThreadRunStore) -> None:
+        """The log becomes exactly the given messages, unanswered tool calls and all."""
+        await log(store, "t", "m1", "m2", "m3")
+        messages = [user("m4"), user("m2"), assistant("m5", calls=["c1"])]
+        await store.checkpoint("t", messages, run("r1", "t"))
+        assert await store.load_committed_messages("t") == messages
+
+    @rule("CKP-2")
+    async def test_checkpoint_without_messages_leaves_no_log(self, store: ThreadRunStore) -> None:
+        """Checkpointing an empty list empties the log, which then reads as None."""
+        await log(store, "t", "m1", "m2")
+        await store.checkpoint("t", [], run("r1", "t"))
+        assert await store.load_committed_messages("t") is None
+
+    @rule("CKP-2")
+    async def test_checkpoint_upserts_the_run_exactly(self, store: ThreadRunStore) -> None:
+        """Checkpointing a stored run raises nothing and stores the new record whole, created_at too."""
+        await store.create_run(run("r1", "t", RunStatus.CREATED, created_at=1))
+        rewritten = replace(run("r1", "t", RunStatus.RUNNING, created_at=2, updated_at=3), steps=4)
+        await store.checkpoint("t", [user("m1")], rewritten)
+        assert await store.load_run("r1") == rewritten
+        page = await store.list_runs(RunQuery(thread_id="t"))
+        assert page.items == [rewritten]
+
+    @rule("CKP-2")
+    async def test_checkpoint_moves_a_run_to_its_new_thread(self, store: ThreadRunStore) -> None:
+        """A run checkpointed under another thread belongs to that thread only."""
+        await store.create_run(run("r1", "old", created_at=1))
+        moved = run("r1", "new", RunStatus.RUNNING, created_at=1, updated_at=2)
+        await store.checkpoint("new", [user("m1")], moved)
+        assert await store.load_run("r1") == moved
+        assert await store.latest_run("old") is None
+        assert await store.latest_run("new") == moved
+
+    @rule("CKP-2")
+    async def test_checkpoint_never_changes_another_thread(self, store: ThreadRunStore) -> None:
+        """The parent, a sibling and their logs, runs and states stay as they were."""
+        await tree(store, {"p": {"sibling": {}}})
+        await log(store, "sibling", "s1")
+        await store.create_run(run("r0", "sibling", RunStatus.RUNNING))
+        await store.save_thread_state("p", PersistedState(revision=1))
+        before = await snapshot(store, "t")
+        await store.checkpoint("t", [user("m1")], run("r1", "t", RunStatus.RUNNING, parent_thread_id="p"))
+        assert _outside(await snapshot(store, "t"), "t") == _outside(before, "t")
+
+    # ── CKP-3: the version guard ───────────────────────────────────────
+
+    @rule("CKP-3")
+    @pytest.mark.parametrize("stale", [0, 2, 4])
+    async def test_stale_expected_version_raises_conflict(self, store: ThreadRunStore, stale: int) -> None:
+        """A log of 3 messages is version 3: expecting 0, 2 or 4 raises VersionConflictError(stale, 3)."""
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1", "m2", "m3")
+        await store.create_run(run("r0", "t"))
+        before = await snapshot(store, "t")
+        with pytest.raises(VersionConflictError) as caught:
+            await store.checkpoint_append("t", [user("m4")], stale, run("r1", "t"))
+        assert (caught.value.expected, caught.value.actual) == (stale, 3)
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-3")
+    async def test_thread_without_log_is_version_zero(self, store: ThreadRunStore) -> None:
+        """Expecting version 1 of an unknown thread conflicts with 0 and creates nothing."""
+        before = await snapshot(store, "t")
+        with pytest.raises(VersionConflictError) as caught:
+            await store.checkpoint_append("t", [user("m1")], 1, run("r1", "t"))
+        assert (caught.value.expected, caught.value.actual) == (1, 0)
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-3", "CKP-4")
+    async def test_matching_expected_version_appends(self, store: ThreadRunStore) -> None:
+        """Expecting the current version 3 appends and returns 4."""
+        await log(store, "t", "m1", "m2", "m3")
+        assert await store.checkpoint_append("t", [user("m4")], 3, run("r1", "t")) == 4
+        assert await store.load_committed_messages("t") == [user("m1"), user("m2"), user("m3"), user("m4")]
+
+    @rule("CKP-3")
+    async def test_no_expected_version_appends_unconditionally(self, store: ThreadRunStore) -> None:
+        """expected_version None appends whatever the version."""
+        await log(store, "t", "m1", "m2")
+        assert await store.checkpoint_append("t", [user("m3")], None, run("r1", "t")) == 3
+        assert await store.load_committed_messages("t") == [user("m1"), user("m2"), user("m3")]
+
+    @rule("CKP-3")
+    async def test_version_counts_messages_hidden_from_the_read_view(self, store: ThreadRunStore) -> None:
+        """A raw log of 5 with a 3-message read view is version 5: expecting 5 appends."""
+        await _hidden_log(store, "t")
+        assert await store.checkpoint_append("t", [user("m6")], 5, run("r1", "t")) == 6
+
+    @rule("CKP-3")
+    async def test_read_view_length_is_a_stale_version(self, store: ThreadRunStore) -> None:
+        """Expecting the read view's length (3) of a raw log of 5 conflicts with 5."""
+        await _hidden_log(store, "t")
+        before = await snapshot(store, "t")
+        with pytest.raises(VersionConflictError) as caught:
+            await store.checkpoint_append("t", [user("m6")], 3, run("r1", "t"))
+        assert (caught.value.expected, caught.value.actual) == (3, 5)
+        assert await snapshot(store, "t") == before
+
+    # ── CKP-4: the append ──────────────────────────────────────────────
+
+    @rule("CKP-4")
+    @pytest.mark.parametrize("delta", list(BAD_DELTAS.values()), ids=list(BAD_DELTAS))
+    async def test_checkpoint_append_rejects_a_bad_delta(self, store: ThreadRunStore, delta: list[Message]) -> None:
+        """A committed id, a repeated id or an invalid message raises ValidationError; nothing changes."""
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1", "m2", "m3")
+        before = await snapshot(store, "t")
+        with pytest.raises(ValidationError):
+            await store.checkpoint_append("t", delta, 3, run("r1", "t"))
+        assert await snapshot(store, "t") == before
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_appends_and_stores_the_run(self, store: ThreadRunStore) -> None:
+        """The delta lands at the tail, the run is stored, and the new length is returned."""
+        await log(store, "t", "m1", "m2")
+        record = run("r1", "t", RunStatus.RUNNING)
+        assert await store.checkpoint_append("t", [user("m3"), assistant("m4")], None, record) == 4
+        assert await store.load_committed_messages("t") == [user("m1"), user("m2"), user("m3"), assistant("m4")]
+        assert await store.load_run("r1") == record
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_returns_the_raw_length(self, store: ThreadRunStore) -> None:
+        """Appending 2 to a raw log of 5 (read view of 3) returns 7."""
+        await _hidden_log(store, "t")
+        assert await store.checkpoint_append("t", [user("m6"), user("m7")], None, run("r1", "t")) == 7
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_of_nothing_returns_the_version(self, store: ThreadRunStore) -> None:
+        """An empty delta keeps the log, returns its length and still stores the run."""
+        await log(store, "t", "m1", "m2")
+        assert await store.checkpoint_append("t", [], 2, run("r1", "t")) == 2
+        assert await store.load_committed_messages("t") == [user("m1"), user("m2")]
+        assert await store.load_run("r1") == run("r1", "t")
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_creates_a_missing_thread_stamped_now(self, store: ThreadRunStore) -> None:
+        """Appending to an unknown thread creates it with created_at and updated_at now, in ms."""
+        start = _now_ms()
+        await store.checkpoint_append("t", [user("m1")], 0, run("r1", "t"))
+        end = _now_ms()
+        created = await store.load_thread("t")
+        assert created is not None
+        assert created.metadata.created_at is not None
+        assert created.metadata.updated_at is not None
+        assert start <= created.metadata.created_at <= end
+        assert start <= created.metadata.updated_at <= end
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_keeps_created_at(self, store: ThreadRunStore) -> None:
+        """An existing thread keeps created_at; updated_at becomes now."""
+        await store.save_thread(thread("t", created_at=1000, updated_at=2000))
+        start = _now_ms()
+        await store.checkpoint_append("t", [user("m1")], None, run("r1", "t"))
+        end = _now_ms()
+        found = await store.load_thread("t")
+        assert found is not None
+        assert found.metadata.created_at == 1000
+        assert found.metadata.updated_at is not None
+        assert start <= found.metadata.updated_at <= end
+
+    @rule("CKP-4")
+    async def test_checkpoint_append_upserts_the_run_exactly(self, store: ThreadRunStore) -> None:
+        """Appending with a stored run id replaces that run whole, created_at too."""
+        await store.create_run(run("r1", "t", created_at=1))
+        rewritten = replace(run("r1", "t", RunStatus.DONE, created_at=2, updated_at=3), output_tokens=9)
+        await store.checkpoint_append("t", [user("m1")], None, rewritten)
+        assert await store.load_run("r1") == rewritten
+        page = await store.list_runs(RunQuery(thread_id="t"))
+        assert page.items == [rewritten]
+
+    @rule("CKP-4", "RUN-3")
+    async def test_checkpoint_append_run_wins_updated_at_ties(self, store: ThreadRunStore) -> None:
+        """Appending with an older run of equal updated_at makes it the latest."""
+        await store.create_run(run("r1", "t", created_at=1, updated_at=5))
+        await store.create_run(run("r2", "t", created_at=2, updated_at=5))
+        rewritten = run("r1", "t", RunStatus.RUNNING, created_at=1, updated_at=5)
+        await store.checkpoint_append("t", [user("m1")], None, rewritten)
+        assert await store.latest_run("t") == rewritten
+
+    # ── CKP-5: load_checkpoint ─────────────────────────────────────────
+
+    @rule("CKP-5")
+    async def test_load_checkpoint_is_none_without_messages_or_runs(self, store: ThreadRunStore) -> None:
+        """An unknown thread, a bare thread and a thread with only state have no checkpoint."""
+        await store.save_thread(thread("bare"))
+        await store.save_thread(thread("stateful"))
+        await store.save_thread_state("stateful", PersistedState(revision=1))
+        await store.create_run(run("r1", "other"))
+        await log(store, "other", "m1")
+        for thread_id in ["unknown", "bare", "stateful"]:
+            assert await store.load_checkpoint(thread_id) is None
+
+    @rule("CKP-5")
+    async def test_load_checkpoint_of_a_thread_with_only_a_run(self, store: ThreadRunStore) -> None:
+        """A run without messages gives no messages, version 0 and that run."""
+        await store.create_run(run("r1", "t", RunStatus.WAITING))
+        found = await store.load_checkpoint("t")
+        assert found is not None
+        assert (found.messages, found.message_version) == ([], 0)
+        assert found.latest_run == run("r1", "t", RunStatus.WAITING)
+
+    @rule("CKP-5")
+    async def test_load_checkpoint_messages_are_the_effective_view(self, store: ThreadRunStore) -> None:
+        """A summary replaces m1..m2; the retracted call c2 and its result disappear; c1 stays."""
+        await log(
+            store,
+            "t",
+            user("m1"),
+            assistant("m2"),
+            user("m3"),
+            system("s4", summary_of=(1, 2)),
+            assistant("m5", calls=["c1", "c2"]),
+            tool("m6", "c1"),
+            tool("m7", "c2", internal=True),
+        )
+        found = await store.load_checkpoint("t")
+        assert found is not None
+        assert found.messages == [
+            system("s4", summary_of=(1, 2)),
+            user("m3"),
+            assistant("m5", calls=["c1"]),
+            tool("m6", "c1"),
+        ]
+        assert found.latest_run is None
+
+    @rule("CKP-5")
+    async def test_load_checkpoint_version_is_the_raw_log_length(self, store: ThreadRunStore) -> None:
+        """A raw log of 5 whose read view has 3 messages is version 5."""
+        await _hidden_log(store, "t")
+        found = await store.load_checkpoint("t")
+        assert found is not None
+        assert found.message_version == 5
+
+    @rule("CKP-5")
+    async def test_load_checkpoint_carries_the_latest_run(self, store: ThreadRunStore) -> None:
+        """The latest run is chosen as latest_run does: greatest updated_at, ties to the last write."""
+        await log(store, "t", "m1")
+        await store.create_run(run("r-a", "t", created_at=1, updated_at=9))
+        await store.create_run(run("r-b", "t", created_at=2, updated_at=5))
+        await store.create_run(run("r-c", "t", created_at=3, updated_at=9))
+        await store.create_run(run("r-d", "t-other", created_at=4, updated_at=99))
+        found = await store.load_checkpoint("t")
+        assert found is not None
+        assert found.latest_run == run("r-c", "t", created_at=3, updated_at=9)
+
+    @rule("CKP-5", requires="thread_state")
+    async def test_load_checkpoint_carries_the_thread_state(self, store: ThreadRunStore) -> None:
+        """The thread's last saved state comes with its checkpoint."""
+        await log(store, "t", "m1")
+        await store.save_thread_state("t", PersistedState(revision=1))
+        await store.save_thread_state("t", PersistedState(revision=2, extensions={"k": [1]}))
+        found = await store.load_checkpoint("t")
+        assert found is not None
+        assert found.thread_state == PersistedState(revision=2, extensions={"k": [1]})

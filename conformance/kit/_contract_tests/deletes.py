@@ -1,0 +1,352 @@
+"""Contract tests: deletes with a child strategy (DEL-1..6)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from conformance.contract._enums import ChildThreadDeleteStrategy
+from conformance.contract._errors import NotFoundError, ValidationError
+from conformance.contract._models import Thread, ThreadMetadata
+from conformance.contract._runs import PersistedState
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._runner import rule
+from conformance.kit._scenarios import Snapshot, Tree, log, run, snapshot, thread, tree
+
+REJECT = ChildThreadDeleteStrategy.REJECT
+DETACH = ChildThreadDeleteStrategy.DETACH
+CASCADE = ChildThreadDeleteStrategy.CASCADE
+STRATEGIES = pytest.mark.parametrize("strategy", list(ChildThreadDeleteStrategy), ids=lambda s: s.value)
+
+
+def _ms() -> int:
+    """Now in unix milliseconds, as the caller's clock reads it."""
+    return time.time_ns() // 1_000_000
+
+
+async def _furnish(store: ThreadRunStore, *thread_ids: str) -> None:
+    """Give each thread a message log and a thread state, so deletes have something to remove."""
+    for thread_id in thread_ids:
+        await log(store, thread_id, f"{thread_id}-m1", f"{thread_id}-m2")
+        await store.save_thread_state(thread_id, PersistedState(revision=1, extensions={"of": thread_id}))
+
+
+def _forget(expected: Snapshot, *thread_ids: str) -> None:
+    """Turn a snapshot into what it becomes once `thread_ids` are deleted as THR-4 (runs stay)."""
+    for thread_id in thread_ids:
+        expected.threads.pop(thread_id, None)
+        expected.logs[thread_id] = None
+        expected.states[thread_id] = None
+
+
+def _child(thread_id: str, parent: str | None) -> Thread:
+    """A child thread with every field set, to check that detaching touches only what it must."""
+    return Thread(
+        id=thread_id,
+        resource_id="res",
+        parent_thread_id=parent,
+        metadata=ThreadMetadata(created_at=11, updated_at=22, title=f"title {thread_id}", custom={"keep": [1, "x"]}),
+        active_run_id="run-a",
+        open_run_id="run-a",
+        latest_run_id="run-a",
+        latest_run_updated_at=33,
+    )
+
+
+def _detached(original: Thread, updated_at: int | None) -> Thread:
+    """`original` as DEL-3 leaves it: no parent, the given `updated_at`, the rest unchanged."""
+    expected = original.copy()
+    expected.parent_thread_id = None
+    expected.metadata.updated_at = updated_at
+    return expected
+
+
+async def _stored(store: ThreadRunStore, thread_id: str) -> Thread:
+    found = await store.load_thread(thread_id)
+    assert found is not None, f"thread {thread_id!r} should still exist"
+    return found
+
+
+def _fan(prefix: str, fanout: int, depth: int) -> Tree:
+    """A tree `depth` levels below its root, every thread with `fanout` children."""
+    if depth == 0:
+        return {}
+    return {f"{prefix}.{n}": _fan(f"{prefix}.{n}", fanout, depth - 1) for n in range(fanout)}
+
+
+Read = Callable[[], Awaitable[object]]
+
+
+async def _torn_reads(delete: Callable[[], Awaitable[None]], reads: Sequence[Read]) -> list[object]:
+    """Run `delete` while one reader per read repeats it; return what no reader should see.
+
+    Each read is one call to the store. A reader's observation is torn when it equals
+    neither what the same read returns just before the delete nor just after it. The
+    delete starts once every reader has read once; readers stop when it returns.
+    """
+    before = [await read() for read in reads]
+    observed: list[list[object]] = [[] for _ in reads]
+    finished = anyio.Event()
+    ready = anyio.Semaphore(0)
+
+    async def reader(index: int) -> None:
+        while not finished.is_set():
+            observed[index].append(await reads[index]())
+            if len(observed[index]) == 1:
+                ready.release()
+            await anyio.lowlevel.checkpoint()
+
+    async def writer() -> None:
+        for _ in reads:
+            await ready.acquire()
+        try:
+            await delete()
+        finally:
+            finished.set()
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(reads)):
+            group.start_soon(reader, index)
+        group.start_soon(writer)
+    after = [await read() for read in reads]
+    return [
+        seen for index, seen_by in enumerate(observed) for seen in seen_by if seen not in (before[index], after[index])
+    ]
+
+
+class DeleteRules:
+    """DEL-1..6: `delete_thread_with_strategy` under reject, detach and cascade."""
+
+    # ── DEL-1 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-1", "ATO-1")
+    @STRATEGIES
+    async def test_delete_unknown_thread_raises_not_found(
+        self, store: ThreadRunStore, strategy: ChildThreadDeleteStrategy
+    ) -> None:
+        """Deleting an id that was never saved raises NotFoundError, whatever the strategy, and changes nothing."""
+        await tree(store, {"keep": {"child": {}}})
+        await _furnish(store, "keep")
+        before = await snapshot(store, "ghost")
+        with pytest.raises(NotFoundError):
+            await store.delete_thread_with_strategy("ghost", strategy)
+        assert await snapshot(store, "ghost") == before
+
+    @rule("DEL-1", "ATO-1")
+    @STRATEGIES
+    async def test_delete_missing_parent_of_orphans_raises_not_found(
+        self, store: ThreadRunStore, strategy: ChildThreadDeleteStrategy
+    ) -> None:
+        """An id that only orphans name as their parent is still unknown: NotFoundError, orphans untouched."""
+        await tree(store, {"orphan": {"grandchild": {}}}, parent="never-saved")
+        before = await snapshot(store, "never-saved")
+        with pytest.raises(NotFoundError):
+            await store.delete_thread_with_strategy("never-saved", strategy)
+        assert await snapshot(store, "never-saved") == before
+
+    @rule("DEL-1")
+    @STRATEGIES
+    async def test_delete_twice_raises_not_found(
+        self, store: ThreadRunStore, strategy: ChildThreadDeleteStrategy
+    ) -> None:
+        """A thread deleted once is unknown the second time: NotFoundError."""
+        await tree(store, {"t": {}})
+        await store.delete_thread_with_strategy("t", strategy)
+        with pytest.raises(NotFoundError):
+            await store.delete_thread_with_strategy("t", strategy)
+
+    # ── DEL-2 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-2")
+    async def test_reject_refuses_thread_with_child_and_deletes_nothing(self, store: ThreadRunStore) -> None:
+        """Rejecting a with child b (and grandchild c) raises ValidationError; a, b, c and their logs stay."""
+        await tree(store, {"p": {"a": {"b": {"c": {}}}}})
+        await _furnish(store, "a", "b", "c")
+        before = await snapshot(store)
+        with pytest.raises(ValidationError):
+            await store.delete_thread_with_strategy("a", REJECT)
+        assert await snapshot(store) == before
+
+    @rule("DEL-2", "THR-4")
+    async def test_reject_deletes_childless_thread_like_delete_thread(self, store: ThreadRunStore) -> None:
+        """Rejecting leaf a removes a, its log and its state; its run, its parent and its sibling stay."""
+        await tree(store, {"p": {"a": {}, "sibling": {}}})
+        await _furnish(store, "p", "a", "sibling")
+        await store.create_run(run("r1", "a"))
+        expected = await snapshot(store, "a")
+        await store.delete_thread_with_strategy("a", REJECT)
+        _forget(expected, "a")
+        assert await snapshot(store, "a") == expected
+
+    # ── DEL-3 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-3")
+    async def test_detach_clears_each_child_parent(self, store: ThreadRunStore) -> None:
+        """Detaching a from its children b and c leaves b and c as roots."""
+        await tree(store, {"a": {"b": {}, "c": {}}})
+        await store.delete_thread_with_strategy("a", DETACH)
+        for child in ("b", "c"):
+            assert (await _stored(store, child)).parent_thread_id is None
+
+    @rule("DEL-3")
+    async def test_detach_sets_children_updated_at_to_now(self, store: ThreadRunStore) -> None:
+        """Each detached child's updated_at becomes the time of the delete, in unix milliseconds."""
+        await store.save_thread(thread("a"))
+        await store.save_thread(_child("b", "a"))
+        await store.save_thread(thread("c", parent="a"))
+        low = _ms()
+        await store.delete_thread_with_strategy("a", DETACH)
+        high = _ms()
+        for child in ("b", "c"):
+            updated_at = (await _stored(store, child)).metadata.updated_at
+            assert updated_at is not None, f"detached child {child!r} has no updated_at"
+            # One millisecond of slack either side absorbs rounding in a store that computes ms from float seconds.
+            assert low - 1 <= updated_at <= high + 1, (
+                f"updated_at of detached child {child!r} is {updated_at}, expected now in ms within [{low}, {high}]"
+            )
+
+    @rule("DEL-3")
+    async def test_detach_keeps_the_rest_of_each_child(self, store: ThreadRunStore) -> None:
+        """Apart from parent and updated_at, a detached child keeps every field (created_at too), its log and state."""
+        await store.save_thread(thread("a"))
+        await store.save_thread(_child("b", "a"))
+        await _furnish(store, "b")
+        log_before = await store.load_committed_messages("b")
+        state_before = await store.load_thread_state("b")
+        await store.delete_thread_with_strategy("a", DETACH)
+        stored = await _stored(store, "b")
+        assert stored == _detached(_child("b", "a"), stored.metadata.updated_at)
+        assert await store.load_committed_messages("b") == log_before
+        assert await store.load_thread_state("b") == state_before
+
+    @rule("DEL-3")
+    async def test_detach_keeps_grandchildren_attached(self, store: ThreadRunStore) -> None:
+        """Detaching a leaves its grandchild c, unchanged, under its own parent b."""
+        await store.save_thread(thread("a"))
+        await store.save_thread(_child("b", "a"))
+        await store.save_thread(_child("c", "b"))
+        await store.delete_thread_with_strategy("a", DETACH)
+        assert await store.load_thread("c") == _child("c", "b")
+        assert [child.id for child in await store.list_child_threads("b")] == ["c"]
+
+    @rule("DEL-3")
+    async def test_detach_deletes_thread_log_and_state(self, store: ThreadRunStore) -> None:
+        """After detaching its child, thread a, its messages and its state are gone."""
+        await tree(store, {"a": {"b": {}}})
+        await _furnish(store, "a")
+        await store.delete_thread_with_strategy("a", DETACH)
+        assert await store.load_thread("a") is None
+        assert await store.load_committed_messages("a") is None
+        assert await store.load_thread_state("a") is None
+
+    @rule("DEL-3")
+    async def test_detach_changes_nothing_but_thread_and_children(self, store: ThreadRunStore) -> None:
+        """Detaching a deletes a and changes its children b, c; its parent, sibling, grandchild, other trees stay."""
+        await tree(store, {"root": {"a": {"b": {"g": {}}, "c": {}}, "sibling": {}}, "other": {"o": {}}})
+        await _furnish(store, "root", "a", "b", "c", "g", "sibling", "o")
+        expected = await snapshot(store, "a")
+        await store.delete_thread_with_strategy("a", DETACH)
+        _forget(expected, "a")
+        for child in ("b", "c"):
+            expected.threads[child] = _detached(
+                expected.threads[child], (await _stored(store, child)).metadata.updated_at
+            )
+        assert await snapshot(store, "a") == expected
+
+    @rule("DEL-3")
+    async def test_default_strategy_is_detach(self, store: ThreadRunStore) -> None:
+        """Without a strategy, deleting a detaches its child b rather than refusing or deleting it."""
+        await tree(store, {"a": {"b": {}}})
+        await store.delete_thread_with_strategy("a")
+        assert await store.load_thread("a") is None
+        assert (await _stored(store, "b")).parent_thread_id is None
+
+    # ── DEL-4 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-4")
+    async def test_cascade_deletes_every_descendant_with_log_and_state(self, store: ThreadRunStore) -> None:
+        """Cascading a removes a, its children, grandchildren and deeper, with their messages and state."""
+        doomed = await tree(store, {"a": {"b": {"c": {"d": {}}}, "e": {"f": {}, "g": {}}}})
+        await _furnish(store, *doomed)
+        await store.delete_thread_with_strategy("a", CASCADE)
+        for thread_id in doomed:
+            assert await store.load_thread(thread_id) is None, f"descendant {thread_id!r} survived the cascade"
+            assert await store.load_committed_messages(thread_id) is None, f"log of {thread_id!r} survived"
+            assert await store.load_thread_state(thread_id) is None, f"state of {thread_id!r} survived"
+        assert await store.list_threads(0, 10) == []
+
+    @rule("DEL-4")
+    async def test_cascade_leaves_unrelated_threads_untouched(self, store: ThreadRunStore) -> None:
+        """Cascading a removes only a's subtree: its parent, sibling, the sibling's child and other trees stay."""
+        await tree(store, {"root": {"a": {"b": {"c": {}}}, "sibling": {"s": {}}}, "other": {"o": {}}})
+        await _furnish(store, "root", "a", "b", "c", "sibling", "s", "other", "o")
+        await store.create_run(run("r1", "b"))
+        expected = await snapshot(store, "a", "b", "c")
+        await store.delete_thread_with_strategy("a", CASCADE)
+        _forget(expected, "a", "b", "c")
+        assert await snapshot(store, "a", "b", "c") == expected
+
+    # ── DEL-5 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-5")
+    @pytest.mark.parametrize("length", [2, 4])
+    async def test_cascade_over_cycle_raises(self, store: ThreadRunStore, length: int) -> None:
+        """With x0 <- x1 <- ... <- x0 saved by plain save_thread, cascading x0 raises ValidationError and returns."""
+        ring = [f"x{n}" for n in range(length)]
+        for position, thread_id in enumerate(ring):
+            await store.save_thread(thread(thread_id, parent=ring[position - 1]))
+        await store.save_thread(thread("leaf", parent=ring[-1]))
+        with pytest.raises(ValidationError):
+            await store.delete_thread_with_strategy("x0", CASCADE)
+
+    @rule("DEL-5", "ATO-1")
+    async def test_cascade_over_cycle_deletes_nothing(self, store: ThreadRunStore) -> None:
+        """A cascade refused for the cycle a <- b <- c <- a leaves every thread, log and state in place."""
+        for thread_id, parent in (("a", "c"), ("b", "a"), ("c", "b"), ("leaf", "b"), ("other", None)):
+            await store.save_thread(thread(thread_id, parent=parent))
+        await _furnish(store, "a", "b", "c", "leaf")
+        before = await snapshot(store)
+        with pytest.raises(ValidationError):
+            await store.delete_thread_with_strategy("a", CASCADE)
+        assert await snapshot(store) == before
+
+    # ── DEL-6 ─────────────────────────────────────────────────────────
+
+    @rule("DEL-6")
+    async def test_cascade_is_all_or_nothing_to_readers(self, store: ThreadRunStore) -> None:
+        """Readers listing threads while a 43-thread subtree is cascaded see all of it or none of it."""
+        await tree(store, {"root": _fan("root", 6, 2), "stays": {"stays.child": {}}})
+
+        async def listing() -> list[str]:
+            return await store.list_threads(0, 200)
+
+        torn = await _torn_reads(lambda: store.delete_thread_with_strategy("root", CASCADE), [listing] * 3)
+        assert await store.list_threads(0, 200) == ["stays", "stays.child"]
+        assert not torn, f"a reader saw the cascade half done, listing {torn[0]!r:.300}"
+
+    @rule("DEL-6")
+    async def test_detach_is_all_or_nothing_to_readers(self, store: ThreadRunStore) -> None:
+        """Readers listing threads or loading children while 40 children are detached see all detached or none."""
+        await store.save_thread(thread("root", updated_at=1000))
+        for number in range(40):
+            await store.save_thread(thread(f"child{number:02}", parent="root", updated_at=number))
+            await store.save_thread(thread(f"grandchild{number:02}", parent=f"child{number:02}", updated_at=number))
+        await store.save_thread(thread("stays", updated_at=500))
+
+        async def listing() -> list[str]:
+            return await store.list_threads(0, 200)
+
+        reads: list[Read] = [listing, *(partial(store.load_thread, f"child{n:02}") for n in (0, 17, 39))]
+        torn = await _torn_reads(lambda: store.delete_thread_with_strategy("root", DETACH), reads)
+        assert (await store.list_threads(0, 3)) == ["child00", "child01", "child02"], (
+            "detached children did not move up"
+        )
+        assert not torn, (
+            "a reader saw the detach half done (some children detached and others not, a child with its parent "
+            f"cleared but not its updated_at, or the parent still there): {torn[0]!r:.300}"
+        )

@@ -1,0 +1,498 @@
+"""Contract tests: the message log and its read view (MSG-1..8, VIEW-1..2, MOD-3)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import pytest
+
+from conformance.contract._enums import MessageOrder, MessageVisibilityFilter, Role
+from conformance.contract._errors import NotFoundError, ValidationError
+from conformance.contract._models import CompactionMark, JsonValue, Message, MessageMetadata, MessageRecord, ToolCall
+from conformance.contract._queries import MessagePage, MessageQuery
+from conformance.contract._runs import MessageSeqRange
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._runner import rule
+from conformance.kit._scenarios import assistant, log, system, thread, tool, user
+
+TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
+
+
+def _stepped(message: Message, run_id: str, step_index: int) -> Message:
+    """`message` as produced by step `step_index` of run `run_id`."""
+    return replace(message, metadata=MessageMetadata(run_id=run_id, step_index=step_index))
+
+
+def _mixed() -> list[Message]:
+    """A log whose read view drops three tool results (t1, x1, o1) and strips both calls of a1."""
+    return [
+        _stepped(user("u1"), "r1", 0),
+        _stepped(assistant("a1", calls=["c1", "c2"]), "r1", 1),
+        _stepped(tool("t1", "c1"), "r1", 1),
+        tool("x1", "c1", internal=True),
+        tool("o1", "nobody"),
+        system("s1", summary_of=(1, 2)),
+        user("u2"),
+    ]
+
+
+#: (message_id, seq, produced_by_run_id, step_index, tool_call_id, compaction) of each MIXED record.
+MIXED_PROJECTIONS = [
+    ("u1", 1, "r1", 0, None, None),
+    ("a1", 2, "r1", 1, None, None),
+    ("t1", 3, "r1", 1, "c1", None),
+    ("x1", 4, None, None, "c1", None),
+    ("o1", 5, None, None, "nobody", None),
+    ("s1", 6, None, None, None, CompactionMark(from_seq=1, to_seq=2)),
+    ("u2", 7, None, None, None, None),
+]
+MIXED_IDS = [projection[0] for projection in MIXED_PROJECTIONS]
+
+#: One message per way of breaking MOD-3, each appended as the third message (seq 3) of a log.
+INVALID = {
+    "missing-id": Message(id=None, role=Role.USER, content=TEXT),
+    "blank-id": Message(id="  ", role=Role.USER, content=TEXT),
+    "tool-without-call-id": Message(id="bad", role=Role.TOOL, content=TEXT),
+    "tool-with-blank-call-id": Message(id="bad", role=Role.TOOL, content=TEXT, tool_call_id=" "),
+    "user-with-call-id": Message(id="bad", role=Role.USER, content=TEXT, tool_call_id="c1"),
+    "user-with-tool-calls": replace(assistant("bad", calls=["c1"]), role=Role.USER),
+    "call-with-blank-id": replace(assistant("bad"), tool_calls=[ToolCall(id=" ", name="f", arguments={})]),
+    "call-with-blank-name": replace(assistant("bad"), tool_calls=[ToolCall(id="c1", name="", arguments={})]),
+    "duplicate-call-ids": assistant("bad", calls=["c1", "c1"]),
+    "compaction-from-zero": system("bad", summary_of=(0, 1)),
+    "compaction-reversed": system("bad", summary_of=(2, 1)),
+    "compaction-not-before-summary": system("bad", summary_of=(1, 3)),
+}
+
+Reader = Callable[[ThreadRunStore, str, list[str]], Awaitable[list[MessageRecord]]]
+
+
+async def _loaded(store: ThreadRunStore, thread_id: str, ids: list[str]) -> list[MessageRecord]:
+    records = await store.load_message_records(thread_id)
+    assert records is not None, "load_message_records gave None for a log with messages"
+    return records
+
+
+async def _listed(store: ThreadRunStore, thread_id: str, ids: list[str]) -> list[MessageRecord]:
+    return (await store.list_message_records(thread_id, MessageQuery(limit=200))).records
+
+
+async def _one_by_one(store: ThreadRunStore, thread_id: str, ids: list[str]) -> list[MessageRecord]:
+    found = [await store.load_message_record(thread_id, message_id) for message_id in ids]
+    assert None not in found, f"load_message_record lost a committed message: {found}"
+    return [record for record in found if record is not None]
+
+
+async def _ranged(store: ThreadRunStore, thread_id: str, ids: list[str]) -> list[MessageRecord]:
+    return await store.load_message_records_range(thread_id, MessageSeqRange(from_seq=1, to_seq=len(ids)))
+
+
+READERS: dict[str, Reader] = {"load": _loaded, "list": _listed, "one": _one_by_one, "range": _ranged}
+
+
+def _ids(messages: list[Message] | None) -> list[str | None]:
+    assert messages is not None, "the log read back as None"
+    return [message.id for message in messages]
+
+
+def _seqs(page: MessagePage) -> list[int]:
+    return [record.seq for record in page.records]
+
+
+async def _filtered_log(store: ThreadRunStore) -> None:
+    """Log "t": seqs 1-2 by run r1, 3 (internal) and 4 by run r2, 5 internal, 6 plain."""
+    r1 = [user("m1", run_id="r1"), assistant("m2", run_id="r1")]
+    r2 = [user("m3", internal=True, run_id="r2"), user("m4", run_id="r2")]
+    await log(store, "t", *r1, *r2, user("m5", internal=True), "m6")
+
+
+async def _listed_seqs(store: ThreadRunStore, query: MessageQuery) -> list[int]:
+    return _seqs(await store.list_message_records("t", query))
+
+
+EMPTY_LOGS = ["never-written", "saved-empty", "messages-deleted", "thread-deleted"]
+
+
+async def _emptied(store: ThreadRunStore, how: str) -> None:
+    """Thread "t" whose log was never written, or had m1 and was saved empty or deleted (`how`)."""
+    await store.save_thread(thread("t"))
+    if how == "never-written":
+        return
+    await log(store, "t", "m1")
+    if how == "saved-empty":
+        await store.save_messages("t", [])
+    elif how == "messages-deleted":
+        await store.delete_messages("t")
+    else:
+        await store.delete_thread("t")
+
+
+class MessageRules:
+    """MSG-1..8 on the committed log, VIEW-1..2 on its read views, MOD-3 on every append."""
+
+    @rule("MSG-1")
+    @pytest.mark.parametrize("how", EMPTY_LOGS)
+    async def test_log_without_messages_reads_as_none(self, store: ThreadRunStore, how: str) -> None:
+        """A log never written, saved empty, or deleted reads as None both raw and as the read view."""
+        await _emptied(store, how)
+        assert await store.load_committed_messages("t") is None
+        assert await store.load_messages("t") is None
+
+    @rule("MSG-2")
+    async def test_save_messages_replaces_the_whole_log(self, store: ThreadRunStore) -> None:
+        """Saving [m4, m5] over [m1, m2, m3] leaves exactly [m4, m5], at seqs 1 and 2."""
+        await log(store, "t", "m1", "m2", "m3")
+        await store.save_messages("t", [user("m4"), user("m5")])
+        assert await store.load_committed_messages("t") == [user("m4"), user("m5")]
+        assert [(r.seq, r.message_id) for r in await _loaded(store, "t", [])] == [(1, "m4"), (2, "m5")]
+
+    @rule("MSG-2")
+    async def test_save_messages_does_not_need_the_thread(self, store: ThreadRunStore) -> None:
+        """Messages saved for a thread that was never saved are kept; no thread appears."""
+        await store.save_messages("loose", [user("m1")])
+        assert await store.load_committed_messages("loose") == [user("m1")]
+        assert await store.load_thread("loose") is None
+
+    @rule("MSG-2", "MOD-3")
+    @pytest.mark.parametrize("bad", [*INVALID.values(), user("a")], ids=[*INVALID, "duplicate-message-ids"])
+    async def test_save_messages_refuses_an_invalid_list(self, store: ThreadRunStore, bad: Message) -> None:
+        """Saving [a, b, bad] (bad invalid, or a second "a") raises ValidationError and keeps the old log."""
+        await log(store, "t", "m1")
+        with pytest.raises(ValidationError):
+            await store.save_messages("t", [user("a"), user("b"), bad.copy()])
+        assert await store.load_committed_messages("t") == [user("m1")]
+
+    @rule("MSG-3")
+    async def test_delete_messages_empties_the_log_and_keeps_the_thread(self, store: ThreadRunStore) -> None:
+        """After delete_messages the log is gone and the thread is still there."""
+        await store.save_thread(thread("t", title="kept"))
+        await log(store, "t", "m1", "m2")
+        await store.delete_messages("t")
+        assert await store.load_committed_messages("t") is None
+        kept = await store.load_thread("t")
+        assert kept is not None
+        assert kept.metadata.title == "kept"
+
+    @rule("MSG-3")
+    async def test_delete_messages_of_unknown_thread_raises(self, store: ThreadRunStore) -> None:
+        """delete_messages on a thread that does not exist raises NotFoundError and creates nothing."""
+        with pytest.raises(NotFoundError):
+            await store.delete_messages("ghost")
+        assert await store.load_thread("ghost") is None
+
+    @rule("MSG-4")
+    async def test_append_continues_the_seqs(self, store: ThreadRunStore) -> None:
+        """Appending [m3, m4] to [m1, m2] returns records at seqs 3 and 4 and puts them at the tail."""
+        await log(store, "t", "m1", "m2")
+        records = await log(store, "t", "m3", "m4")
+        assert [(r.thread_id, r.seq, r.message_id) for r in records] == [("t", 3, "m3"), ("t", 4, "m4")]
+        assert _ids(await store.load_committed_messages("t")) == ["m1", "m2", "m3", "m4"]
+
+    @rule("MSG-4")
+    async def test_first_append_starts_at_seq_one(self, store: ThreadRunStore) -> None:
+        """The first append to a new thread numbers its messages 1, 2."""
+        records = await log(store, "t", "m1", "m2")
+        assert [(r.seq, r.message_id) for r in records] == [(1, "m1"), (2, "m2")]
+
+    @rule("MSG-4")
+    async def test_empty_delta_changes_nothing(self, store: ThreadRunStore) -> None:
+        """Appending [] to [m1] returns [] and the log stays [m1]."""
+        await log(store, "t", "m1")
+        assert await store.append_message_records("t", []) == []
+        assert await store.load_committed_messages("t") == [user("m1")]
+
+    @rule("MSG-4")
+    async def test_empty_delta_creates_no_log(self, store: ThreadRunStore) -> None:
+        """Appending [] to an unknown thread returns [] and leaves no log (still None) and no thread."""
+        assert await store.append_message_records("ghost", []) == []
+        assert await store.load_committed_messages("ghost") is None
+        assert await store.load_thread("ghost") is None
+
+    @rule("MSG-5")
+    async def test_delta_reusing_a_committed_id_is_refused(self, store: ThreadRunStore) -> None:
+        """Appending [m3, m1 with new text] to [m1, m2] raises ValidationError; m1 keeps its text."""
+        await log(store, "t", "m1", "m2")
+        with pytest.raises(ValidationError):
+            await log(store, "t", "m3", user("m1", "rewritten"))
+        assert await store.load_committed_messages("t") == [user("m1"), user("m2")]
+
+    @rule("MSG-5")
+    async def test_delta_repeating_an_id_is_refused(self, store: ThreadRunStore) -> None:
+        """Appending [m2, m2] raises ValidationError and appends neither."""
+        await log(store, "t", "m1")
+        with pytest.raises(ValidationError):
+            await log(store, "t", "m2", "m2")
+        assert await store.load_committed_messages("t") == [user("m1")]
+
+    @rule("MSG-5")
+    async def test_delta_with_an_invalid_message_is_refused_whole(self, store: ThreadRunStore) -> None:
+        """Appending [m2, m3, tool result without call id] appends nothing, not even m2 and m3."""
+        await log(store, "t", "m1")
+        with pytest.raises(ValidationError):
+            await log(store, "t", "m2", "m3", INVALID["tool-without-call-id"].copy())
+        assert await store.load_committed_messages("t") == [user("m1")]
+
+    @rule("MSG-5")
+    async def test_refused_delta_creates_no_log(self, store: ThreadRunStore) -> None:
+        """A refused first append to an unknown thread leaves its log None."""
+        with pytest.raises(ValidationError):
+            await log(store, "ghost", "m1", "m1")
+        assert await store.load_committed_messages("ghost") is None
+
+    @rule("MOD-3", "MSG-5")
+    @pytest.mark.parametrize("bad", list(INVALID.values()), ids=list(INVALID))
+    async def test_append_refuses_an_invalid_message(self, store: ThreadRunStore, bad: Message) -> None:
+        """Each broken clause of MOD-3 alone makes the append raise ValidationError; the log stays [a, b]."""
+        await log(store, "t", "a", "b")
+        with pytest.raises(ValidationError):
+            await log(store, "t", bad.copy())
+        assert await store.load_committed_messages("t") == [user("a"), user("b")]
+
+    @rule("MOD-3")
+    async def test_append_accepts_a_compaction_mark_before_the_summary(self, store: ThreadRunStore) -> None:
+        """A summary at seq 3 may stand for [1, 2]."""
+        await log(store, "t", "a", "b")
+        records = await log(store, "t", system("s", summary_of=(1, 2)))
+        assert [(r.seq, r.compaction) for r in records] == [(3, CompactionMark(from_seq=1, to_seq=2))]
+
+    @rule("MOD-3")
+    async def test_append_accepts_a_tool_exchange(self, store: ThreadRunStore) -> None:
+        """An assistant calling c1 and c2 and a tool result per call are appended as they are."""
+        exchange = [assistant("a", calls=["c1", "c2"]), tool("r1", "c1"), tool("r2", "c2")]
+        await log(store, "t", *exchange)
+        assert await store.load_committed_messages("t") == exchange
+
+    @rule("MSG-6")
+    @pytest.mark.parametrize("reader", list(READERS))
+    async def test_records_keep_raw_seqs_when_the_view_drops_messages(self, store: ThreadRunStore, reader: str) -> None:
+        """Records number the raw log 1..7 although the read view drops t1, x1 and o1."""
+        await log(store, "t", *_mixed())
+        records = await READERS[reader](store, "t", MIXED_IDS)
+        assert [(r.seq, r.message_id) for r in records] == [(p[1], p[0]) for p in MIXED_PROJECTIONS]
+
+    @rule("MSG-6")
+    @pytest.mark.parametrize("reader", list(READERS))
+    async def test_record_body_is_its_own_message(self, store: ThreadRunStore, reader: str) -> None:
+        """The record of seq n holds the n-th committed message, as committed, not a neighbour's body."""
+        await log(store, "t", *_mixed())
+        records = await READERS[reader](store, "t", MIXED_IDS)
+        assert [(r.message_id, r.message) for r in records] == [(m.id, m) for m in _mixed()]
+
+    @rule("MSG-6")
+    @pytest.mark.parametrize("reader", list(READERS))
+    async def test_record_fields_are_projected_from_the_message(self, store: ThreadRunStore, reader: str) -> None:
+        """run_id, step_index, tool_call_id and compaction of a record come from its message."""
+        await log(store, "t", *_mixed())
+        records = await READERS[reader](store, "t", MIXED_IDS)
+        assert {r.thread_id for r in records} == {"t"}
+        projected = [
+            (r.message_id, r.seq, r.produced_by_run_id, r.step_index, r.tool_call_id, r.compaction) for r in records
+        ]
+        assert projected == MIXED_PROJECTIONS
+
+    @rule("MSG-6")
+    @pytest.mark.parametrize("reader", list(READERS))
+    async def test_append_returns_what_reads_give_back(self, store: ThreadRunStore, reader: str) -> None:
+        """The records two appends returned equal the records every reader gives back."""
+        returned = await log(store, "t", *_mixed()[:3])
+        returned += await log(store, "t", *_mixed()[3:])
+        assert await READERS[reader](store, "t", MIXED_IDS) == returned
+
+    @rule("MSG-7")
+    async def test_after_keeps_later_seqs(self, store: ThreadRunStore) -> None:
+        """after=2 keeps seqs 3..6: seq 2 itself is excluded."""
+        await _filtered_log(store)
+        assert await _listed_seqs(store, MessageQuery(after=2)) == [3, 4, 5, 6]
+
+    @rule("MSG-7")
+    async def test_before_keeps_earlier_seqs(self, store: ThreadRunStore) -> None:
+        """before=3 keeps seqs 1 and 2: seq 3 itself is excluded; with after=1 only 2 is left."""
+        await _filtered_log(store)
+        assert await _listed_seqs(store, MessageQuery(before=3)) == [1, 2]
+        assert await _listed_seqs(store, MessageQuery(after=1, before=3)) == [2]
+
+    @rule("MSG-7")
+    async def test_run_id_keeps_that_runs_messages(self, store: ThreadRunStore) -> None:
+        """run_id="r2" keeps exactly the messages whose metadata names run r2."""
+        await _filtered_log(store)
+        page = await store.list_message_records("t", MessageQuery(run_id="r2"))
+        assert [(r.seq, r.produced_by_run_id) for r in page.records] == [(3, "r2"), (4, "r2")]
+
+    @rule("MSG-7")
+    @pytest.mark.parametrize(
+        ("visibility", "expected"),
+        [
+            (MessageVisibilityFilter.EXTERNAL, [1, 2, 4, 6]),
+            (MessageVisibilityFilter.INTERNAL, [3, 5]),
+            (MessageVisibilityFilter.ANY, [1, 2, 3, 4, 5, 6]),
+        ],
+        ids=["external", "internal", "any"],
+    )
+    async def test_visibility_filter(
+        self, store: ThreadRunStore, visibility: MessageVisibilityFilter, expected: list[int]
+    ) -> None:
+        """external keeps messages that are not internal, internal only internal ones, any all."""
+        await _filtered_log(store)
+        page = await store.list_message_records("t", MessageQuery(visibility=visibility))
+        assert (_seqs(page), page.total) == (expected, len(expected))
+
+    @rule("MSG-7")
+    async def test_filters_combine(self, store: ThreadRunStore) -> None:
+        """run_id="r2" with external visibility keeps only seq 4."""
+        await _filtered_log(store)
+        query = MessageQuery(run_id="r2", visibility=MessageVisibilityFilter.EXTERNAL)
+        assert await _listed_seqs(store, query) == [4]
+
+    @rule("MSG-7")
+    async def test_desc_orders_from_the_tail(self, store: ThreadRunStore) -> None:
+        """order=desc with limit 2 gives seqs 6, 5, then 4, 3 from its next cursor."""
+        await _filtered_log(store)
+        query = MessageQuery(limit=2, order=MessageOrder.DESC)
+        first = await store.list_message_records("t", query)
+        assert (_seqs(first), first.total, first.has_more) == ([6, 5], 6, True)
+        assert first.next_cursor is not None
+        second = replace(query, offset=query.decode_cursor(first.next_cursor))
+        assert await _listed_seqs(store, second) == [4, 3]
+
+    @rule("MSG-7")
+    async def test_pages_follow_msg_cursors(self, store: ThreadRunStore) -> None:
+        """Five external messages by twos: [1, 2] [4, 6] [7]; each cursor is msg_ and decodes to its offset."""
+        await _filtered_log(store)
+        await log(store, "t", "m7")
+        query = MessageQuery(limit=2, visibility=MessageVisibilityFilter.EXTERNAL)
+        pages = [await store.list_message_records("t", query)]
+        while (cursor := pages[-1].next_cursor) is not None and len(pages) < 4:
+            pages.append(await store.list_message_records("t", replace(query, offset=query.decode_cursor(cursor))))
+        assert [_seqs(p) for p in pages] == [[1, 2], [4, 6], [7]]
+        assert [(p.total, p.has_more) for p in pages] == [(5, True), (5, True), (5, False)]
+        cursors = [c for p in pages for c in (p.next_cursor, p.prev_cursor) if c is not None]
+        assert all(c.startswith("msg_") for c in cursors)
+        assert [p.next_cursor and query.decode_cursor(p.next_cursor) for p in pages] == [2, 4, None]
+        assert [p.prev_cursor and query.decode_cursor(p.prev_cursor) for p in pages] == [None, 0, 2]
+
+    @rule("MSG-7")
+    async def test_limit_is_capped_at_200(self, store: ThreadRunStore) -> None:
+        """With 205 messages, limit=500 returns 200 records and a next cursor to offset 200."""
+        await log(store, "t", *[f"m{n}" for n in range(1, 206)])
+        query = MessageQuery(limit=500)
+        page = await store.list_message_records("t", query)
+        assert (len(page.records), page.total, page.has_more) == (200, 205, True)
+        assert _seqs(page) == list(range(1, 201))
+        assert page.next_cursor is not None
+        assert query.decode_cursor(page.next_cursor) == 200
+
+    @rule("MSG-7")
+    async def test_limit_zero_only_counts(self, store: ThreadRunStore) -> None:
+        """limit=0 (even at offset 2) returns no records, has_more false, no cursors, total 6."""
+        await _filtered_log(store)
+        page = await store.list_message_records("t", MessageQuery(offset=2, limit=0))
+        assert page == MessagePage(records=[], total=6, has_more=False, next_cursor=None, prev_cursor=None)
+
+    @rule("MSG-7")
+    async def test_unknown_thread_gives_an_empty_page(self, store: ThreadRunStore) -> None:
+        """Listing the records of a thread that has no log returns an empty page with total 0."""
+        page = await store.list_message_records("ghost", MessageQuery())
+        assert page == MessagePage(records=[], total=0, has_more=False, next_cursor=None, prev_cursor=None)
+
+    @rule("MSG-8")
+    @pytest.mark.parametrize(
+        ("from_seq", "to_seq", "expected"),
+        [(2, 4, [2, 3, 4]), (3, 3, [3]), (4, 10, [4, 5]), (6, 9, [])],
+        ids=["inner", "single", "past-the-end", "beyond"],
+    )
+    async def test_range_is_inclusive(
+        self, store: ThreadRunStore, from_seq: int, to_seq: int, expected: list[int]
+    ) -> None:
+        """Of five messages, [2, 4] gives 2, 3, 4; [3, 3] gives 3; [4, 10] gives 4, 5; [6, 9] none."""
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5")
+        records = await store.load_message_records_range("t", MessageSeqRange(from_seq=from_seq, to_seq=to_seq))
+        assert [(r.seq, r.message_id) for r in records] == [(seq, f"m{seq}") for seq in expected]
+
+    @rule("MSG-8")
+    async def test_unknown_message_record_is_none(self, store: ThreadRunStore) -> None:
+        """load_message_record of an id never committed, or on a thread without log, gives None."""
+        await log(store, "t", "m1")
+        assert await store.load_message_record("t", "nope") is None
+        assert await store.load_message_record("ghost", "m1") is None
+
+    @rule("VIEW-1")
+    async def test_answered_tool_call_is_kept(self, store: ThreadRunStore) -> None:
+        """A call answered by a visible result stays, and so does its result."""
+        exchange = [user("u1"), assistant("a1", calls=["c1"]), tool("t1", "c1")]
+        await log(store, "t", *exchange)
+        assert await store.load_messages("t") == exchange
+
+    @rule("VIEW-1")
+    async def test_unanswered_tool_call_is_stripped(self, store: ThreadRunStore) -> None:
+        """Of calls c1 and c2, only answered c1 stays on the message."""
+        await log(store, "t", assistant("a1", calls=["c1", "c2"]), tool("t1", "c1"))
+        expected = [assistant("a1", calls=["c1"]), tool("t1", "c1")]
+        assert await store.load_messages("t") == expected
+
+    @rule("VIEW-1")
+    async def test_message_left_without_calls_gets_none(self, store: ThreadRunStore) -> None:
+        """An assistant whose only call is unanswered reads back with tool_calls None."""
+        await log(store, "t", user("u1"), assistant("a1", calls=["c1"]))
+        assert await store.load_messages("t") == [user("u1"), assistant("a1")]
+
+    @rule("VIEW-1")
+    async def test_internal_result_retracts_its_call(self, store: ThreadRunStore) -> None:
+        """An internal result for c1 removes call c1, its visible result and itself; c2 and its result stay."""
+        await log(
+            store,
+            "t",
+            assistant("a1", calls=["c1", "c2"]),
+            tool("t1", "c1"),
+            tool("t2", "c2"),
+            tool("x1", "c1", internal=True),
+        )
+        assert await store.load_messages("t") == [assistant("a1", calls=["c2"]), tool("t2", "c2")]
+
+    @rule("VIEW-1")
+    async def test_orphan_tool_result_is_dropped(self, store: ThreadRunStore) -> None:
+        """A tool result answering a call no assistant made is not in the read view."""
+        await log(store, "t", user("u1"), tool("o1", "nobody"), user("u2"))
+        assert await store.load_messages("t") == [user("u1"), user("u2")]
+
+    @rule("VIEW-1")
+    async def test_committed_messages_stay_raw(self, store: ThreadRunStore) -> None:
+        """load_committed_messages returns every message as appended, stripped calls and dropped results too."""
+        await log(store, "t", *_mixed())
+        assert await store.load_committed_messages("t") == _mixed()
+        assert _ids(await store.load_messages("t")) == ["u1", "a1", "s1", "u2"]
+
+    @rule("VIEW-2")
+    async def test_summary_replaces_its_interval_at_its_start(self, store: ThreadRunStore) -> None:
+        """[m1..m4, s(2, 3)] resumes as [m1, s, m4]: s takes the place of m2 and leaves seq 5."""
+        await log(store, "t", "m1", "m2", "m3", "m4", system("s", summary_of=(2, 3)))
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert checkpoint.messages == [user("m1"), system("s", summary_of=(2, 3)), user("m4")]
+
+    @rule("VIEW-2")
+    @pytest.mark.parametrize("wide_first", [True, False], ids=["wide-first", "narrow-first"])
+    async def test_wider_summary_wins(self, store: ThreadRunStore, wide_first: bool) -> None:
+        """With summaries of [1, 4] and [2, 3], in either order, only the summary of [1, 4] remains."""
+        wide, narrow = system("wide", summary_of=(1, 4)), system("narrow", summary_of=(2, 3))
+        await log(store, "t", "m1", "m2", "m3", "m4", *([wide, narrow] if wide_first else [narrow, wide]), "m7")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert _ids(checkpoint.messages) == ["wide", "m7"]
+
+    @rule("VIEW-2")
+    async def test_disjoint_summaries_both_stay(self, store: ThreadRunStore) -> None:
+        """Summaries of [1, 2] and [4, 5] each replace their own interval; m3 stays between them."""
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5", system("s1", summary_of=(1, 2)))
+        await log(store, "t", system("s2", summary_of=(4, 5)))
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert _ids(checkpoint.messages) == ["s1", "m3", "s2"]
+
+    @rule("VIEW-2")
+    async def test_message_version_stays_the_raw_length(self, store: ThreadRunStore) -> None:
+        """Folding seven messages into two still reports version 7, without any run."""
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5", system("s", summary_of=(1, 5)), "m7")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert (_ids(checkpoint.messages), checkpoint.message_version) == (["s", "m7"], 7)

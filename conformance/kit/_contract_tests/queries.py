@@ -1,0 +1,457 @@
+"""Contract tests: thread queries, pages and cursors (QRY-1..5, CUR-1..4, SEC-1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import replace
+
+import pytest
+
+from conformance.contract._errors import InvalidCursorError
+from conformance.contract._models import Thread
+from conformance.contract._queries import MessageQuery, RunQuery, ThreadPage, ThreadParentFilter, ThreadQuery
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._runner import rule
+from conformance.kit._scenarios import run, thread, tree
+
+#: Portable ids (MOD-6) full of characters that LIKE, GLOB or regexes would read as wildcards.
+TRICKY_IDS = ["%a", "_a", "\\a", "a%b", "a_b", "a\\b", "a.b", "a:b", "axb", "ab", "b%a"]
+#: Prefixes a literal match must take at their word; `*`, `[`, `^` appear only in prefixes.
+TRICKY_PREFIXES = ["%", "_", "\\", "*", ".", "a%", "a_", "a\\", "a*", "a.", "a[", "^a", "a%b", "%a", "a\\%"]
+#: The filters of an unfiltered thread query, as its cursor tokens hold them (CUR-1).
+UNFILTERED: dict[str, object] = {"resource_id": None, "parent_filter": "any", "id_prefix": None}
+URL_SAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _body(token: object, *, padded: bool = False) -> str:
+    """URL-safe base64 of `token` as compact JSON, unpadded as a cursor body is built (CUR-1)."""
+    encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+    assert not padded or encoded.endswith("="), f"{token!r} needs no padding: pick another token"
+    return encoded if padded else encoded.rstrip("=")
+
+
+def _token(cursor: str | None) -> dict[str, object]:
+    """The JSON object inside a thread cursor, after checking its layout (CUR-1)."""
+    assert cursor is not None, "expected a cursor on this page, got None"
+    assert cursor.startswith("thr_"), f"a thread cursor starts with 'thr_', got {cursor!r}"
+    body = cursor.removeprefix("thr_")
+    assert URL_SAFE_BASE64.fullmatch(body), f"cursor body {body!r} is not unpadded URL-safe base64"
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        token = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise AssertionError(f"cursor {cursor!r} does not hold a JSON token: {error}") from None
+    assert isinstance(token, dict), f"cursor {cursor!r} holds {token!r}, not a JSON object"
+    compact = json.dumps(token, separators=(",", ":")).encode()
+    assert len(raw) == len(compact), f"cursor {cursor!r} holds non-compact JSON {raw!r}"
+    return token
+
+
+def _offset(query: ThreadQuery, cursor: str | None) -> int:
+    """The offset a cursor of the store decodes to under `query` (it must be present)."""
+    assert cursor is not None, "expected a cursor on this page, got None"
+    return query.decode_cursor(cursor)
+
+
+def _recent_first(saved: Thread) -> tuple[int, str]:
+    """THR-5 order: updated_at, else created_at, else 0, descending; then id ascending."""
+    stamp = saved.metadata.updated_at if saved.metadata.updated_at is not None else saved.metadata.created_at
+    return (-(stamp or 0), saved.id)
+
+
+async def _numbered(store: ThreadRunStore, count: int, *, prefix: str = "t", resource: str | None = None) -> list[str]:
+    """Save `count` threads `t000, t001, ...`, each more recent than the next; return ids in THR-5 order."""
+    ids = [f"{prefix}{number:03d}" for number in range(count)]
+    for number, thread_id in enumerate(ids):
+        await store.save_thread(thread(thread_id, resource=resource, updated_at=10_000 - number))
+    return ids
+
+
+async def _follow(store: ThreadRunStore, query: ThreadQuery) -> list[list[str]]:
+    """The pages met by following `next_cursor` from `query`, each decoded under `query` (CUR-4)."""
+    pages: list[list[str]] = []
+    offset = query.offset
+    while True:
+        page = await store.list_threads_query(replace(query, offset=offset))
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        offset = query.decode_cursor(page.next_cursor)
+        assert len(pages) <= page.total + 1, f"next_cursor keeps paging after {len(pages)} pages of {page.total}"
+
+
+class QueryRules:
+    """QRY-1..5, CUR-1..4 and SEC-1: thread queries, their pages and their cursors."""
+
+    @rule("QRY-1")
+    async def test_limit_above_200_is_capped(self, store: ThreadRunStore) -> None:
+        """A limit of 201 over 205 threads returns the first 200, and more remain."""
+        ids = await _numbered(store, 205)
+        query = ThreadQuery(limit=201)
+        page = await store.list_threads_query(query)
+        assert page.items == ids[:200]
+        assert (page.total, page.has_more) == (205, True)
+        assert _offset(query, page.next_cursor) == 200
+
+    @rule("QRY-1")
+    async def test_resource_filter_is_normalized(self, store: ThreadRunStore) -> None:
+        """resource_id "  r " filters as "r"."""
+        await store.save_thread(thread("a", resource="r"))
+        await store.save_thread(thread("b", resource="rr"))
+        await store.save_thread(thread("c"))
+        page = await store.list_threads_query(ThreadQuery(resource_id="  r "))
+        assert (page.items, page.total) == (["a"], 1)
+
+    @rule("QRY-1")
+    async def test_blank_resource_filter_filters_nothing(self, store: ThreadRunStore) -> None:
+        """resource_id "  " normalizes to no filter: every thread matches."""
+        await store.save_thread(thread("a", resource="r"))
+        await store.save_thread(thread("b"))
+        page = await store.list_threads_query(ThreadQuery(resource_id="  "))
+        assert (page.items, page.total) == (["a", "b"], 2)
+
+    @rule("QRY-1")
+    async def test_blank_parent_filter_acts_as_any(self, store: ThreadRunStore) -> None:
+        """parent(" ") matches roots and children alike, as any() does."""
+        await tree(store, {"a": {"b": {}}, "c": {}})
+        page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent(" ")))
+        assert (page.items, page.total) == (["a", "b", "c"], 3)
+
+    @rule("QRY-2")
+    @pytest.mark.parametrize(
+        ("prefix", "expected"),
+        [("a%", ["a%b"]), ("a_", ["a_b"]), ("a\\", ["a\\b"]), ("a*", []), ("%", []), ("_", [])],
+        ids=["percent", "underscore", "backslash", "star", "lone-percent", "lone-underscore"],
+    )
+    async def test_id_prefix_is_literal(self, store: ThreadRunStore, prefix: str, expected: list[str]) -> None:
+        """With threads a%b, a_b, axb, a\\b, ab: prefix "a_" matches a_b only, "%" matches nothing."""
+        for thread_id in ["a%b", "a_b", "axb", "a\\b", "ab"]:
+            await store.save_thread(thread(thread_id))
+        page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
+        assert (page.items, page.total) == (expected, len(expected))
+
+    @rule("QRY-2")
+    async def test_resource_filter_matches_normalized_resource(self, store: ThreadRunStore) -> None:
+        """A thread saved with resource " r " matches resource "r"; "rr" and no resource do not."""
+        await store.save_thread(thread("a", resource=" r "))
+        await store.save_thread(thread("b", resource="r"))
+        await store.save_thread(thread("c", resource="rr"))
+        await store.save_thread(thread("d"))
+        page = await store.list_threads_query(ThreadQuery(resource_id="r"))
+        assert (page.items, page.total) == (["a", "b"], 2)
+
+    @rule("QRY-2")
+    async def test_root_filter_matches_threads_without_parent(self, store: ThreadRunStore) -> None:
+        """root() gives a and c of a <- b, c; an orphan whose parent is missing still has a parent."""
+        await tree(store, {"a": {"b": {}}, "c": {}})
+        await store.save_thread(thread("orphan", parent="missing"))
+        page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.root()))
+        assert (page.items, page.total) == (["a", "c"], 2)
+
+    @rule("QRY-2")
+    async def test_parent_filter_matches_direct_children(self, store: ThreadRunStore) -> None:
+        """parent("a") gives b, d and e (saved with parent " a "), not grandchild c nor a itself."""
+        await tree(store, {"a": {"b": {"c": {}}, "d": {}}})
+        await store.save_thread(thread("e", parent=" a "))
+        page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent("a")))
+        assert (page.items, page.total) == (["b", "d", "e"], 3)
+
+    @rule("QRY-2")
+    async def test_filters_combine(self, store: ThreadRunStore) -> None:
+        """Prefix, resource and parent together match only threads passing all three."""
+        await store.save_thread(thread("p"))
+        await store.save_thread(thread("x-1", parent="p", resource="r"))
+        await store.save_thread(thread("x-2", parent="p", resource="s"))
+        await store.save_thread(thread("y-1", parent="p", resource="r"))
+        await store.save_thread(thread("x-3", resource="r"))
+        query = ThreadQuery(id_prefix="x-", resource_id="r", parent_filter=ThreadParentFilter.parent("p"))
+        page = await store.list_threads_query(query)
+        assert (page.items, page.total) == (["x-1"], 1)
+
+    @rule("QRY-3")
+    async def test_matches_are_ordered_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
+        """Among matches, updated_at beats created_at, neither counts as 0, ties go by id."""
+        await store.save_thread(thread("none", resource="r"))
+        await store.save_thread(thread("b-created-5", resource="r", created_at=5))
+        await store.save_thread(thread("a-updated-5", resource="r", created_at=1, updated_at=5))
+        await store.save_thread(thread("c-updated-9", resource="r", updated_at=9))
+        await store.save_thread(thread("z-other", resource="s", updated_at=99))
+        page = await store.list_threads_query(ThreadQuery(resource_id="r"))
+        assert page.items == ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+
+    @rule("QRY-3")
+    async def test_items_are_the_offset_limit_slice_of_the_matches(self, store: ThreadRunStore) -> None:
+        """Offset 2, limit 3 over 7 matches (and 3 others) gives matches 3 to 5 and total 7."""
+        ids = await _numbered(store, 7, resource="r")
+        await _numbered(store, 3, prefix="other", resource="s")
+        page = await store.list_threads_query(ThreadQuery(offset=2, limit=3, resource_id="r"))
+        assert (page.items, page.total) == (ids[2:5], 7)
+
+    @rule("QRY-3")
+    async def test_offset_past_the_end_gives_no_items(self, store: ThreadRunStore) -> None:
+        """Offset 9 over 7 matches gives no item, the total still 7, and nothing more."""
+        await _numbered(store, 7)
+        page = await store.list_threads_query(ThreadQuery(offset=9, limit=3))
+        assert (page.items, page.total) == ([], 7)
+
+    @rule("QRY-4")
+    async def test_middle_page_has_more_and_both_cursors(self, store: ThreadRunStore) -> None:
+        """Offset 2, limit 3 of 7: has_more, next decodes to 5, prev to max(2 - 3, 0) = 0."""
+        await _numbered(store, 7)
+        query = ThreadQuery(offset=2, limit=3)
+        page = await store.list_threads_query(query)
+        assert page.has_more is True
+        assert _offset(query, page.next_cursor) == 5
+        assert _offset(query, page.prev_cursor) == 0
+
+    @rule("QRY-4")
+    async def test_last_page_has_no_more_and_no_next_cursor(self, store: ThreadRunStore) -> None:
+        """Offset 4, limit 3 of 7 ends exactly at the last match: no more, no next_cursor."""
+        await _numbered(store, 7)
+        page = await store.list_threads_query(ThreadQuery(offset=4, limit=3))
+        assert (page.has_more, page.next_cursor) == (False, None)
+
+    @rule("QRY-4")
+    async def test_first_page_has_no_prev_cursor(self, store: ThreadRunStore) -> None:
+        """Offset 0, limit 3 of 7: next decodes to 3 and there is no prev_cursor."""
+        await _numbered(store, 7)
+        query = ThreadQuery(limit=3)
+        page = await store.list_threads_query(query)
+        assert _offset(query, page.next_cursor) == 3
+        assert page.prev_cursor is None
+
+    @rule("QRY-4")
+    async def test_prev_cursor_steps_back_one_limit(self, store: ThreadRunStore) -> None:
+        """Offset 5, limit 2 of 7: prev decodes to 3, the page before this one."""
+        await _numbered(store, 7)
+        query = ThreadQuery(offset=5, limit=2)
+        page = await store.list_threads_query(query)
+        assert _offset(query, page.prev_cursor) == 3
+
+    @rule("QRY-4")
+    async def test_prev_cursor_past_the_end_steps_back_from_the_end(self, store: ThreadRunStore) -> None:
+        """Offset 9, limit 3 of 7 starts at 7: nothing more, and prev decodes to 4, the last full page."""
+        await _numbered(store, 7)
+        query = ThreadQuery(offset=9, limit=3)
+        page = await store.list_threads_query(query)
+        assert (page.has_more, page.next_cursor) == (False, None)
+        assert _offset(query, page.prev_cursor) == 4
+
+    @rule("QRY-5")
+    @pytest.mark.parametrize("offset", [0, 3, 9])
+    async def test_limit_zero_gives_only_the_total(self, store: ThreadRunStore, offset: int) -> None:
+        """limit 0 over 5 threads: no items, no more, no cursors, total 5, at any offset."""
+        await _numbered(store, 5)
+        page = await store.list_threads_query(ThreadQuery(offset=offset, limit=0))
+        assert page == ThreadPage(items=[], total=5, has_more=False, next_cursor=None, prev_cursor=None)
+
+    @rule("CUR-1")
+    @pytest.mark.parametrize(
+        ("filters", "expected"),
+        [
+            (ThreadQuery(), UNFILTERED),
+            (
+                ThreadQuery(resource_id="r", parent_filter=ThreadParentFilter.parent("p"), id_prefix="c-"),
+                {"resource_id": "r", "parent_filter": {"parent": "p"}, "id_prefix": "c-"},
+            ),
+            (
+                ThreadQuery(parent_filter=ThreadParentFilter.root(), id_prefix="c-%_"),
+                {"resource_id": None, "parent_filter": "root", "id_prefix": "c-%_"},
+            ),
+        ],
+        ids=["unfiltered", "every-filter", "root"],
+    )
+    async def test_cursor_is_thr_and_base64_of_a_json_token(
+        self, store: ThreadRunStore, filters: ThreadQuery, expected: dict[str, object]
+    ) -> None:
+        """Offset 2, limit 2 of 6: next is thr_ + base64 of {"offset": 4, ...filters}, prev of offset 0."""
+        await store.save_thread(thread("p"))
+        for number in range(6):
+            await store.save_thread(thread(f"c-%_{number}", parent="p", resource="r", updated_at=9 - number))
+            await store.save_thread(thread(f"c-{number}", parent="p", resource="r", updated_at=20 - number))
+            await store.save_thread(thread(f"c-%_root-{number}", updated_at=30 - number))
+        page = await store.list_threads_query(replace(filters, offset=2, limit=2))
+        assert _token(page.next_cursor) == {"offset": 4, **expected}
+        assert _token(page.prev_cursor) == {"offset": 0, **expected}
+
+    @rule("CUR-2")
+    @pytest.mark.parametrize(
+        "other",
+        [
+            ThreadQuery(),
+            ThreadQuery(resource_id="s"),
+            ThreadQuery(resource_id="r", parent_filter=ThreadParentFilter.root()),
+            ThreadQuery(resource_id="r", parent_filter=ThreadParentFilter.parent("p")),
+            ThreadQuery(resource_id="r", id_prefix="t"),
+        ],
+        ids=["unfiltered", "other-resource", "plus-root", "plus-parent", "plus-prefix"],
+    )
+    async def test_cursor_of_other_filters_is_refused(self, store: ThreadRunStore, other: ThreadQuery) -> None:
+        """A next_cursor of the resource "r" query raises InvalidCursorError under any other filters."""
+        await _numbered(store, 5, resource="r")
+        query = ThreadQuery(limit=2, resource_id="r")
+        page = await store.list_threads_query(query)
+        assert _offset(query, page.next_cursor) == 2
+        assert page.next_cursor is not None
+        with pytest.raises(InvalidCursorError):
+            other.decode_cursor(page.next_cursor)
+
+    @rule("CUR-2")
+    async def test_cursor_decodes_under_either_spelling_of_its_filters(self, store: ThreadRunStore) -> None:
+        """A cursor of resource "  r " is a cursor of resource "r": filters compare normalized."""
+        await _numbered(store, 5, resource="r")
+        page = await store.list_threads_query(ThreadQuery(limit=2, resource_id="  r "))
+        assert _offset(ThreadQuery(resource_id="r"), page.next_cursor) == 2
+        assert _offset(ThreadQuery(resource_id="  r "), page.next_cursor) == 2
+
+    @rule("CUR-2")
+    @pytest.mark.parametrize(
+        "garbage",
+        [
+            "",
+            "thr_",
+            "thr_!!!!",
+            "thr_" + _body({"offset": 1, **UNFILTERED}, padded=True),
+            "THR_" + _body({"offset": 1, **UNFILTERED}),
+            MessageQuery().encode_cursor(1),
+            "thr_" + _body([1]),
+            "thr_" + _body({"offset": 1, "resource_id": None, "parent_filter": "any"}),
+            "thr_" + _body({"offset": 1, **UNFILTERED, "x": 1}),
+            "thr_" + _body({"offset": -1, **UNFILTERED}),
+            "thr_" + _body({"offset": "1", **UNFILTERED}),
+            "thr_" + base64.urlsafe_b64encode(b"\xff\xfe").decode().rstrip("="),
+            "-1",
+            "1.5",
+        ],
+        ids=[
+            "empty",
+            "prefix-only",
+            "not-base64",
+            "padded",
+            "wrong-case-prefix",
+            "message-cursor",
+            "not-an-object",
+            "missing-field",
+            "extra-field",
+            "negative-offset",
+            "string-offset",
+            "not-json",
+            "negative-number",
+            "fraction",
+        ],
+    )
+    async def test_text_that_is_no_token_is_refused(self, garbage: str) -> None:
+        """decode_cursor raises InvalidCursorError for anything but a thr_ token (or a bare offset)."""
+        with pytest.raises(InvalidCursorError):
+            ThreadQuery().decode_cursor(garbage)
+
+    @rule("CUR-3")
+    async def test_bare_offset_decodes_only_without_filters(self) -> None:
+        """ "7" decodes to 7 without filters (blank filters count as none) and is refused with any filter."""
+        assert ThreadQuery().decode_cursor("7") == 7
+        assert ThreadQuery(resource_id="  ", parent_filter=ThreadParentFilter.parent(" ")).decode_cursor("7") == 7
+        for filtered in [
+            ThreadQuery(resource_id="r"),
+            ThreadQuery(parent_filter=ThreadParentFilter.root()),
+            ThreadQuery(parent_filter=ThreadParentFilter.parent("p")),
+            ThreadQuery(id_prefix="t"),
+        ]:
+            with pytest.raises(InvalidCursorError):
+                filtered.decode_cursor("7")
+
+    @rule("CUR-3")
+    @pytest.mark.parametrize(
+        "query",
+        [
+            ThreadQuery(offset=2, limit=2, resource_id="r"),
+            ThreadQuery(offset=2, limit=2, parent_filter=ThreadParentFilter.root()),
+            ThreadQuery(offset=2, limit=2, id_prefix="t"),
+        ],
+        ids=["resource", "root", "prefix"],
+    )
+    async def test_cursors_of_a_filtered_query_are_never_bare_offsets(
+        self, store: ThreadRunStore, query: ThreadQuery
+    ) -> None:
+        """A filtered query refuses bare offsets, so the store's cursors for it are tokens that decode."""
+        await _numbered(store, 6, resource="r")
+        page = await store.list_threads_query(query)
+        for cursor, offset in [(page.next_cursor, 4), (page.prev_cursor, 0)]:
+            assert cursor is not None, "expected next and prev cursors on this page"
+            assert not cursor.isdecimal(), f"the store gave bare offset {cursor!r} to a filtered query"
+            assert query.decode_cursor(cursor) == offset
+
+    @rule("CUR-4")
+    @pytest.mark.parametrize("limit", [1, 2, 3, 7])
+    @pytest.mark.parametrize("filtered", [False, True], ids=["all", "root-of-r"])
+    async def test_next_cursor_visits_every_match_once_in_order(
+        self, store: ThreadRunStore, limit: int, filtered: bool
+    ) -> None:
+        """Paging 16 threads with tied timestamps by next_cursor yields each match once, in THR-5 order."""
+        saved: list[Thread] = []
+        for number in range(16):
+            resource = "r" if number % 4 else "s"
+            parent = "t00" if number % 5 == 4 else None
+            updated, created = (number // 3, None) if number % 2 else (None, number // 4)
+            saved.append(
+                thread(f"t{15 - number:02d}", resource=resource, parent=parent, updated_at=updated, created_at=created)
+            )
+        for one in saved:
+            await store.save_thread(one)
+        query = ThreadQuery(limit=limit)
+        if filtered:
+            query = ThreadQuery(limit=limit, resource_id="r", parent_filter=ThreadParentFilter.root())
+        matching = [t for t in saved if not filtered or (t.resource_id == "r" and t.parent_thread_id is None)]
+        expected = [t.id for t in sorted(matching, key=_recent_first)]
+        pages = await _follow(store, query)
+        assert [thread_id for page in pages for thread_id in page] == expected
+        assert all(len(page) == limit for page in pages[:-1])
+
+    @rule("SEC-1")
+    @pytest.mark.parametrize("prefix", TRICKY_PREFIXES)
+    async def test_thread_prefix_returns_nothing_outside_it(self, store: ThreadRunStore, prefix: str) -> None:
+        """A prefix of %, _, \\, * or regex characters matches exactly the ids that literally start with it."""
+        for thread_id in TRICKY_IDS:
+            await store.save_thread(thread(thread_id))
+        page = await store.list_threads_query(ThreadQuery(id_prefix=prefix, limit=200))
+        expected = sorted(i for i in TRICKY_IDS if i.startswith(prefix))
+        assert (page.items, page.total) == (expected, len(expected))
+
+    @rule("SEC-1")
+    @pytest.mark.parametrize("prefix", TRICKY_PREFIXES)
+    async def test_run_prefix_returns_no_run_of_another_thread(self, store: ThreadRunStore, prefix: str) -> None:
+        """list_runs(id_prefix=p) gives the runs whose thread id literally starts with p, whatever their run id."""
+        for number, thread_id in enumerate(TRICKY_IDS):
+            await store.create_run(run(f"run-{number:02d}", thread_id))
+            await store.create_run(run(thread_id + "-run", "zz"))
+        page = await store.list_runs(RunQuery(id_prefix=prefix, limit=200))
+        expected = [f"run-{n:02d}" for n, thread_id in enumerate(TRICKY_IDS) if thread_id.startswith(prefix)]
+        assert ([r.run_id for r in page.items], page.total) == (expected, len(expected))
+
+    @rule("SEC-1", "CUR-2")
+    @pytest.mark.parametrize(
+        ("taken_under", "decoded_under"),
+        [("a", None), (None, "a"), ("a_", "a"), ("a", "a_"), ("a", "a%")],
+        ids=["drop-prefix", "add-prefix", "shorten-prefix", "lengthen-prefix", "wildcard-prefix"],
+    )
+    async def test_cursor_cannot_change_the_prefix(
+        self, store: ThreadRunStore, taken_under: str | None, decoded_under: str | None
+    ) -> None:
+        """A next_cursor of one id_prefix query raises InvalidCursorError under another prefix, or none."""
+        for thread_id in ["a_1", "a_2", "a_3", "ab1", "ab2", "b"]:
+            await store.save_thread(thread(thread_id))
+        query = ThreadQuery(limit=1, id_prefix=taken_under)
+        page = await store.list_threads_query(query)
+        assert _offset(query, page.next_cursor) == 1
+        assert page.next_cursor is not None
+        with pytest.raises(InvalidCursorError):
+            ThreadQuery(limit=1, id_prefix=decoded_under).decode_cursor(page.next_cursor)
+
+    @rule("SEC-1", "CUR-3")
+    async def test_bare_offset_is_refused_under_a_prefix(self) -> None:
+        """A bare "0" cannot stand in for a cursor of a prefixed query, whatever the prefix holds."""
+        for prefix in ["a", "%", "_", "\\"]:
+            with pytest.raises(InvalidCursorError):
+                ThreadQuery(id_prefix=prefix).decode_cursor("0")

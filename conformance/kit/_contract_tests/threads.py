@@ -1,0 +1,198 @@
+"""Contract tests: threads (THR) and the model rules a store must keep (MOD-1, MOD-2, MOD-5, MOD-6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.contract._errors import NotFoundError, ValidationError
+from conformance.contract._models import Thread, ThreadMetadata
+from conformance.contract._runs import PersistedState
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._runner import rule
+from conformance.kit._scenarios import log, run, snapshot, thread, tree
+
+PORTABLE_IDS = ["t", "a" * 128, "A-z_0.9:x", "100%", "back\\slash", "under_score", "..", "::"]
+ANY_IDS = ["日本語", "with space", "slash/inside", "emoji-🧵", "é" * 40]
+
+
+class ThreadRules:
+    """THR-1..6 and the model rules that a store's reads and writes must keep."""
+
+    @rule("THR-1")
+    async def test_load_unknown_thread_returns_none(self, store: ThreadRunStore) -> None:
+        """Loading an id that was never saved gives None, not an error."""
+        assert await store.load_thread("never-saved") is None
+
+    @rule("THR-2")
+    async def test_save_thread_creates_and_overwrites(self, store: ThreadRunStore) -> None:
+        """Saving twice keeps the second version, whole."""
+        await store.save_thread(thread("t1", title="first", updated_at=10))
+        await store.save_thread(thread("t1", title="second"))
+        assert await store.load_thread("t1") == thread("t1", title="second")
+
+    @rule("THR-2", "MOD-1")
+    async def test_save_thread_normalizes_parent(self, store: ThreadRunStore) -> None:
+        """A parent id saved with surrounding spaces reads back stripped."""
+        await store.save_thread(thread("p"))
+        await store.save_thread(thread("c", parent="  p "))
+        loaded = await store.load_thread("c")
+        assert loaded is not None
+        assert loaded.parent_thread_id == "p"
+
+    @rule("THR-2", "MOD-2")
+    @pytest.mark.parametrize(
+        "invalid",
+        [
+            Thread(id=""),
+            Thread(id="   "),
+            Thread(id="t", resource_id=" "),
+            Thread(id="t", parent_thread_id=""),
+            Thread(id="t", active_run_id=" "),
+            Thread(id="t", open_run_id=""),
+            Thread(id="t", latest_run_id="\t"),
+            Thread(id="t", parent_thread_id=" t "),
+        ],
+        ids=[
+            "empty-id",
+            "blank-id",
+            "blank-resource",
+            "empty-parent",
+            "blank-active",
+            "empty-open",
+            "tab-latest",
+            "self-parent",
+        ],
+    )
+    async def test_save_thread_rejects_invalid_thread(self, store: ThreadRunStore, invalid: Thread) -> None:
+        """An invalid thread raises ValidationError and nothing is stored."""
+        with pytest.raises(ValidationError):
+            await store.save_thread(invalid)
+        assert await store.list_threads(0, 10) == []
+        assert await store.load_thread(invalid.id) is None
+
+    @rule("THR-2")
+    async def test_save_thread_does_not_check_hierarchy(self, store: ThreadRunStore) -> None:
+        """A plain save accepts a parent that does not exist."""
+        await store.save_thread(thread("orphan", parent="missing"))
+        loaded = await store.load_thread("orphan")
+        assert loaded is not None
+        assert loaded.parent_thread_id == "missing"
+
+    @rule("THR-3")
+    async def test_update_metadata_replaces_it_whole(self, store: ThreadRunStore) -> None:
+        """Updating metadata replaces every field of it; lineage stays."""
+        await store.save_thread(Thread(id="t", resource_id="r", metadata=ThreadMetadata(title="old", custom={"k": 1})))
+        await store.update_thread_metadata("t", ThreadMetadata(updated_at=7))
+        assert await store.load_thread("t") == Thread(id="t", resource_id="r", metadata=ThreadMetadata(updated_at=7))
+
+    @rule("THR-3")
+    async def test_update_metadata_of_unknown_thread_raises(self, store: ThreadRunStore) -> None:
+        """Updating an unknown thread raises NotFoundError and creates nothing."""
+        with pytest.raises(NotFoundError):
+            await store.update_thread_metadata("ghost", ThreadMetadata(title="boo"))
+        assert await store.load_thread("ghost") is None
+
+    @rule("THR-4")
+    async def test_delete_thread_removes_thread_and_log_but_keeps_runs(self, store: ThreadRunStore) -> None:
+        """Deleting a thread removes it and its messages; its run records stay."""
+        await store.save_thread(thread("t"))
+        await log(store, "t", "m1", "m2")
+        await store.create_run(run("r1", "t"))
+        await store.delete_thread("t")
+        assert await store.load_thread("t") is None
+        assert await store.load_committed_messages("t") is None
+        assert await store.load_run("r1") == run("r1", "t")
+
+    @rule("THR-4", "THR-6")
+    async def test_delete_thread_removes_state(self, store: ThreadRunStore) -> None:
+        """Deleting a thread removes its thread state."""
+        await store.save_thread(thread("t"))
+        await store.save_thread_state("t", PersistedState(revision=3))
+        await store.delete_thread("t")
+        assert await store.load_thread_state("t") is None
+
+    @rule("THR-4")
+    async def test_delete_unknown_thread_is_not_an_error(self, store: ThreadRunStore) -> None:
+        """Deleting an id that does not exist succeeds and changes nothing."""
+        await store.save_thread(thread("keep"))
+        before = await snapshot(store)
+        await store.delete_thread("ghost")
+        assert await snapshot(store) == before
+
+    @rule("THR-5")
+    async def test_list_threads_orders_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
+        """updated_at wins over created_at; a thread with neither counts as 0; ties go by id."""
+        await store.save_thread(thread("none"))
+        await store.save_thread(thread("b-created-5", created_at=5))
+        await store.save_thread(thread("a-updated-5", created_at=1, updated_at=5))
+        await store.save_thread(thread("c-updated-9", updated_at=9))
+        assert await store.list_threads(0, 10) == ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+
+    @rule("THR-5")
+    async def test_list_threads_pages_by_offset_and_limit(self, store: ThreadRunStore) -> None:
+        """offset skips and limit caps, in the same order."""
+        for number in range(5):
+            await store.save_thread(thread(f"t{number}", updated_at=number))
+        assert await store.list_threads(1, 2) == ["t3", "t2"]
+        assert await store.list_threads(4, 10) == ["t0"]
+        assert await store.list_threads(9, 10) == []
+
+    @rule("THR-6")
+    async def test_thread_state_overwrites_and_reads_back(self, store: ThreadRunStore) -> None:
+        """The last saved state wins; a thread never given state has None."""
+        assert await store.load_thread_state("t") is None
+        await store.save_thread_state("t", PersistedState(revision=1, extensions={"a": [1]}))
+        await store.save_thread_state("t", PersistedState(revision=2, extensions={"b": {"c": None}}))
+        assert await store.load_thread_state("t") == PersistedState(revision=2, extensions={"b": {"c": None}})
+
+    @rule("MOD-5", "THR-2")
+    async def test_every_thread_field_survives_storage(self, store: ThreadRunStore) -> None:
+        """A thread with every field set reads back equal, and its JSON is unchanged."""
+        await tree(store, {"parent": {}})
+        full = Thread(
+            id="full",
+            resource_id="res",
+            parent_thread_id="parent",
+            metadata=ThreadMetadata(created_at=1, updated_at=2, title="T", custom={"n": 1.5, "l": [True, None, "x"]}),
+            active_run_id="r1",
+            open_run_id="r1",
+            latest_run_id="r1",
+            latest_run_updated_at=99,
+        )
+        await store.save_thread(full)
+        loaded = await store.load_thread("full")
+        assert loaded == full
+        assert loaded is not None
+        assert loaded.to_json() == full.to_json()
+
+    @rule("MOD-6")
+    @pytest.mark.parametrize("thread_id", PORTABLE_IDS)
+    async def test_portable_ids_are_accepted(self, store: ThreadRunStore, thread_id: str) -> None:
+        """Ids of ASCII letters, digits and - _ . : % \\ up to 128 characters work everywhere."""
+        await store.save_thread(thread(thread_id, updated_at=1))
+        await log(store, thread_id, "m-" + thread_id)
+        assert await store.load_thread(thread_id) == thread(thread_id, updated_at=1)
+        assert await store.list_threads(0, 10) == [thread_id]
+        messages = await store.load_committed_messages(thread_id)
+        assert messages is not None
+        assert [m.id for m in messages] == ["m-" + thread_id]
+
+    @rule("MOD-6", requires="any_ids")
+    @pytest.mark.parametrize("thread_id", ANY_IDS)
+    async def test_any_ids_are_accepted(self, store: ThreadRunStore, thread_id: str) -> None:
+        """A store declaring any_ids accepts unicode, spaces and slashes inside ids."""
+        await store.save_thread(thread(thread_id))
+        await log(store, thread_id, "m1")
+        assert await store.load_thread(thread_id) == thread(thread_id)
+        assert await store.list_threads(0, 10) == [thread_id]
+
+    @rule("MOD-6")
+    async def test_unstorable_ids_are_refused_with_validation_error(self, store: ThreadRunStore) -> None:
+        """An id outside what the store can keep is refused with ValidationError, never another error."""
+        for thread_id in [*ANY_IDS, "nul\x00inside", "lone\ud800surrogate", "x" * 300]:
+            try:
+                await store.save_thread(thread(thread_id))
+            except ValidationError:
+                assert await store.load_thread(thread_id) is None
+                continue
+            assert await store.load_thread(thread_id) == thread(thread_id)
