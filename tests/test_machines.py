@@ -8,13 +8,20 @@ the rule the store breaks in its assertion.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import broken
 import pytest
 from broken import Broken, checkpoints, deletes, hierarchy, messages, queries, runs, threads
 from machine_runs import run_machine
+
+from conformance import StoreContract
+
+RULE_ID = re.compile(r"[A-Z]{2,4}-\d+")
 
 #: Per machine test: its state class, and the zoo stores it catches with no example test's help.
 MACHINES: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -71,7 +78,7 @@ def test_machine_catches_broken_store(machine: str, entry: Broken, pytester: pyt
     result = run_machine(pytester, entry.target, machine)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, f"{entry.target} ({entry.bug}) was not caught"
     result.stdout.fnmatch_lines([f"*state = {MACHINES[machine][0]}()*"])
-    result.stdout.fnmatch_lines([f"*AssertionError: *{entry.rule}*"])
+    result.stdout.fnmatch_lines([f"*RuleViolation: *{entry.rule}*"])
 
 
 @pytest.mark.parametrize("machine", list(MACHINES))
@@ -80,3 +87,26 @@ def test_machine_passes_reference_store(machine: str, pytester: pytest.Pytester)
     result = run_machine(pytester, "reference_store:ReferenceStore", machine)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=1)
+
+
+MACHINE_MODULES = ["hierarchy", "messages", "queries", "runs"]
+
+
+@pytest.mark.parametrize("module", MACHINE_MODULES)
+def test_a_machine_is_tagged_with_every_rule_its_checks_name(module: str) -> None:
+    """Every rule ID a machine's module names (in its checks) is among the tags of its contract test."""
+    source = Path(importlib.import_module(f"conformance.kit._machines.{module}").__file__ or "")
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    named = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and RULE_ID.fullmatch(node.value)
+    }
+    tests = [name for name in dir(StoreContract) if name.startswith("test") and name.endswith("_machine")]
+    owner = next(
+        getattr(StoreContract, name)
+        for name in tests
+        if getattr(StoreContract, name).__conformance_machine__.__module__.endswith(f"._machines.{module}")
+    )
+    tags = {rule_id for mark in owner.pytestmark if mark.name == "rule" for rule_id in mark.args}
+    assert named - tags == set()

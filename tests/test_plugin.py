@@ -65,7 +65,7 @@ def test_subclass_way_with_an_async_generator_store(pytester: pytest.Pytester) -
     outcomes = result.parseoutcomes()
     assert outcomes["passed"] > 10
     assert "failed" not in outcomes
-    result.stdout.fnmatch_lines(["*conformance summary*", "THR-1 * passed*", "verdict: conforms to all*"])
+    result.stdout.fnmatch_lines(["*conformance summary*", "THR-1 * passed*", "verdict: partial run: * 0 failed;*"])
 
 
 def test_subclass_capabilities_gate_rules(pytester: pytest.Pytester) -> None:
@@ -96,10 +96,11 @@ def test_fixture_way_with_conftest_store(pytester: pytest.Pytester) -> None:
 
 
 def test_suite_without_any_store_explains_the_three_ways(pytester: pytest.Pytester) -> None:
-    """Running the suite with no store fails with a message saying how to give one."""
-    result = run(pytester, "--pyargs", "conformance.suite", "--conformance-rules", "THR-1")
+    """Running the suite with no store stops at once with a message saying how to give one."""
+    result = run(pytester, "--pyargs", "conformance.suite")
     result.stdout.fnmatch_lines(["*no store to test: pass --store module:attr*"])
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_store_option_with_a_file_target_and_factory(pytester: pytest.Pytester) -> None:
@@ -160,13 +161,15 @@ def test_json_report_and_junit_properties(pytester: pytest.Pytester) -> None:
         str(report),
     )
     data = json.loads(report.read_text())
-    assert data["conforms"] is True
+    assert data["schema"] == 2
+    assert (data["complete"], data["conforms"]) == (False, False)
     assert data["capabilities"]["durable"] is False
     statuses = {row["id"]: row["status"] for row in data["rules"]}
     assert statuses["THR-1"] == "passed"
     assert statuses["DUR-1"] == "skipped"
     assert statuses["HIE-1"] == "not_run"
-    assert data["verdict"].startswith("conforms to all 1 selected required rules")
+    assert data["counts"] == {"required": len(statuses) - 2, "checked": 1, "failed": 0, "known_failures": 0}
+    assert data["verdict"].startswith(f"partial run: 1 of {len(statuses) - 2} required rules checked, 0 failed;")
     properties = {(p.get("name"), p.get("value")) for p in ET.parse(junit).iter("property")}
     assert ("rule", "THR-1") in properties
 
@@ -183,7 +186,7 @@ BROKEN_THR1 = """
 """
 
 
-def test_baseline_turns_known_failures_into_strict_xfails(pytester: pytest.Pytester) -> None:
+def test_baseline_turns_known_failures_into_xfails(pytester: pytest.Pytester) -> None:
     """A rule listed in the baseline fails quietly, and the run stays green."""
     pytester.makepyfile(ghosts=BROKEN_THR1)
     baseline = pytester.makefile(".txt", baseline="# known\nTHR-1: our KV store raises on misses\n")
@@ -206,26 +209,6 @@ def test_baseline_turns_known_failures_into_strict_xfails(pytester: pytest.Pytes
     result.assert_outcomes(xfailed=1)
     assert _rules(report)["THR-1"] == "known_failure"
     result.stdout.fnmatch_lines(["*1 known failures from the baseline (THR-1)*"])
-
-
-def test_baseline_flags_a_rule_that_starts_passing(pytester: pytest.Pytester) -> None:
-    """A baseline rule that passes is a strict XPASS: the run fails so the baseline gets updated."""
-    baseline = pytester.makefile(".txt", baseline="THR-1: flaky on our side\n")
-    result = run(
-        pytester,
-        "--pyargs",
-        "conformance.suite",
-        "--store",
-        "reference_store:ReferenceStore",
-        "-p",
-        "no:cacheprovider",
-        "--conformance-rules",
-        "THR-1",
-        "--conformance-baseline",
-        str(baseline),
-    )
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*XPASS(strict)*"])
 
 
 @pytest.mark.parametrize(
@@ -264,43 +247,6 @@ def test_runs_in_a_project_with_pytest_asyncio_auto_mode(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["*asyncio: mode=Mode.AUTO*"])
 
 
-SLOW_STORE = """
-    import anyio
-    import time
-    from reference_store import ReferenceStore
-
-    class Hangs(ReferenceStore):
-        async def load_thread(self, thread_id):
-            await anyio.sleep(3600)
-
-    class Spins(ReferenceStore):
-        async def load_thread(self, thread_id):
-            while True:
-                time.sleep(0.01)
-"""
-
-
-@pytest.mark.parametrize("store", ["Hangs", "Spins"])
-def test_a_hanging_store_fails_instead_of_hanging(pytester: pytest.Pytester, store: str) -> None:
-    """An await that never returns, or a loop that never awaits, fails the test after the timeout."""
-    pytester.makepyfile(slow=SLOW_STORE)
-    result = run(
-        pytester,
-        "--pyargs",
-        "conformance.suite",
-        "--store",
-        f"slow:{store}",
-        "-p",
-        "no:cacheprovider",
-        "--conformance-rules",
-        "THR-1",
-        "--conformance-timeout",
-        "0.2",
-    )
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*timed out after 0.2s*"])
-
-
 def test_command_line_runs_from_any_directory(tmp_path: Path) -> None:
     """`python -m conformance` runs the kit on the reference store from an unrelated folder."""
     report = tmp_path / "report.json"
@@ -322,7 +268,7 @@ def test_command_line_runs_from_any_directory(tmp_path: Path) -> None:
         timeout=120,
     )
     assert completed.returncode == 0, completed.stdout[-2000:]
-    assert "verdict: conforms to all" in completed.stdout
+    assert "verdict: partial run:" in completed.stdout
     assert json.loads(report.read_text())["store"] == "reference_store:ReferenceStore"
 
 
@@ -339,4 +285,6 @@ def test_command_line_fails_on_a_broken_store(tmp_path: Path) -> None:
     )
     assert completed.returncode == 1
     assert "violates THR-1" in completed.stdout
-    assert "does NOT conform: 1 of 1 selected required rules failed (THR-1)" in completed.stdout
+    assert "load_thread('never-saved') raised KeyError('never-saved'); only StorageError" in completed.stdout
+    assert "partial run: 1 of " in completed.stdout
+    assert "1 failed (THR-1); no conformance verdict" in completed.stdout

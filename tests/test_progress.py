@@ -92,12 +92,71 @@ def test_thorough_runs_report_examples_and_calls(monkeypatch: pytest.MonkeyPatch
     assert any(" 1 store calls" in line for line in lines)
 
 
-def test_other_profiles_report_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """quick and ci stay silent, however long they take."""
-    monkeypatch.setitem(_stateful.PROFILES, "ci", TINY)
+@pytest.mark.parametrize("profile", ["quick", "ci"])
+def test_every_profile_reports_a_run_that_outlasts_the_interval(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profile: str
+) -> None:
+    """The default and ci profiles report progress too, once a run outlasts the interval (here: at once)."""
+    monkeypatch.setitem(_stateful.PROFILES, profile, {**TINY, "derandomize": True})
     lines: list[str] = []
-    _run("ci", tmp_path, lines)
-    assert lines == []
+    _run(profile, tmp_path, lines)
+    assert lines[0].startswith("conformance: SaveMachine: 1 examples of 4 planned, ")
+    assert lines[-1].endswith(": done")
+
+
+class FailingMachine(StoreMachine):
+    """Fails once it has saved thread t3: Hypothesis then shrinks the failure."""
+
+    @step(number=st.integers(0, 3))
+    def save(self, number: int) -> None:
+        self.call(self.store.save_thread, Thread(id=f"t{number}"))
+        assert number != 3, "t3 saved"
+
+
+def test_progress_says_when_it_is_shrinking_a_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Once an example failed, the progress lines say the run is shrinking it."""
+    monkeypatch.setitem(_stateful.PROFILES, "ci", {**TINY, "max_examples": 20, "derandomize": True})
+    lines: list[str] = []
+    with pytest.raises(AssertionError, match="t3 saved"):
+        run_machine(
+            FailingMachine,
+            open_store=lambda folder: open_store(ReferenceStore),
+            backend="asyncio",
+            location=tmp_path,
+            capabilities=frozenset(),
+            profile="ci",
+            timeout=10.0,
+            progress=lines.append,
+            progress_interval=0.0,
+        )
+    assert not lines[0].endswith("shrinking a failure")
+    assert lines[-2].endswith(", shrinking a failure")
+
+
+def test_a_thorough_failure_names_the_seed_that_reproduces_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """thorough draws at random; a failure carries the seed, and that seed finds the same failure again."""
+    monkeypatch.setitem(_stateful.PROFILES, "thorough", {**TINY, "max_examples": 20})
+
+    def failure(seed: int | None) -> BaseException:
+        with pytest.raises(AssertionError) as caught:
+            run_machine(
+                FailingMachine,
+                open_store=lambda folder: open_store(ReferenceStore),
+                backend="asyncio",
+                location=tmp_path,
+                capabilities=frozenset(),
+                profile="thorough",
+                timeout=10.0,
+                progress=lambda line: None,
+                seed=seed,
+            )
+        return caught.value
+
+    notes = getattr(failure(None), "__notes__", [])
+    seeds = [note.rsplit(" ", 1)[1] for note in notes if "rerun with --conformance-seed" in note]
+    assert len(seeds) == 1
+    again = getattr(failure(int(seeds[0])), "__notes__", [])
+    assert any(f"drew from seed {seeds[0]}:" in note for note in again)
 
 
 def test_terminal_line_without_a_session_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
@@ -142,6 +201,7 @@ def test_progress_shows_on_the_terminal_despite_capturing(
     result = pytester.runpytest_inprocess(*QUIET, "--capture=fd", "--conformance-profile", "thorough")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["conformance: SaveMachine: 1 examples of 4 planned, 0 store calls, *", "*: done"])
+    monkeypatch.setattr(_stateful, "PROGRESS_INTERVAL", 3600.0)
     quiet = pytester.runpytest_inprocess(*QUIET, "--conformance-profile", "quick")
     quiet.assert_outcomes(passed=1)
     assert "store calls" not in quiet.stdout.str()

@@ -1,4 +1,4 @@
-"""The report on its own: rule statuses, the verdict line, the versions line and the JSON shape."""
+"""The report on its own: rule statuses, completeness, the verdict line, the JSON shape, and blame."""
 
 from __future__ import annotations
 
@@ -8,19 +8,33 @@ from pathlib import Path
 import pytest
 
 from conformance import CAPABILITIES, RULES, RULES_VERSION, __version__
-from conformance.kit._plugin import blamed_rules
-from conformance.kit._report import Outcome, Report, RuleResult, TestResult
+from conformance.kit._report import Outcome, Report, TestResult
+from conformance.kit._violation import RuleViolation, blamed_rules
+
+EVERY = frozenset(CAPABILITIES)
 
 
-def result(outcome: Outcome, *rules: str, message: str = "", nodeid: str = "") -> TestResult:
-    """A test outcome for `rules` (default THR-1)."""
+def result(
+    outcome: Outcome, *rules: str, message: str = "", nodeid: str = "", blamed: tuple[str, ...] = ()
+) -> TestResult:
+    """A test outcome for `rules` (default THR-1); a failure blames all its rules unless `blamed` says."""
     rules = rules or ("THR-1",)
-    return TestResult(nodeid=nodeid or f"t::{outcome}-{'-'.join(rules)}", rules=rules, outcome=outcome, message=message)
+    failing = outcome in ("failed", "xfailed")
+    return TestResult(
+        nodeid=nodeid or f"t::C::test_{outcome}_{'_'.join(rules)}",
+        rules=rules,
+        outcome=outcome,
+        message=message,
+        blamed=(blamed or rules) if failing else (),
+        capability_skip=outcome == "skipped" and "capability" in message,
+    )
 
 
-def full_report(*extra: TestResult, capabilities: frozenset[str] = frozenset()) -> Report:
-    """A report in which every rule passed once, plus `extra` outcomes."""
-    report = Report(store="pkg:make", kit_version="9.8.7", rules_version="4.5")
+def full_report(
+    *extra: TestResult, capabilities: frozenset[str] = EVERY, baseline: dict[str, str] | None = None
+) -> Report:
+    """A complete run in which every rule passed once, plus `extra` outcomes."""
+    report = Report(store="pkg:make", kit_version="9.8.7", rules_version="4.5", baseline=baseline)
     report.capabilities = capabilities
     for rule_id in RULES:
         report.add(result("passed", rule_id))
@@ -29,95 +43,105 @@ def full_report(*extra: TestResult, capabilities: frozenset[str] = frozenset()) 
     return report
 
 
-@pytest.mark.parametrize(
-    ("outcomes", "status"),
-    [
-        ([], "not_run"),
-        (["skipped"], "skipped"),
-        (["skipped", "passed"], "passed"),
-        (["passed", "xfailed"], "known_failure"),
-        (["xfailed", "failed"], "failed"),
-        (["passed", "xpassed"], "failed"),
-        (["passed", "failed", "skipped"], "failed"),
-    ],
-)
-def test_rule_status_takes_the_worst_outcome(outcomes: list[Outcome], status: str) -> None:
-    """failed (or a known failure that passed) > known_failure > passed > skipped > not_run."""
-    row = RuleResult(RULES["THR-1"], [result(outcome) for outcome in outcomes])
-    assert row.status == status
+def status(report: Report, rule_id: str) -> str:
+    return next(row.status for row in report.rule_results() if row.rule.id == rule_id)
 
 
-def test_rule_reason_is_the_first_failure_then_skip_message() -> None:
-    """A failure's message explains the rule before a skip's does; a passed rule has no reason."""
-    row = RuleResult(
-        RULES["THR-1"],
-        [result("skipped", message="needs capability"), result("failed", message="boom"), result("passed")],
-    )
-    assert row.reason == "boom"
-    assert RuleResult(RULES["THR-1"], [result("skipped", message="needs x")]).reason == "needs x"
-    assert RuleResult(RULES["THR-1"], [result("passed")]).reason == ""
-
-
-def test_rule_results_cover_every_rule_in_spec_order() -> None:
-    """Every registered rule has a row, in registry order, with the tests that named it."""
-    report = Report()
-    report.add(result("passed", "THR-1", "MOD-2"))
-    rows = report.rule_results()
-    assert [row.rule.id for row in rows] == list(RULES)
-    by_id = {row.rule.id: row for row in rows}
-    assert len(by_id["THR-1"].tests) == len(by_id["MOD-2"].tests) == 1
-    assert by_id["THR-2"].status == "not_run"
-
-
-def test_verdict_when_every_rule_passes() -> None:
-    """All required rules passed: the count, and every capability's declaration."""
+def test_a_complete_passing_run_conforms() -> None:
+    """All required rules checked and passed: complete, conforming, every capability named."""
     report = full_report(capabilities=frozenset({"thread_state"}))
-    assert report.conforms()
+    required = sum(rule.capability in (None, "thread_state") for rule in RULES.values())
+    assert (report.complete(), report.conforms()) == (True, True)
+    assert report.counts() == {"required": required, "checked": required, "failed": 0, "known_failures": 0}
     assert report.verdict() == (
-        f"conforms to all {len(RULES)} required rules; capabilities: "
+        f"conforms to all {required} required rules; capabilities: "
         + ", ".join(f"{name} {'yes' if name == 'thread_state' else 'not declared'}" for name in CAPABILITIES)
     )
+    assert status(report, "DUR-1") == "skipped"
 
 
-def test_verdict_when_rules_fail() -> None:
-    """Failed rules are counted and named, in SPEC order."""
+def test_failed_rules_are_counted_and_named_in_spec_order() -> None:
+    """A complete run with failures does not conform and names them in SPEC order."""
     report = full_report(result("failed", "HIE-3"), result("failed", "THR-2"))
-    assert not report.conforms()
+    assert (report.complete(), report.conforms()) == (True, False)
     assert report.verdict().startswith(f"does NOT conform: 2 of {len(RULES)} required rules failed (THR-2, HIE-3);")
 
 
-def test_verdict_with_known_failures_still_conforms() -> None:
-    """Baseline rules (xfailed) do not count as conforming, nor break the run, and are named."""
-    report = full_report(result("xfailed", "DEL-6", message="baseline: DEL-6: not atomic"))
-    assert report.conforms()
+def test_a_failure_counts_only_against_the_rules_it_blames() -> None:
+    """A test of THR-2 and MOD-1 that fails on THR-2 leaves MOD-1 passed."""
+    report = full_report(result("failed", "THR-2", "MOD-1", blamed=("THR-2",)))
+    assert (status(report, "THR-2"), status(report, "MOD-1")) == ("failed", "passed")
+
+
+def test_a_rule_with_a_planned_test_that_did_not_run_is_incomplete() -> None:
+    """A planned test with no outcome (cut off by -x or Ctrl-C) leaves its rule unchecked: the run is partial."""
+    report = full_report()
+    report.plan("t::C::test_never_ran", ("THR-3",))
+    assert status(report, "THR-3") == "incomplete"
+    assert not report.complete()
+    assert report.partial_reasons() == ["1 required rules not checked"]
     assert report.verdict().startswith(
-        f"conforms to all {len(RULES) - 1} required rules; 1 known failures from the baseline (DEL-6);"
+        f"partial run: {len(RULES) - 1} of {len(RULES)} required rules checked, 0 failed; no conformance verdict ("
     )
 
 
-def test_verdict_of_a_selection_says_selected() -> None:
-    """When some rules did not run (--conformance-rules, -k), the verdict speaks of selected rules."""
-    report = Report()
-    report.add(result("passed", "THR-1"))
-    report.add(result("skipped", "THR-6", message="needs capability 'thread_state' (not declared)"))
-    assert report.verdict().startswith("conforms to all 1 selected required rules;")
-    report.add(result("failed", "THR-2"))
-    assert report.verdict().startswith("does NOT conform: 1 of 2 selected required rules failed (THR-2);")
+def test_a_rule_is_checked_only_when_every_test_of_it_in_the_kit_was_planned() -> None:
+    """A rule tagged on one selected test, while the kit has others for it, is not checked by that one."""
+    report = full_report()
+    report.expected = {"THR-2": {"test_passed_THR-2", "test_thr2_elsewhere"}}
+    assert status(report, "THR-2") == "incomplete"
+
+
+def test_a_skip_for_a_capability_counts_as_run_and_any_other_skip_does_not() -> None:
+    """A test skipped because the store lacks a capability does not apply; one skipped otherwise did not run."""
+    report = full_report(result("skipped", "THR-4", message="needs capability 'durable' (not declared)"))
+    assert status(report, "THR-4") == "passed"
+    report.add(result("skipped", "THR-5", message="no PostgreSQL server"))
+    assert status(report, "THR-5") == "incomplete"
+
+
+def test_narrowed_stopped_or_set_up_runs_give_no_verdict() -> None:
+    """A narrowed or stopped run is partial, says why, and never conforms; a set-up failure says only that."""
+    narrowed = full_report()
+    narrowed.narrow("narrowed by -k 'x'")
+    narrowed.stop("interrupted")
+    assert narrowed.partial_reasons() == ["narrowed by -k 'x'", "interrupted"]
+    assert "; no conformance verdict (narrowed by -k 'x'; interrupted); " in narrowed.verdict()
+    assert (narrowed.complete(), narrowed.conforms()) == (False, False)
+    broken = Report()
+    broken.setup_error = "Store does not implement load_thread"
+    assert broken.verdict() == "set-up failed: Store does not implement load_thread; no conformance verdict"
+    assert list(broken.lines()) == ["kit unknown, rules unknown", f"verdict: {broken.verdict()}"]
+    assert not broken.conforms()
+
+
+def test_baseline_rules_fail_as_known_failures_and_stale_ones_are_named() -> None:
+    """A baselined rule whose tests partly fail is the known failure; one that passes all is stale."""
+    baseline = {"DEL-6": "not atomic", "THR-1": "flaky"}
+    report = full_report(result("xfailed", "DEL-6", message="baseline: DEL-6: not atomic"), baseline=baseline)
+    assert (status(report, "DEL-6"), status(report, "THR-1")) == ("known_failure", "passed")
+    assert report.conforms()
+    assert report.stale_baseline() == ["THR-1"]
+    assert report.verdict().startswith(
+        f"conforms to all {len(RULES) - 1} required rules; 1 known failures from the baseline (DEL-6); "
+        "stale baseline entries, passing every test: THR-1 (remove them);"
+    )
 
 
 def test_lines_list_rules_then_versions_then_verdict() -> None:
-    """One line per rule that ran or was skipped (the reason for others), the versions, the verdict."""
+    """One line per rule the run touched (the reason for those that did not pass), the versions, the verdict."""
     report = Report(kit_version="9.8.7", rules_version="4.5")
+    report.capabilities = frozenset()
     report.add(result("passed", "THR-1"))
     report.add(result("failed", "THR-2", message="AssertionError: x\nmore detail"))
-    report.add(result("skipped", "THR-6", message="needs capability 'thread_state' (not declared)"))
+    report.add(result("failed", "THR-3", message="RuleViolation: " + "y" * 400))
     lines = list(report.lines())
     assert lines[0] == f"THR-1   passed        {RULES['THR-1'].text}"
     assert lines[1] == "THR-2   failed        AssertionError: x"
-    assert lines[2] == "THR-6   skipped       needs capability 'thread_state' (not declared)"
-    assert lines[3] == "kit 9.8.7, rules 4.5"
-    assert lines[4].startswith("verdict: does NOT conform: 1 of 2 selected required rules failed (THR-2)")
-    assert len(lines) == 5
+    assert lines[2] == "THR-3   failed        RuleViolation: " + "y" * (150 - 3 - len("RuleViolation: ")) + "..."
+    assert lines[3] == "THR-6   skipped       needs capability 'thread_state' (not declared)"
+    assert lines[-2] == "kit 9.8.7, rules 4.5"
+    assert lines[-1].startswith("verdict: partial run: 3 of ")
 
 
 def test_version_line_names_the_installed_kit_and_rule_set() -> None:
@@ -129,7 +153,7 @@ def test_version_line_names_the_installed_kit_and_rule_set() -> None:
 
 
 def test_json_shape() -> None:
-    """Schema 1: versions, store, every capability, the verdict, and every rule with its tests."""
+    """Schema 2: versions, store, capabilities, completeness, verdict, counts, baseline, every rule and test."""
     report = full_report(
         result("failed", "HIE-3", message="boom", nodeid="t::bad"), capabilities=frozenset({"durable"})
     )
@@ -140,14 +164,20 @@ def test_json_shape() -> None:
         "rules_version",
         "store",
         "capabilities",
+        "complete",
         "conforms",
         "verdict",
+        "partial_reasons",
+        "setup_error",
+        "counts",
+        "known_failures",
+        "stale_baseline",
         "rules",
     ]
-    assert data["schema"] == 1
+    assert data["schema"] == 2
     assert (data["kit_version"], data["rules_version"], data["store"]) == ("9.8.7", "4.5", "pkg:make")
     assert data["capabilities"] == {name: name == "durable" for name in CAPABILITIES}
-    assert data["conforms"] is False
+    assert (data["complete"], data["conforms"], data["partial_reasons"], data["setup_error"]) == (True, False, [], None)
     assert data["verdict"] == report.verdict()
     assert [row["id"] for row in data["rules"]] == list(RULES)
     hie3 = next(row for row in data["rules"] if row["id"] == "HIE-3")
@@ -158,13 +188,18 @@ def test_json_shape() -> None:
         "status": "failed",
         "reason": "boom",
         "tests": [
-            {"nodeid": "t::passed-HIE-3", "outcome": "passed", "message": "", "duration": 0.0},
-            {"nodeid": "t::bad", "outcome": "failed", "message": "boom", "duration": 0.0},
+            {"nodeid": "t::C::test_passed_HIE-3", "outcome": "passed", "blamed": [], "message": "", "duration": 0.0},
+            {"nodeid": "t::bad", "outcome": "failed", "blamed": ["HIE-3"], "message": "boom", "duration": 0.0},
         ],
     }
-    thr6 = next(row for row in data["rules"] if row["id"] == "THR-6")
-    assert thr6["capability"] == "thread_state"
     json.dumps(data)
+
+
+def test_unknown_capabilities_are_null_in_json() -> None:
+    """Before any test ran the capabilities are unknown: null, and the run is partial."""
+    data = Report().to_json()
+    assert data["capabilities"] is None
+    assert "no test ran, so the store's capabilities are unknown" in data["partial_reasons"]
 
 
 def test_write_json_creates_parents_and_leaves_no_partial_file(tmp_path: Path) -> None:
@@ -176,19 +211,24 @@ def test_write_json_creates_parents_and_leaves_no_partial_file(tmp_path: Path) -
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
 
 
+TAGS = ("THR-2", "DEL-3", "ATO-1")
+
+
 @pytest.mark.parametrize(
-    ("message", "blamed"),
+    ("error", "blamed"),
     [
-        ("AssertionError: DEL-3: detached child is ...", ("DEL-3",)),
-        ("ATO-1 (DEL-3): the refused delete changed the store", ("ATO-1", "DEL-3")),
-        ("THR-2/DEL-3: append returned ...", ("THR-2", "DEL-3")),
-        ("AssertionError: THR-2: load_thread('a') gives None, expected Thread(... DEL-4: ...)", ("THR-2",)),
-        ("AssertionError: RUN-1: not a rule of this test", ("THR-2", "DEL-3", "ATO-1")),
-        ("KeyError: 'a'", ("THR-2", "DEL-3", "ATO-1")),
-        ("", ("THR-2", "DEL-3", "ATO-1")),
+        (RuleViolation("DEL-3", "detached child is ..."), ("DEL-3",)),
+        (RuleViolation(("ATO-1", "DEL-3"), "the refused delete changed the store"), ("DEL-3", "ATO-1")),
+        (RuleViolation("RUN-1", "not a rule of this test"), TAGS),
+        (RuleViolation((), "list_runs returned list, expected RunPage"), TAGS),
+        (AssertionError("DEL-3: a plain assert's message is not read"), TAGS),
+        (KeyError("a"), TAGS),
+        (None, TAGS),
+        (ExceptionGroup("two", [RuleViolation("DEL-3", "x"), RuleViolation("THR-2", "y")]), ("THR-2", "DEL-3")),
+        (ExceptionGroup("mixed", [RuleViolation("DEL-3", "x"), KeyError("a")]), TAGS),
     ],
-    ids=["one", "nested", "slash", "only-the-head", "foreign-rule", "no-rule", "empty"],
+    ids=["one", "two", "foreign", "unnamed", "plain-assert", "error", "none", "group", "group-with-plain"],
 )
-def test_a_failure_blames_the_rules_its_message_starts_with(message: str, blamed: tuple[str, ...]) -> None:
-    """A machine's failure counts against the rules its message names first, or all its rules if none."""
-    assert blamed_rules(("THR-2", "DEL-3", "ATO-1"), message) == blamed
+def test_a_failure_blames_the_rules_its_violation_carries(error: BaseException | None, blamed: tuple[str, ...]) -> None:
+    """Blame is data: a violation's own rules (its group's union), else every rule the test is tagged with."""
+    assert blamed_rules(TAGS, error) == blamed

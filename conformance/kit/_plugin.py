@@ -3,16 +3,24 @@
 Installed in any project it only registers its options and markers: nothing is
 collected or run until a test class subclasses `StoreContract`, or the suite is
 named (`python -m conformance`, `pytest --pyargs conformance.suite`).
+
+Each session gets one `_KitSession` plugin object holding what the run planned and
+what came of it. Under pytest-xdist the workers run the tests and the controller
+alone gathers every worker's reports, prints the one summary and writes the one
+JSON report.
 """
 
 from __future__ import annotations
 
-import re
+import importlib.util
+import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 # Contract tests and machines live in the package, not in a test folder: ask pytest to
@@ -24,16 +32,29 @@ pytest.register_assert_rewrite(
 from conformance._version import RULES_VERSION, __version__
 from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
-from conformance.kit._runner import Kit, StoreSource
+from conformance.kit._runner import (
+    CAPABILITIES_PROPERTY,
+    SETUP_PROPERTY,
+    SKIPPED_PROPERTY,
+    TIMEOUT_PROPERTY,
+    Kit,
+    SetupResults,
+)
+from conformance.kit._sources import SetupError, StoreSource, check_source
 from conformance.kit._target import TargetError, load_target
+from conformance.kit._violation import blamed_rules
 
 BACKENDS = ("asyncio", "trio")
 PROFILES = ("quick", "ci", "thorough")
+#: After this many contract tests in a row time out, the store hangs: the run stops, partial.
+HANGS_TO_STOP = 3
+#: `user_properties` name of the rules a failed test breaks (read by the report, also across xdist).
+BLAME_PROPERTY = "conformance_blame"
 
 
 @dataclass(slots=True)
 class KitConfig:
-    """Parsed `--conformance-*` options of one session."""
+    """Parsed `--conformance-*` options of one session, and the report it builds."""
 
     backends: tuple[str, ...] = ("asyncio",)
     timeout: float = 60.0
@@ -41,10 +62,19 @@ class KitConfig:
     baseline: dict[str, str] = field(default_factory=dict)
     selected: frozenset[str] | None = None
     profile: str = "quick"
+    seed: int | None = None
     report_path: Path | None = None
     report: Report = field(default_factory=Report)
-    outcomes: dict[str, TestResult] = field(default_factory=dict)
+    #: Per test class, the set-up check's result (see `Kit.prepare`).
+    setups: SetupResults = field(default_factory=dict)
+    #: True once the session selected a contract test (else no summary is printed).
     active: bool = False
+    #: Per test class (a store), its contract tests in a row that timed out.
+    hangs: dict[object, int] = field(default_factory=dict)
+    #: Test classes whose store hangs, with why: their remaining tests are skipped.
+    hung: dict[object, str] = field(default_factory=dict)
+    #: The test classes (stores) the session runs contract tests of.
+    stores: set[object] = field(default_factory=set)
 
 
 KIT_CONFIG = pytest.StashKey[KitConfig]()
@@ -71,25 +101,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-profile",
         choices=PROFILES,
         default="quick",
-        help="Hypothesis effort: quick (default), ci (derandomized), thorough (nightly)",
+        help="Hypothesis effort: quick (default) and ci are derandomized; thorough explores at random",
+    )
+    group.addoption(
+        "--conformance-seed",
+        type=int,
+        metavar="N",
+        help="the seed of a thorough run's random exploration (a failing thorough run prints its seed)",
     )
     group.addoption("--conformance-report", metavar="PATH", help="write the rule-by-rule report as JSON to PATH")
     group.addoption(
         "--conformance-baseline",
         metavar="FILE",
-        help="known failures, one 'RULE-ID: reason' per line; they run as strict xfail",
+        help="rules known to fail, one 'RULE-ID: reason' per line; their tests may fail, the run stays green",
     )
     group.addoption(
         "--conformance-rules",
         metavar="IDS",
-        help="run only the tests of these rules or areas, comma-separated (DEL-3,QRY)",
+        help="run only the tests of these rules or areas, comma-separated (DEL-3,QRY): a partial run",
     )
     group.addoption(
         "--conformance-timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="fail a contract test that runs longer than this (default 60)",
+        help=f"fail a store call that takes longer (default 60); {HANGS_TO_STOP} timeouts in a row stop the run",
     )
     group.addoption(
         "--conformance-backend",
@@ -100,27 +136,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register markers, parse the options, and provide `store` when `--store` is given."""
-    config.addinivalue_line("markers", "rule(*ids, requires=None): the contract rules a test verifies")
+    """Register markers, check and parse the options, and provide `store` when `--store` is given."""
+    config.addinivalue_line("markers", "rule(*ids, requires=None, ungated=()): the contract rules a test verifies")
     config.addinivalue_line("markers", "conformance_stateful: a Hypothesis state machine of the kit")
     store_target: str | None = config.getoption("conformance_store")
+    base = config.invocation_params.dir
+    baseline = _parse_baseline(config.getoption("conformance_baseline"), base)
     kit = KitConfig(
         backends=_parse_backends(config.getoption("conformance_backend")),
         timeout=_parse_timeout(config.getoption("conformance_timeout")),
         capabilities=_parse_capabilities(config.getoption("conformance_capabilities")),
-        baseline=_parse_baseline(config.getoption("conformance_baseline"), config.invocation_params.dir),
+        baseline=baseline,
         selected=_parse_selection(config.getoption("conformance_rules")),
         profile=config.getoption("conformance_profile"),
-        report_path=_resolve(config.getoption("conformance_report"), config.invocation_params.dir),
-        report=Report(store=store_target, kit_version=__version__, rules_version=RULES_VERSION),
+        seed=config.getoption("conformance_seed"),
+        report_path=_writable(config.getoption("conformance_report"), base),
+        report=Report(store=store_target, kit_version=__version__, rules_version=RULES_VERSION, baseline=baseline),
     )
     config.stash[KIT_CONFIG] = kit
+    source: StoreSource = None
     if store_target is not None:
         try:
-            source = load_target(store_target, base=config.invocation_params.dir)
+            source = load_target(store_target, base=base)
         except TargetError as error:
             raise pytest.UsageError(str(error)) from None
         config.pluginmanager.register(_StoreFixture(source), "conformance-store")
+    config.pluginmanager.register(_KitSession(config, kit, source), "conformance-session")
 
 
 class _StoreFixture:
@@ -135,11 +176,349 @@ class _StoreFixture:
         return self.source
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker: it runs tests, the controller reports them."""
+    return hasattr(config, "workerinput")
+
+
+@cache
+def _contract_tests() -> dict[str, tuple[str, ...]]:
+    """Every contract test of `StoreContract` by function name, with the rules it is tagged with."""
+    from conformance.kit._contract_tests import StoreContract
+
+    found = {}
+    for name in dir(StoreContract):
+        marks = getattr(getattr(StoreContract, name), "pytestmark", []) if name.startswith("test") else []
+        rules = tuple(dict.fromkeys(rule_id for mark in marks if mark.name == "rule" for rule_id in mark.args))
+        if rules:
+            found[name] = rules
+    return found
+
+
+def _owner_and_name(nodeid: str) -> tuple[str, str]:
+    """`path::Class` and `test_x` of `path::Class::test_x[params]` (params may hold `::` themselves)."""
+    owner, _, name = nodeid.split("[", 1)[0].rpartition("::")
+    return owner, name
+
+
+class _KitSession:
+    """One session's kit: selection, blame, the hang counter, completeness and the report."""
+
+    def __init__(self, config: pytest.Config, kit: KitConfig, source: StoreSource) -> None:
+        self.config = config
+        self.kit = kit
+        self.source = source
+
+    # ── start: fail fast on a store that cannot be tested ───────────────
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Check the `--store` source before any test: one line and exit status 4 when it cannot be tested."""
+        if self.source is None or _is_worker(self.config):
+            return
+        with tempfile.TemporaryDirectory(prefix="conformance-setup-") as folder:
+            try:
+                declared = anyio.run(
+                    lambda: check_source(self.source, Path(folder), timeout=self.kit.timeout),
+                    backend=self.kit.backends[0],
+                )
+            except SetupError as error:
+                self.kit.report.setup_error = str(error)
+                self._write_json()
+                raise pytest.UsageError(f"set-up failed: {error}") from None
+        # What the store declares, until a test says otherwise (a test class may declare its own).
+        self.kit.report.capabilities = self.kit.capabilities if self.kit.capabilities is not None else declared
+
+    # ── collection: select, order, plan ─────────────────────────────────
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Apply `--conformance-rules`, tag JUnit properties with rule IDs, order the tests, plan the run."""
+        kit = self.kit
+        kept: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
+        for item in items:
+            rule_ids = _rule_ids(item)
+            if not rule_ids:
+                kept.append(item)
+                continue
+            kit.active = True
+            owner = getattr(item, "cls", None)
+            machine_off = item.get_closest_marker("conformance_stateful") and not getattr(owner, "run_machines", True)
+            if machine_off or (
+                kit.selected is not None
+                and not any(rule_id in kit.selected or RULES[rule_id].area in kit.selected for rule_id in rule_ids)
+            ):
+                deselected.append(item)
+                continue
+            for rule_id in rule_ids:
+                item.user_properties.append(("rule", rule_id))
+            kept.append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = sorted(kept, key=_run_order)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Plan the contract tests left after every deselection (-k, -m, --conformance-rules, ...)."""
+        for item in session.items:
+            if _rule_ids(item):
+                self.kit.report.plan(item.nodeid, tuple(_rule_ids(item)))
+                self.kit.stores.add(getattr(item, "cls", None))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """On the xdist controller: plan the contract tests a worker collected (every worker collects the same)."""
+        tests = _contract_tests()
+        for nodeid in ids:
+            rules = tests.get(_owner_and_name(nodeid)[1])
+            if rules is not None:
+                self.kit.active = True
+                self.kit.report.plan(nodeid, rules)
+
+    # ── each test: blame, baseline, hangs ───────────────────────────────
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        """Name the broken rules under a failing contract test; a baselined rule's failure is a known one."""
+        report = yield
+        rule_ids = tuple(_rule_ids(item))
+        if not rule_ids:
+            return report
+        if report.failed:
+            error = call.excinfo.value if call.excinfo is not None else None
+            blamed = blamed_rules(rule_ids, error)
+            report.user_properties += [(BLAME_PROPERTY, rule_id) for rule_id in blamed]
+            lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in blamed]
+            report.sections.append(("conformance rules", "\n".join(lines)))
+            known = [rule_id for rule_id in blamed if rule_id in self.kit.baseline]
+            if report.when == "call" and len(known) == len(blamed):
+                report.outcome = "skipped"
+                report.wasxfail = "baseline: " + "; ".join(f"{r}: {self.kit.baseline[r]}" for r in known)
+        if report.when == "call":
+            self._count_hang(item, any(name == TIMEOUT_PROPERTY for name, _ in item.user_properties))
+        return report
+
+    def _count_hang(self, item: pytest.Item, timed_out: bool) -> None:
+        """Stop the run once a store's contract tests time out `HANGS_TO_STOP` times in a row.
+
+        In a session of several stores (test classes), only that store's remaining tests
+        are skipped, and the run goes on for the others.
+        """
+        kit, owner = self.kit, getattr(item, "cls", None)
+        kit.hangs[owner] = kit.hangs.get(owner, 0) + 1 if timed_out else 0
+        if kit.hangs[owner] < HANGS_TO_STOP or owner in kit.hung:
+            return
+        reason = f"the store hangs: {kit.hangs[owner]} contract tests in a row timed out after {kit.timeout:g} s each"
+        if len(kit.stores) > 1:
+            reason = f"{getattr(owner, '__name__', owner)}: {reason}"
+            kit.hung[owner] = reason
+            kit.report.stop(reason)
+        else:
+            item.session.shouldstop = reason
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record each contract test's outcome (here, or on the xdist controller from every worker)."""
+        rule_ids = tuple(str(value) for name, value in report.user_properties if name == "rule")
+        outcome = _outcome(report)
+        if not rule_ids or outcome is None:
+            return
+        kit = self.kit
+        kit.active = True
+        properties = dict(report.user_properties)
+        if CAPABILITIES_PROPERTY in properties:
+            capabilities = str(properties[CAPABILITIES_PROPERTY])
+            kit.report.capabilities = frozenset(name for name in capabilities.split(",") if name)
+        if SETUP_PROPERTY in properties:
+            kit.report.setup_error = str(properties[SETUP_PROPERTY])
+        blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
+        kit.report.add(
+            TestResult(
+                nodeid=report.nodeid,
+                rules=rule_ids,
+                outcome=outcome,
+                message=_message(report),
+                duration=report.duration,
+                blamed=blamed if outcome in ("failed", "xfailed") else (),
+                capability_skip=outcome == "skipped" and SKIPPED_PROPERTY in properties,
+            )
+        )
+
+    # ── the end: completeness, exit status, summary, JSON ───────────────
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """A run cut short (Ctrl-C, a store that hangs, xdist stopping) is partial."""
+        reason = str(excinfo.value).strip()
+        self.kit.report.stop(reason if reason and excinfo.type is not KeyboardInterrupt else "interrupted")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Judge completeness, set the exit status the verdict asks for, and write the JSON report."""
+        kit = self.kit
+        if not kit.active or _is_worker(self.config):
+            return
+        report = kit.report
+        for name, rules in _contract_tests().items():
+            for rule_id in rules:
+                report.expected.setdefault(rule_id, set()).add(name)
+        for reason in (session.shouldfail, session.shouldstop):
+            if reason:
+                report.stop(str(reason))
+        for reason in _narrowing(self.config, report.planned):
+            report.narrow(reason)
+        if report.setup_error is not None:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        elif session.exitstatus == pytest.ExitCode.OK and (report.stale_baseline() or report.counts()["failed"]):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._write_json()
+
+    def _write_json(self) -> None:
+        if self.kit.report_path is not None:
+            self.kit.report.write_json(self.kit.report_path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        """Print the rule-by-rule summary and the verdict."""
+        if not self.kit.active or _is_worker(config):
+            return
+        terminalreporter.write_sep("=", "conformance summary")
+        for line in self.kit.report.lines():
+            terminalreporter.write_line(line)
+        if self.kit.report_path is not None:
+            terminalreporter.write_line(f"report written to {self.kit.report_path}")
+
+
+def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> list[str]:
+    """Why the planned tests are fewer than the whole kit: the options that narrowed it, and what is left out."""
+    reasons = []
+    for option, flag in (("keyword", "-k"), ("markexpr", "-m")):
+        value = config.getoption(option, default="")
+        if value:
+            reasons.append(f"narrowed by {flag} {value!r}")
+    if config.getoption("conformance_rules"):
+        reasons.append(f"narrowed by --conformance-rules {config.getoption('conformance_rules')}")
+    if config.getoption("deselect", default=None):
+        reasons.append("narrowed by --deselect")
+    if config.getoption("lf", default=False):
+        reasons.append("narrowed by --last-failed")
+    if any("::" in arg for arg in config.args):
+        reasons.append("narrowed to named test ids")
+    if reasons:
+        return reasons  # what those options leave out goes without saying
+    every = set(_contract_tests())
+    classes: dict[str, set[str]] = {}
+    for nodeid in planned:
+        owner, name = _owner_and_name(nodeid)
+        classes.setdefault(owner, set()).add(name)
+    for owner, names in classes.items():
+        left_out = every - names
+        if left_out:
+            machines = [name for name in left_out if name.endswith("_machine")]
+            what = "its state machines" if len(machines) == len(left_out) else f"{len(left_out)} contract tests"
+            reasons.append(f"{owner.rsplit('::', 1)[-1]} leaves out {what}")
+    return reasons
+
+
+@pytest.fixture
+def conformance_backend(request: pytest.FixtureRequest) -> str:
+    """The event loop a contract test runs under (parametrized when several are chosen)."""
+    param: str | None = getattr(request, "param", None)
+    return param or request.config.stash[KIT_CONFIG].backends[0]
+
+
+@pytest.fixture
+def conformance_kit(request: pytest.FixtureRequest, tmp_path: Path, conformance_backend: str) -> Kit:
+    """Runs a contract test body against a fresh store (see `conformance.rule`)."""
+    kit_config = request.config.stash[KIT_CONFIG]
+    return Kit(
+        request,
+        backend=conformance_backend,
+        timeout=kit_config.timeout,
+        capabilities=kit_config.capabilities,
+        location=tmp_path,
+        profile=kit_config.profile,
+        setups=kit_config.setups,
+        hung=kit_config.hung,
+        seed=kit_config.seed,
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run contract tests once per chosen event loop when several are chosen."""
+    backends = getattr(metafunc.cls, "backends", None) or metafunc.config.stash[KIT_CONFIG].backends
+    if "conformance_backend" in metafunc.fixturenames and len(backends) > 1:
+        metafunc.parametrize("conformance_backend", backends, indirect=True)
+
+
+def _rule_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("rule"):
+        ids += [rule_id for rule_id in mark.args if rule_id not in ids]
+    return ids
+
+
+#: Each rule's place in the spec, which is also the order its tests run in.
+_SPEC_ORDER = {rule_id: place for place, rule_id in enumerate(RULES)}
+
+
+def _run_order(item: pytest.Item) -> tuple[bool, int]:
+    """Contract tests in spec order, so a rule's own tests run before the cross-cutting ones
+    (ATO, CON, ...) that touch it, and with -x the first failure names the most specific rule;
+    the state machines go last, being slower than the focused tests and less precise."""
+    places = [_SPEC_ORDER[rule_id] for rule_id in _rule_ids(item)]
+    return item.get_closest_marker("conformance_stateful") is not None, min(places, default=-1)
+
+
+def _outcome(report: pytest.TestReport) -> Outcome | None:
+    wasxfail = hasattr(report, "wasxfail")
+    if report.failed:
+        return "failed"
+    if report.skipped:
+        return "xfailed" if wasxfail else "skipped"
+    if report.when == "call":
+        return "xpassed" if wasxfail else "passed"
+    return None
+
+
+def _message(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail") and not report.failed:
+        return str(report.wasxfail)
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message).removeprefix("Failed: ")
+    return str(longrepr or "")
+
+
+def iter_rule_ids(item: pytest.Item) -> Iterator[str]:
+    """The rule IDs a collected test verifies (for tools built on the plugin)."""
+    yield from _rule_ids(item)
+
+
+def _writable(value: str | None, base: Path) -> Path | None:
+    """The report path, checked writable now rather than after the whole run."""
+    if value is None:
+        return None
+    path = (base / value).resolve()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as error:
+        raise pytest.UsageError(f"--conformance-report {value}: cannot write there: {error}") from None
+    return path
+
+
 def _parse_backends(value: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     unknown = [name for name in names if name not in BACKENDS]
     if not names or unknown:
         raise pytest.UsageError(f"--conformance-backend {value!r}: choose from {', '.join(BACKENDS)}")
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"--conformance-backend {value!r}: {', '.join(missing)} is not installed (pip install {missing[0]})"
+        )
     return names
 
 
@@ -199,201 +578,3 @@ def _parse_baseline(value: str | None, base: Path) -> dict[str, str]:
             raise pytest.UsageError(f"{where}: {rule_id} is listed twice")
         baseline[rule_id] = reason
     return baseline
-
-
-def _resolve(value: str | None, base: Path) -> Path | None:
-    return None if value is None else (base / value).resolve()
-
-
-#: A rule ID such as `DEL-3`, as a failure message names it.
-_RULE_ID = re.compile(r"\b[A-Z]{2,4}-\d+\b")
-
-
-def blamed_rules(rule_ids: tuple[str, ...], message: str) -> tuple[str, ...]:
-    """The rules a failure of a test verifying `rule_ids` breaks, judged by its message.
-
-    A test of several rules (a state machine) starts its assertion messages with the
-    rules they check (`DEL-3: ...`, `ATO-1 (DEL-3): ...`); those of them the test
-    verifies are the rules it breaks. A message naming none of them blames them all.
-    """
-    head = message.removeprefix("AssertionError: ").split(": ", 1)[0]
-    named = [rule_id for rule_id in _RULE_ID.findall(head) if rule_id in rule_ids]
-    return tuple(dict.fromkeys(named)) or rule_ids
-
-
-def _rule_ids(item: pytest.Item) -> list[str]:
-    ids: list[str] = []
-    for mark in item.iter_markers("rule"):
-        ids += [rule_id for rule_id in mark.args if rule_id not in ids]
-    return ids
-
-
-@pytest.fixture
-def conformance_backend(request: pytest.FixtureRequest) -> str:
-    """The event loop a contract test runs under (parametrized when several are chosen)."""
-    param: str | None = getattr(request, "param", None)
-    return param or request.config.stash[KIT_CONFIG].backends[0]
-
-
-@pytest.fixture
-def conformance_kit(request: pytest.FixtureRequest, tmp_path: Path, conformance_backend: str) -> Kit:
-    """Runs a contract test body against a fresh store (see `conformance.rule`)."""
-    kit_config = request.config.stash[KIT_CONFIG]
-    kit = Kit(
-        request,
-        backend=conformance_backend,
-        timeout=kit_config.timeout,
-        capabilities=kit_config.capabilities,
-        location=tmp_path,
-        report=kit_config.report,
-        profile=kit_config.profile,
-    )
-    return kit
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run contract tests once per chosen event loop when several are chosen."""
-    backends = getattr(metafunc.cls, "backends", None) or metafunc.config.stash[KIT_CONFIG].backends
-    if "conformance_backend" in metafunc.fixturenames and len(backends) > 1:
-        metafunc.parametrize("conformance_backend", backends, indirect=True)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Apply `--conformance-rules` and the baseline, tag JUnit properties with rule IDs, order the tests."""
-    kit = config.stash[KIT_CONFIG]
-    kept: list[pytest.Item] = []
-    deselected: list[pytest.Item] = []
-    for item in items:
-        rule_ids = _rule_ids(item)
-        if not rule_ids:
-            kept.append(item)
-            continue
-        kit.active = True
-        owner = getattr(item, "cls", None)
-        machine_off = item.get_closest_marker("conformance_stateful") and not getattr(owner, "run_machines", True)
-        if machine_off or (
-            kit.selected is not None
-            and not any(rule_id in kit.selected or RULES[rule_id].area in kit.selected for rule_id in rule_ids)
-        ):
-            deselected.append(item)
-            continue
-        for rule_id in rule_ids:
-            item.user_properties.append(("rule", rule_id))
-        known = [rule_id for rule_id in rule_ids if rule_id in kit.baseline]
-        if known:
-            reason = "; ".join(f"{rule_id}: {kit.baseline[rule_id]}" for rule_id in known)
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"baseline: {reason}"))
-        kept.append(item)
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-    items[:] = sorted(kept, key=_run_order)
-
-
-#: Each rule's place in the spec, which is also the order its tests run in.
-_SPEC_ORDER = {rule_id: place for place, rule_id in enumerate(RULES)}
-
-
-def _run_order(item: pytest.Item) -> tuple[bool, int]:
-    """Contract tests in spec order, so a rule's own tests run before the cross-cutting ones
-    (ATO, CON, ...) that touch it, and with -x the first failure names the most specific rule;
-    the state machines go last, being slower than the focused tests and less precise."""
-    places = [_SPEC_ORDER[rule_id] for rule_id in _rule_ids(item)]
-    return item.get_closest_marker("conformance_stateful") is not None, min(places, default=-1)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    """Name the broken rules, with their text, under every failing contract test."""
-    report = yield
-    rule_ids = _rule_ids(item)
-    if rule_ids and report.failed:
-        blamed = blamed_rules(tuple(rule_ids), _message(report))
-        lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in blamed]
-        report.sections.append(("conformance rules", "\n".join(lines)))
-    return report
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect each contract test's worst outcome over setup, call and teardown."""
-    config = getattr(report, "config", None) or _CURRENT.config
-    if config is None:
-        return
-    kit = config.stash[KIT_CONFIG]
-    rule_ids = tuple(str(value) for name, value in report.user_properties if name == "rule")
-    if not rule_ids:
-        return
-    outcome = _outcome(report)
-    if outcome is None:
-        return
-    previous = kit.outcomes.get(report.nodeid)
-    if previous is not None and _RANK[previous.outcome] >= _RANK[outcome]:
-        return
-    message = _message(report)
-    kit.outcomes[report.nodeid] = TestResult(
-        nodeid=report.nodeid,
-        rules=blamed_rules(rule_ids, message) if outcome == "failed" else rule_ids,
-        outcome=outcome,
-        message=message,
-        duration=report.duration,
-    )
-
-
-_RANK: dict[Outcome, int] = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "failed": 4}
-
-
-def _outcome(report: pytest.TestReport) -> Outcome | None:
-    wasxfail = hasattr(report, "wasxfail")
-    if report.failed:
-        return "failed"
-    if report.skipped:
-        return "xfailed" if wasxfail else "skipped"
-    if report.when == "call":
-        return "xpassed" if wasxfail else "passed"
-    return None
-
-
-def _message(report: pytest.TestReport) -> str:
-    if hasattr(report, "wasxfail") and not report.failed:
-        return str(report.wasxfail)
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    return str(longrepr or "")
-
-
-class _Current:
-    """The running session's config, for hooks that pytest calls without it."""
-
-    config: pytest.Config | None = None
-
-
-_CURRENT = _Current()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Remember the config for `pytest_runtest_logreport`."""
-    _CURRENT.config = session.config
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Print the rule-by-rule summary and verdict; write the JSON report when asked."""
-    kit = config.stash[KIT_CONFIG]
-    if not kit.active:
-        return
-    report = kit.report
-    report.results = list(kit.outcomes.values())
-    terminalreporter.write_sep("=", "conformance summary")
-    for line in report.lines():
-        terminalreporter.write_line(line)
-    if kit.report_path is not None:
-        report.write_json(kit.report_path)
-        terminalreporter.write_line(f"report written to {kit.report_path}")
-
-
-def iter_rule_ids(item: pytest.Item) -> Iterator[str]:
-    """The rule IDs a collected test verifies (for tools built on the plugin)."""
-    yield from _rule_ids(item)

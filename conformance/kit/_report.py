@@ -1,25 +1,38 @@
-"""The rule-by-rule verdict: collected from test outcomes, printed and written as JSON."""
+"""The rule-by-rule verdict: collected from test outcomes, printed and written as JSON.
+
+A report never claims more than the run established. A rule is *checked* when every
+test of it that the run planned has an outcome (a test skipped for an undeclared
+capability counts: the rule does not apply to it). The run is *complete* when the
+store could be set up, nothing narrowed the selection, nothing cut the run short
+and every required rule was checked; only a complete run gives a verdict, and
+`conforms` is true only for a complete run in which no required rule failed
+(rules the baseline lists as known failures excepted).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from conformance.kit._rules import CAPABILITIES, RULES, Rule
 
-__all__ = ["Outcome", "Report", "RuleResult", "TestResult"]
+__all__ = ["Outcome", "Report", "RuleResult", "Status", "TestResult"]
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
-Status = Literal["passed", "failed", "known_failure", "skipped", "not_run"]
-SCHEMA_VERSION = 1
+Status = Literal["passed", "failed", "known_failure", "skipped", "incomplete", "not_run"]
+#: Version 2 added `complete`, `partial_reasons`, `setup_error`, `counts`, `known_failures`,
+#: `stale_baseline`, the `incomplete` status and each test's `blamed` rules.
+SCHEMA_VERSION = 2
+#: A rule's one-line reason in the terminal summary is cut to this many characters.
+REASON_WIDTH = 150
 
 
 @dataclass(frozen=True, slots=True)
 class TestResult:
-    """The outcome of one contract test and the rules it verifies."""
+    """The outcome of one contract test: the rules it verifies and, when it failed, those it breaks."""
 
     __test__ = False  # not a test class, though pytest would collect it where it is imported
 
@@ -28,109 +41,225 @@ class TestResult:
     outcome: Outcome
     message: str = ""
     duration: float = 0.0
+    #: The rules a failure breaks (a subset of `rules`); empty unless the test failed.
+    blamed: tuple[str, ...] = ()
+    #: True when the test was skipped because the store lacks a capability it needs.
+    capability_skip: bool = False
+
+    def breaks(self, rule_id: str) -> bool:
+        """True when this test failed against `rule_id` (or passed though a known failure: xpassed)."""
+        return self.outcome in ("failed", "xfailed") and rule_id in (self.blamed or self.rules)
+
+
+_RANK: dict[Outcome, int] = {"passed": 0, "skipped": 1, "xpassed": 2, "xfailed": 3, "failed": 4}
 
 
 @dataclass(slots=True)
 class RuleResult:
-    """The status of one rule, from all its tests."""
+    """The status of one rule, from the tests the run planned for it and their outcomes."""
 
     rule: Rule
+    status: Status
     tests: list[TestResult] = field(default_factory=list)
 
     @property
-    def status(self) -> Status:
-        """failed > known_failure > passed > skipped > not_run."""
-        outcomes = {t.outcome for t in self.tests}
-        if outcomes & {"failed", "xpassed"}:
-            return "failed"
-        if "xfailed" in outcomes:
-            return "known_failure"
-        if "passed" in outcomes:
-            return "passed"
-        return "skipped" if outcomes else "not_run"
-
-    @property
     def reason(self) -> str:
-        """Why the rule did not pass: the first failure's or skip's message."""
-        for wanted in ("failed", "xpassed", "xfailed", "skipped"):
+        """Why the rule did not pass: the first failure's message, else a skip's."""
+        for wanted in ("failed", "xfailed", "skipped"):
             for test in self.tests:
-                if test.outcome == wanted and test.message:
+                if test.outcome == wanted and test.message and (wanted == "skipped" or test.breaks(self.rule.id)):
                     return test.message
         return ""
 
 
 class Report:
-    """Collects `TestResult`s during a run and renders the verdict."""
+    """Collects what a run planned and what came of it, and renders the verdict."""
 
-    def __init__(self, *, store: str | None = None, kit_version: str = "", rules_version: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        store: str | None = None,
+        kit_version: str = "",
+        rules_version: str = "",
+        baseline: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.kit_version = kit_version
         self.rules_version = rules_version
+        self.baseline = dict(baseline or {})
         self.capabilities: frozenset[str] | None = None
-        self.results: list[TestResult] = []
+        #: Every contract test the run selected, by node id, with the rules it is tagged with.
+        self.planned: dict[str, tuple[str, ...]] = {}
+        self.results: dict[str, TestResult] = {}
+        #: Why the selection is narrower than the whole kit (`-k ...`, `--conformance-rules ...`).
+        self.narrowed: list[str] = []
+        #: Per rule, the names of every contract test the whole kit has for it: a rule is checked only
+        #: when all of them were planned (a rule tagged on one selected test is not checked by it).
+        self.expected: dict[str, set[str]] = {}
+        #: Why the run ended before its end (`-x`, an interrupt, a store that hangs).
+        self.stopped: list[str] = []
+        self.setup_error: str | None = None
+
+    # ── collecting ──────────────────────────────────────────────────────
+
+    def plan(self, nodeid: str, rules: tuple[str, ...]) -> None:
+        """Record a contract test the run selected."""
+        self.planned[nodeid] = rules
 
     def add(self, result: TestResult) -> None:
-        """Record one test's outcome."""
-        self.results.append(result)
+        """Record a test's outcome; of several phases (setup, call, teardown) the worst counts."""
+        previous = self.results.get(result.nodeid)
+        if previous is None or _RANK[result.outcome] > _RANK[previous.outcome]:
+            self.results[result.nodeid] = result
+        self.planned.setdefault(result.nodeid, result.rules)
+
+    def narrow(self, reason: str) -> None:
+        """Record why the selection is narrower than the whole kit (once per reason)."""
+        if reason not in self.narrowed:
+            self.narrowed.append(reason)
+
+    def stop(self, reason: str) -> None:
+        """Record why the run ended early (once per reason)."""
+        if reason not in self.stopped:
+            self.stopped.append(reason)
+
+    # ── judging ─────────────────────────────────────────────────────────
+
+    def required(self, rule: Rule) -> bool:
+        """True when the store must keep `rule`: it needs no capability, or one the store declared."""
+        return rule.capability is None or rule.capability in (self.capabilities or frozenset())
 
     def rule_results(self) -> list[RuleResult]:
-        """Every registered rule with the tests that verified it, in SPEC order."""
-        by_rule = {rule_id: RuleResult(rule) for rule_id, rule in RULES.items()}
-        for result in self.results:
-            for rule_id in result.rules:
-                by_rule[rule_id].tests.append(result)
-        return list(by_rule.values())
+        """Every registered rule with its status and its tests' outcomes, in SPEC order."""
+        by_rule: dict[str, list[str]] = {rule_id: [] for rule_id in RULES}
+        for nodeid, rules in self.planned.items():
+            for rule_id in rules:
+                by_rule[rule_id].append(nodeid)
+        return [
+            self._judge(RULES[rule_id], [self.results[n] for n in nodeids if n in self.results], nodeids)
+            for rule_id, nodeids in by_rule.items()
+        ]
+
+    def _judge(self, rule: Rule, tests: list[TestResult], planned: list[str]) -> RuleResult:
+        if self.capabilities is not None and not self.required(rule):
+            return RuleResult(rule, "skipped", tests)
+        if any(test.breaks(rule.id) for test in tests):
+            return RuleResult(rule, "known_failure" if rule.id in self.baseline else "failed", tests)
+        if not planned:
+            return RuleResult(rule, "not_run", tests)
+        ran = [t for t in tests if t.outcome != "skipped" or t.capability_skip]
+        left_out = self.expected.get(rule.id, set()) - {_test_name(nodeid) for nodeid in planned}
+        if len(ran) < len(planned) or left_out:
+            return RuleResult(rule, "incomplete" if tests else "not_run", tests)
+        if all(t.capability_skip for t in ran):
+            return RuleResult(rule, "skipped", tests)
+        return RuleResult(rule, "passed", tests)
+
+    def counts(self) -> dict[str, int]:
+        """`required`, `checked`, `failed` and `known_failures`: rules, by what the run established."""
+        rows = [row for row in self.rule_results() if self.required(row.rule)]
+        return {
+            "required": len(rows),
+            "checked": sum(row.status in ("passed", "failed", "known_failure") for row in rows),
+            "failed": sum(row.status == "failed" for row in rows),
+            "known_failures": sum(row.status == "known_failure" for row in rows),
+        }
+
+    def stale_baseline(self) -> list[str]:
+        """Baseline entries whose rule was checked and passed every test: the baseline should drop them."""
+        return [row.rule.id for row in self.rule_results() if row.rule.id in self.baseline and row.status == "passed"]
+
+    def partial_reasons(self) -> list[str]:
+        """Why the run gives no verdict; empty for a complete run."""
+        if self.setup_error is not None:
+            return [f"set-up failed: {self.setup_error}"]
+        reasons = [*self.narrowed, *self.stopped]
+        if self.capabilities is None:
+            reasons.append("no test ran, so the store's capabilities are unknown")
+        counts = self.counts()
+        unchecked = counts["required"] - counts["checked"]
+        if unchecked and not reasons:
+            reasons.append(f"{unchecked} required rules not checked")
+        return reasons
+
+    def complete(self) -> bool:
+        """True when the run checked every rule the store must keep, with nothing narrowed or cut short."""
+        return not self.partial_reasons()
+
+    def conforms(self) -> bool:
+        """True only for a complete run in which no required rule failed (baseline known failures excepted)."""
+        return self.complete() and self.counts()["failed"] == 0
 
     def capability_text(self) -> str:
         """`thread_state yes, durable not declared, ...` for every known capability."""
-        declared = self.capabilities or frozenset()
-        return ", ".join(f"{name} {'yes' if name in declared else 'not declared'}" for name in CAPABILITIES)
+        if self.capabilities is None:
+            return "unknown"
+        return ", ".join(f"{name} {'yes' if name in self.capabilities else 'not declared'}" for name in CAPABILITIES)
 
     def verdict(self) -> str:
-        """One line: conforms to all N required rules, or which rules failed."""
-        rows = self.rule_results()
-        required = [r for r in rows if r.status in ("passed", "failed", "known_failure")]
-        failed = [r.rule.id for r in rows if r.status == "failed"]
-        known = [r.rule.id for r in rows if r.status == "known_failure"]
-        scope = "" if not any(r.status == "not_run" for r in rows) else "selected "
-        if failed:
+        """One line: conforms, does NOT conform, or a partial run that gives no verdict."""
+        if self.setup_error is not None:
+            return f"set-up failed: {self.setup_error}; no conformance verdict"
+        counts = self.counts()
+        failed = [row.rule.id for row in self.rule_results() if row.status == "failed"]
+        known = [row.rule.id for row in self.rule_results() if row.status == "known_failure"]
+        if not self.complete():
+            named = f" ({', '.join(failed)})" if failed else ""
             head = (
-                f"does NOT conform: {len(failed)} of {len(required)} {scope}required rules failed ({', '.join(failed)})"
+                f"partial run: {counts['checked']} of {counts['required']} required rules checked, "
+                f"{len(failed)} failed{named}; no conformance verdict ({'; '.join(self.partial_reasons())})"
+            )
+        elif failed:
+            head = (
+                f"does NOT conform: {len(failed)} of {counts['required']} required rules failed ({', '.join(failed)})"
             )
         else:
-            head = f"conforms to all {len(required) - len(known)} {scope}required rules"
+            head = f"conforms to all {counts['required'] - len(known)} required rules"
         if known:
             head += f"; {len(known)} known failures from the baseline ({', '.join(known)})"
+        stale = self.stale_baseline()
+        if stale:
+            head += f"; stale baseline entries, passing every test: {', '.join(stale)} (remove them)"
         return f"{head}; capabilities: {self.capability_text()}"
-
-    def conforms(self) -> bool:
-        """True when no rule failed (known failures from the baseline excepted)."""
-        return all(r.status != "failed" for r in self.rule_results())
 
     def version_text(self) -> str:
         """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by."""
         return f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
 
     def lines(self) -> Iterable[str]:
-        """The terminal summary: one line per rule that ran or was skipped, the versions, then the verdict."""
-        for row in self.rule_results():
-            if row.status == "not_run":
-                continue
-            detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
-            yield f"{row.rule.id:<7} {row.status:<13} {detail}"
+        """The terminal summary: one line per rule the run touched, the versions, then the verdict."""
+        if self.setup_error is None:
+            for row in self.rule_results():
+                if row.status == "not_run":
+                    continue
+                detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
+                if row.status == "incomplete":
+                    detail = f"not every test ran: {row.rule.text}"
+                elif row.status == "skipped" and not row.reason:
+                    detail = f"needs capability {row.rule.capability!r} (not declared)"
+                yield f"{row.rule.id:<7} {row.status:<13} {detail}"
         yield self.version_text()
         yield f"verdict: {self.verdict()}"
 
     def to_json(self) -> dict[str, Any]:
-        """The same report as a JSON object (schema version 1)."""
+        """The same report as a JSON object (schema version 2)."""
+        rows = self.rule_results()
         return {
             "schema": SCHEMA_VERSION,
             "kit_version": self.kit_version,
             "rules_version": self.rules_version,
             "store": self.store,
-            "capabilities": {name: name in (self.capabilities or ()) for name in CAPABILITIES},
+            "capabilities": None
+            if self.capabilities is None
+            else {name: name in self.capabilities for name in CAPABILITIES},
+            "complete": self.complete(),
             "conforms": self.conforms(),
             "verdict": self.verdict(),
+            "partial_reasons": self.partial_reasons(),
+            "setup_error": self.setup_error,
+            "counts": self.counts(),
+            "known_failures": [row.rule.id for row in rows if row.status == "known_failure"],
+            "stale_baseline": self.stale_baseline(),
             "rules": [
                 {
                     "id": row.rule.id,
@@ -139,11 +268,17 @@ class Report:
                     "status": row.status,
                     "reason": row.reason,
                     "tests": [
-                        {"nodeid": t.nodeid, "outcome": t.outcome, "message": t.message, "duration": t.duration}
+                        {
+                            "nodeid": t.nodeid,
+                            "outcome": t.outcome,
+                            "blamed": list(t.blamed),
+                            "message": t.message,
+                            "duration": t.duration,
+                        }
                         for t in row.tests
                     ],
                 }
-                for row in self.rule_results()
+                for row in rows
             ],
         }
 
@@ -155,5 +290,11 @@ class Report:
         partial.replace(path)
 
 
+def _test_name(nodeid: str) -> str:
+    """`test_x` of `path::Class::test_x[params]` (params may hold `::` themselves)."""
+    return nodeid.split("[", 1)[0].rpartition("::")[2]
+
+
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= REASON_WIDTH else line[: REASON_WIDTH - 3] + "..."

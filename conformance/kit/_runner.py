@@ -1,36 +1,56 @@
-"""How a contract test runs: the `rule` decorator, store sources, and the per-test event loop.
+"""How a contract test runs: the `rule` decorator and the per-test event loop.
 
 Contract tests are written as `async def` methods, but pytest sees plain functions:
 the kit opens a fresh store, runs the body and tears the store down inside one
 event loop of its own (asyncio or trio, through anyio). So the kit behaves the
 same whatever async plugin (anyio, pytest-asyncio in any mode) a project uses.
+
+Before a class's first test the kit checks its store source once (`check_source`):
+a store that cannot be built stops the run with one line. Every store call goes
+through the boundary (`_boundary.checked`), so a timeout names the call in flight,
+and the kit's own frames are hidden from tracebacks.
 """
 
 from __future__ import annotations
 
 import inspect
 import signal
+import tempfile
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
 import anyio
 import pytest
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._report import Report
+from conformance.kit._boundary import CallLog, StoreHang, checked
 from conformance.kit._rules import CAPABILITIES, RULES
+from conformance.kit._sources import (
+    SetupError,
+    StoreSource,
+    check_source,
+    declared_capabilities,
+    factory_fixtures,
+    open_store,
+    reopen,
+)
 from conformance.kit._stateful import StoreMachine, run_machine, terminal_line
 
 __all__ = ["Kit", "StoreSource", "open_store", "rule"]
 
-#: What provides a store: a store, a store class, a callable returning a store, an awaitable
-#: of one or an async context manager yielding one, or an async generator function yielding one.
-StoreSource = Any
+#: `user_properties` names by which a test's report tells the plugin what the kit saw (they
+#: travel with the report, also from pytest-xdist workers to the controller).
+CAPABILITIES_PROPERTY = "conformance_capabilities"
+SKIPPED_PROPERTY = "conformance_capability_skip"
+TIMEOUT_PROPERTY = "conformance_timeout"
+SETUP_PROPERTY = "conformance_setup"
+
+#: What a durable contract test receives as `reopen`: opens another store on the test's location.
 Reopen = Callable[[], AbstractAsyncContextManager[ThreadRunStore]]
-_Body = TypeVar("_Body", bound=Callable[..., Awaitable[None]])
 
 BODY_ATTRIBUTE = "__conformance_body__"
 #: Arguments of a contract test body that the kit supplies, not pytest.
@@ -62,6 +82,7 @@ def rule(*ids: str, requires: str | None = None) -> Callable[[Callable[..., Awai
         arguments = [p for p in rest if p.name not in KIT_ARGUMENTS]
 
         def test(self: object, conformance_kit: Kit, **params: Any) -> None:
+            __tracebackhide__ = True
             conformance_kit.run(self, body, params)
 
         test.__name__ = body.__name__
@@ -82,98 +103,18 @@ def rule(*ids: str, requires: str | None = None) -> Callable[[Callable[..., Awai
 
 
 def required_capabilities(item: pytest.Item) -> set[str]:
-    """The capabilities a collected contract test needs: its rules' and its `requires`."""
+    """The capabilities a collected contract test needs: its rules' (but `ungated` ones) and its `requires`."""
     needed: set[str] = set()
     for mark in item.iter_markers("rule"):
-        needed.update(cap for rule_id in mark.args if (cap := RULES[rule_id].capability) is not None)
+        gated = [rule_id for rule_id in mark.args if rule_id not in mark.kwargs.get("ungated", ())]
+        needed.update(cap for rule_id in gated if (cap := RULES[rule_id].capability) is not None)
         if mark.kwargs.get("requires"):
             needed.add(mark.kwargs["requires"])
     return needed
 
 
-def _accepts_location(factory: Callable[..., Any]) -> bool:
-    try:
-        return "location" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-@asynccontextmanager
-async def open_store(source: StoreSource, location: Path | None = None) -> AsyncIterator[ThreadRunStore]:
-    """Open a store from a source, yield it, and close it after.
-
-    A callable source is called (with `location=` when it takes that parameter); an
-    awaitable result is awaited; an async context manager or async generator is
-    entered and exited; a store with an `aclose()` method is closed. Raises
-    `TypeError` when the source does not produce a `ThreadRunStore`.
-    """
-    produced: Any = source
-    if callable(source) and not isinstance(source, ThreadRunStore):
-        produced = source(location=str(location)) if location and _accepts_location(source) else source()
-    if inspect.isawaitable(produced):
-        produced = await produced
-    if isinstance(produced, AsyncGenerator):
-        async with _from_async_generator(produced) as store:
-            yield _checked(store, source)
-    elif isinstance(produced, AbstractAsyncContextManager) or hasattr(produced, "__aenter__"):
-        async with produced as store:
-            yield _checked(store, source)
-    elif produced is source:
-        # A ready store object belongs to whoever made it (a fixture, say): not closed here.
-        yield _checked(produced, source)
-    else:
-        store = _checked(produced, source)
-        try:
-            yield store
-        finally:
-            closer = getattr(store, "aclose", None)
-            if callable(closer):
-                await closer()
-
-
-def _reopen(source: StoreSource, location: Path) -> AbstractAsyncContextManager[ThreadRunStore]:
-    if isinstance(source, ThreadRunStore):
-        raise TypeError(
-            "durable rules open a second store on the same location, so the store source must be a "
-            "factory (a class or callable, taking `location=` if it needs one), not a ready store object"
-        )
-    return open_store(source, location)
-
-
-@asynccontextmanager
-async def _from_async_generator(generator: AsyncGenerator[Any, None]) -> AsyncIterator[Any]:
-    store = await generator.__anext__()
-    try:
-        yield store
-    finally:
-        try:
-            await generator.__anext__()
-        except StopAsyncIteration:
-            pass
-        else:
-            raise RuntimeError("a store async generator must yield exactly once")
-
-
-def _checked(store: object, source: StoreSource) -> ThreadRunStore:
-    if not isinstance(store, ThreadRunStore):
-        raise TypeError(
-            f"the store source {source!r} produced {type(store).__name__}, not a conformance.ThreadRunStore; "
-            "subclass ThreadRunStore (or ReferenceStore) in your backend"
-        )
-    return store
-
-
-def declared_capabilities(value: object) -> frozenset[str] | None:
-    """The capability names an object declares in a `capabilities` attribute, or None."""
-    found = getattr(value, "capabilities", None)
-    if found is None:
-        return None
-    if isinstance(found, str) or not isinstance(found, Collection):
-        raise TypeError(f"'capabilities' of {value!r} must be a collection of names, got {found!r}")
-    unknown = set(found) - set(CAPABILITIES)
-    if unknown:
-        raise ValueError(f"unknown capabilities {sorted(unknown)} declared by {value!r}; known: {sorted(CAPABILITIES)}")
-    return frozenset(found)
+#: Per test class: the capabilities its store declared at the set-up check, or the check's failure.
+SetupResults = MutableMapping[object, "frozenset[str] | SetupError"]
 
 
 class Kit:
@@ -187,16 +128,20 @@ class Kit:
         timeout: float,
         capabilities: frozenset[str] | None,
         location: Path,
-        report: Report | None = None,
         profile: str = "quick",
+        setups: SetupResults | None = None,
+        hung: Mapping[object, str] | None = None,
+        seed: int | None = None,
     ) -> None:
         self.request = request
-        self.report = report
         self.profile = profile
         self.backend = backend
         self.timeout = timeout
         self.capability_override = capabilities
         self.location = location
+        self.setups: SetupResults = {} if setups is None else setups
+        self.hung: Mapping[object, str] = {} if hung is None else hung
+        self.seed = seed
 
     def source(self, instance: object) -> StoreSource:
         """The store source: a plain `store` method of the test class, else the `store` fixture."""
@@ -207,11 +152,23 @@ class Kit:
         try:
             return self.request.getfixturevalue("store")
         except pytest.FixtureLookupError:
-            pytest.fail(
+            self._setup_failed(
                 "no store to test: pass --store module:attr, define a `store` fixture in conftest.py, "
-                "or subclass conformance.StoreContract and give it a `store` method",
-                pytrace=False,
+                "or subclass conformance.StoreContract and give it a `store` method"
             )
+
+    def arguments(self, source: StoreSource) -> dict[str, Any]:
+        """The pytest fixtures a callable source asks for by parameter name, resolved for this test."""
+        values = {}
+        for name in factory_fixtures(source):
+            try:
+                values[name] = self.request.getfixturevalue(name)
+            except pytest.FixtureLookupError:
+                self._setup_failed(
+                    f"the store factory {getattr(source, '__qualname__', source)!r} asks for {name!r}, "
+                    "which is no pytest fixture: give it a default or define the fixture"
+                )
+        return values
 
     def capabilities(self, instance: object, source: StoreSource) -> frozenset[str] | None:
         """Declared capabilities: --capabilities, else the class's, else the source's (None: ask the store)."""
@@ -223,92 +180,160 @@ class Kit:
                 return found
         return None
 
+    def prepare(self, instance: object) -> tuple[StoreSource, dict[str, Any], frozenset[str]]:
+        """The store source, its fixture arguments and the declared capabilities; skips unless they suffice.
+
+        Checks the source once per test class before its first test; a failed check
+        fails this test and stops the run (see `_setup_failed`).
+        """
+        hung = self.hung.get(type(instance))
+        if hung is not None:
+            pytest.skip(f"not run: {hung}")
+        source = self.source(instance)
+        arguments = self.arguments(source)
+        declared = self.capabilities(instance, source)
+        found = self._checked(type(instance), source, arguments)
+        capabilities = found if declared is None else declared
+        self.request.node.user_properties.append((CAPABILITIES_PROPERTY, ",".join(sorted(capabilities))))
+        missing = sorted(required_capabilities(self.request.node) - capabilities)
+        if missing:
+            self.request.node.user_properties.append((SKIPPED_PROPERTY, ",".join(missing)))
+            pytest.skip(f"needs capability {', '.join(repr(m) for m in missing)} (not declared)")
+        return source, arguments, capabilities
+
+    def _checked(self, key: object, source: StoreSource, arguments: dict[str, Any]) -> frozenset[str]:
+        __tracebackhide__ = True
+        result = self.setups.get(key)
+        if result is None:
+            with tempfile.TemporaryDirectory(prefix="conformance-setup-") as folder:
+                try:
+                    with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE):
+                        result = anyio.run(
+                            lambda: check_source(source, Path(folder), timeout=self.timeout, arguments=arguments),
+                            backend=self.backend,
+                        )
+                except SetupError as error:
+                    result = error
+                except StoreHang:
+                    result = SetupError(f"opening the store did not finish within {self.timeout:g} s")
+            self.setups[key] = result
+        if isinstance(result, SetupError):
+            self._setup_failed(str(result))
+        return result
+
+    def _setup_failed(self, problem: str) -> NoReturn:
+        """Fail this test with `problem` and stop the run: no other test of this store can run."""
+        self.request.node.user_properties.append((SETUP_PROPERTY, problem))
+        self.request.session.shouldstop = f"the store cannot be tested: {problem}"
+        pytest.fail(f"set-up failed: {problem}", pytrace=False)
+
     def run(self, instance: object, body: Callable[..., Awaitable[None]], params: dict[str, Any]) -> None:
         """Open a fresh store, run `body` against it (with pytest's `params`) in time, close the store."""
-        source = self.source(instance)
-        declared = self.capabilities(instance, source)
-        needed = required_capabilities(self.request.node)
-        if declared is not None:
-            self._declare(declared)
-            _skip_unless(needed, declared)
+        __tracebackhide__ = True
+        source, arguments, _ = self.prepare(instance)
         parameters = inspect.signature(body).parameters
+        calls = CallLog()
+        stage = ["opening the store"]
+        raised: list[Exception] = []
+
+        started = time.monotonic()
 
         async def main() -> None:
-            with anyio.fail_after(self.timeout):
-                async with open_store(source, self.location) as store:
-                    if declared is None:
-                        found = declared_capabilities(store) or frozenset()
-                        self._declare(found)
-                        _skip_unless(needed, found)
+            __tracebackhide__ = True
+            with anyio.move_on_after(self.timeout) as deadline:
+                async with open_store(source, self.location, arguments=arguments) as opened:
                     kwargs = dict(params)
                     if "store" in parameters:
-                        kwargs["store"] = store
+                        kwargs["store"] = checked(opened, calls)
                     if "reopen" in parameters:
-                        kwargs["reopen"] = lambda: _reopen(source, self.location)
-                    await body(instance, **kwargs)
+                        kwargs["reopen"] = lambda: _checked_reopen(source, self.location, arguments, calls)
+                    stage[0] = "the test"
+                    try:
+                        await body(instance, **kwargs)
+                    except Exception as error:
+                        # Raised again outside the event loop, so the traceback starts at the test body.
+                        raised.append(error)
+                    stage[0] = "closing the store"
+            if deadline.cancelled_caught:
+                # A call the deadline cancelled ended just after it: name that one, not an earlier one.
+                raise StoreHang(calls.hung(stage[0], since=started + self.timeout - 0.01))
 
+        hung = None
         try:
-            with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE):
+            with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE, calls, stage):
                 anyio.run(main, backend=self.backend)
-        except (TimeoutError, _HardTimeout):
-            pytest.fail(
-                f"timed out after {self.timeout:g}s: the store did not answer "
-                "(raise --conformance-timeout if it is merely slow)",
-                pytrace=False,
-            )
+        except StoreHang as hang:
+            hung = str(hang)  # failed below, outside the handler, so no chained traceback
+        if hung is not None:
+            self._timed_out(hung)
+        if raised:
+            raise raised[0]
+
+    def _timed_out(self, call: str) -> NoReturn:
+        # Not hidden: pytest says "all traceback entries are hidden" when every frame is.
+        self.request.node.user_properties.append((TIMEOUT_PROPERTY, call))
+        pytest.fail(
+            f"{call} did not return within {self.timeout:g} s "
+            "(raise --conformance-timeout if the store is merely slow)",
+            pytrace=False,
+        )
 
     def run_machine(self, instance: object, machine: type[StoreMachine]) -> None:
         """Run a Hypothesis state machine with a fresh store per example (see `stateful`)."""
-        source = self.source(instance)
-        declared = self.capabilities(instance, source)
-        if declared is None:
-            declared = anyio.run(_probe_capabilities, source, self.location / "probe", backend=self.backend)
-        self._declare(declared)
-        _skip_unless(required_capabilities(self.request.node), declared)
-        run_machine(
-            machine,
-            open_store=lambda folder: open_store(source, folder),
-            backend=self.backend,
-            location=self.location,
-            capabilities=declared,
-            profile=self.profile,
-            timeout=self.timeout,
-            progress=terminal_line(self.request.config),
-        )
+        __tracebackhide__ = True
+        source, arguments, capabilities = self.prepare(instance)
+        hung = None
+        try:
+            run_machine(
+                machine,
+                open_store=lambda folder: open_store(source, folder, arguments=arguments),
+                backend=self.backend,
+                location=self.location,
+                capabilities=capabilities,
+                profile=self.profile,
+                timeout=self.timeout,
+                progress=terminal_line(self.request.config),
+                seed=self.seed,
+            )
+        except StoreHang as hang:
+            hung = str(hang)
+        if hung is not None:
+            self._timed_out(hung)
 
-    def _declare(self, capabilities: frozenset[str]) -> None:
-        if self.report is not None:
-            self.report.capabilities = capabilities
 
+def _checked_reopen(
+    source: StoreSource, location: Path, arguments: dict[str, Any], calls: CallLog
+) -> AbstractAsyncContextManager[ThreadRunStore]:
+    """`reopen` for a durable test: another store on the same location, behind the same boundary."""
 
-async def _probe_capabilities(source: StoreSource, location: Path) -> frozenset[str]:
-    location.mkdir(parents=True, exist_ok=True)
-    async with open_store(source, location) as store:
-        return declared_capabilities(store) or frozenset()
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[ThreadRunStore]:
+        async with reopen(source, location, arguments=arguments) as store:
+            yield checked(store, calls)
+
+    return opened()
 
 
 #: Seconds past the timeout after which a store stuck without awaiting is interrupted by a signal.
 HARD_DEADLINE_GRACE = 2.0
 
 
-class _HardTimeout(Exception):
-    """Raised by SIGALRM when a store blocks the event loop past the deadline."""
-
-
 @contextmanager
-def _hard_deadline(seconds: float) -> Iterator[None]:
-    """Interrupt code that never awaits (a busy loop in a store) after `seconds`.
+def _hard_deadline(seconds: float, calls: CallLog | None = None, stage: list[str] | None = None) -> Iterator[None]:
+    """Interrupt code that never awaits (a busy loop in a store) after `seconds`, raising `StoreHang`.
 
-    `anyio.fail_after` can only cancel at an await; a store spinning in plain Python
-    would hang the run. On the main thread of a Unix process a SIGALRM timer raises
-    `_HardTimeout` there instead; elsewhere this does nothing.
+    `anyio` can only cancel at an await; a store spinning in plain Python would hang
+    the run. On the main thread of a Unix process a SIGALRM timer raises `StoreHang`
+    there instead, naming the call in flight (from `calls`) or the `stage`; elsewhere
+    this does nothing.
     """
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: object) -> None:
-        raise _HardTimeout
+        default = stage[0] if stage else "opening the store"
+        raise StoreHang(calls.hung(default) if calls is not None else default)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -317,9 +342,3 @@ def _hard_deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def _skip_unless(needed: set[str], declared: frozenset[str]) -> None:
-    missing = sorted(needed - declared)
-    if missing:
-        pytest.skip(f"needs capability {', '.join(repr(m) for m in missing)} (not declared)")

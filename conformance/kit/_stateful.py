@@ -12,28 +12,30 @@ in an anyio blocking portal (asyncio or trio) and closed by `teardown`.
     class HierarchyRules:
         test_hierarchy_machine = stateful(HierarchyMachine, "HIE-3", "DEL-4")
 
-Under `--conformance-profile thorough` a run takes minutes, so it reports its progress
-(examples and store calls done) on the terminal every `PROGRESS_INTERVAL` seconds,
-past pytest's output capturing.
+A run that takes longer than `PROGRESS_INTERVAL` seconds (thorough takes minutes;
+any profile while shrinking a failure of a slow store) reports its progress
+(examples and store calls done) on the terminal, past pytest's output capturing.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-import anyio
+import hypothesis
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import CallLog, checked, describe_call
+from conformance.kit._portal import LoopThread
 from conformance.kit._rules import RULES
 
 __all__ = ["PROFILES", "PROGRESS_INTERVAL", "Progress", "StoreMachine", "machine_settings", "stateful", "terminal_line"]
@@ -41,14 +43,15 @@ __all__ = ["PROFILES", "PROGRESS_INTERVAL", "Progress", "StoreMachine", "machine
 _T = TypeVar("_T")
 
 #: Hypothesis effort per `--conformance-profile`: examples per machine and steps per example.
+#: quick and ci are derandomized and read no example database, so one store always gets one
+#: verdict; thorough explores at random, from a seed it prints when a machine fails.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"max_examples": 30, "stateful_step_count": 25},
+    "quick": {"max_examples": 30, "stateful_step_count": 25, "derandomize": True, "database": None},
     "ci": {"max_examples": 30, "stateful_step_count": 25, "derandomize": True, "database": None},
-    "thorough": {"max_examples": 300, "stateful_step_count": 50},
+    "thorough": {"max_examples": 300, "stateful_step_count": 50, "database": None},
 }
 
-#: The profiles whose runs report progress, and the least number of seconds between two reports.
-PROGRESS_PROFILES = frozenset({"thorough"})
+#: The least number of seconds between two progress reports of a machine run (in every profile).
 PROGRESS_INTERVAL = 5.0
 
 #: Where `stateful` keeps the machine on the test it makes (read by the spec renderer).
@@ -74,32 +77,48 @@ class StoreMachine(RuleBasedStateMachine):
 
     #: Set by the kit before each example; machines read them, never set them.
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    _opener: ClassVar[Callable[[], tuple[BlockingPortal, ThreadRunStore, ExitStack]] | None] = None
+    _open: ClassVar[Callable[[Path], AbstractAsyncContextManager[ThreadRunStore]] | None] = None
+    _backend: ClassVar[str] = "asyncio"
+    _folders: ClassVar[Callable[[], Path]]
     _timeout: ClassVar[float] = 60.0
     _progress: ClassVar[Progress | None] = None
 
     def __init__(self) -> None:
         super().__init__()
-        opener = type(self)._opener
-        if opener is None:
-            raise RuntimeError(f"{type(self).__name__} runs through the kit: use stateful() in a StoreContract")
-        self._portal, self.store, self._closers = opener()
+        cls = type(self)
+        if cls._open is None:
+            raise RuntimeError(f"{cls.__name__} runs through the kit: use stateful() in a StoreContract")
+        if cls._progress is not None:
+            cls._progress.example()
+        self._calls = CallLog()
+        self._loop = LoopThread(cls._backend)
+        opened = self._loop.enter(cls._open(cls._folders()), timeout=cls._timeout, what="opening the store")
+        self.store = checked(opened, self._calls)
 
     def call(self, function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
-        """Run one store coroutine in the example's event loop, within the kit's timeout."""
+        """Run one store coroutine in the example's event loop, within the kit's timeout.
 
-        async def bounded() -> _T:
-            with anyio.fail_after(type(self)._timeout):
-                return await function(*args)
-
+        A call that does not return in time raises `StoreHang` naming it, which ends the
+        machine run at once (Hypothesis does not shrink it by hanging again).
+        """
+        __tracebackhide__ = True
         progress = type(self)._progress
         if progress is not None:
             progress.call()
-        return self._portal.call(bounded)
+        name = getattr(function, "__name__", "the store")
+        started = time.monotonic()
+        return self._loop.call(
+            lambda: function(*args),
+            timeout=type(self)._timeout,
+            what=lambda: self._calls.hung(describe_call(name, args), since=started),
+        )
 
     def teardown(self) -> None:
-        """Close the example's store and its event loop."""
-        self._closers.close()
+        """Close the example's store and its event loop (an abandoned, hung loop is left alone)."""
+        progress = type(self)._progress
+        if progress is not None and sys.exc_info()[1] is not None:  # teardown runs in a `finally`
+            progress.failing()
+        self._loop.close(timeout=type(self)._timeout)
 
 
 class MachineRunner(Protocol):
@@ -109,23 +128,29 @@ class MachineRunner(Protocol):
         """Run `machine` against the store of the test class `instance`."""
 
 
-def stateful(machine: type[StoreMachine], *ids: str) -> Callable[..., None]:
-    """A contract test that runs `machine` against the store, tagged with the rules it checks.
+def stateful(machine: type[StoreMachine], *ids: str, ungated: tuple[str, ...] = ()) -> Callable[..., None]:
+    """A contract test that runs `machine` against the store, tagged with every rule its steps check.
 
-    Marked `conformance_stateful`, so `-m conformance_stateful` runs only machines.
+    `ungated` rules are checked by steps the machine takes only when the store
+    declares their capability: they are tagged (a failure may blame them) but do not
+    make the machine need that capability. Marked `conformance_stateful`, so
+    `-m conformance_stateful` runs only machines.
     """
-    unknown = [rule_id for rule_id in ids if rule_id not in RULES]
+    unknown = [rule_id for rule_id in (*ids, *ungated) if rule_id not in RULES]
     if not ids or unknown:
         raise ValueError(f"stateful() needs known rule IDs, got unknown {unknown or 'none'}")
 
     def test(self: object, conformance_kit: MachineRunner) -> None:
+        __tracebackhide__ = True
         conformance_kit.run_machine(self, machine)
 
     test.__name__ = f"test_{_snake(machine.__name__)}"
     test.__qualname__ = test.__name__
     test.__doc__ = machine.__doc__
     setattr(test, MACHINE_ATTRIBUTE, machine)
-    marked: Callable[..., None] = pytest.mark.conformance_stateful(pytest.mark.rule(*ids)(test))
+    marked: Callable[..., None] = pytest.mark.conformance_stateful(
+        pytest.mark.rule(*ids, *ungated, ungated=ungated)(test)
+    )
     return marked
 
 
@@ -136,7 +161,7 @@ def _snake(name: str) -> str:
 def run_machine(
     machine: type[StoreMachine],
     *,
-    open_store: Callable[[Path], Any],
+    open_store: Callable[[Path], AbstractAsyncContextManager[ThreadRunStore]],
     backend: str,
     location: Path,
     capabilities: frozenset[str],
@@ -144,53 +169,66 @@ def run_machine(
     timeout: float,
     progress: Callable[[str], None] | None = None,
     progress_interval: float | None = None,
+    seed: int | None = None,
 ) -> None:
     """Run `machine` under the profile's settings with a fresh store (and folder) per example.
 
-    Under a profile of `PROGRESS_PROFILES`, writes a progress line through `progress`
-    (default: standard error) at most every `progress_interval` seconds (default
-    `PROGRESS_INTERVAL`), and a closing line if it wrote any.
+    Writes a progress line through `progress` (default: standard error) at most every
+    `progress_interval` seconds (default `PROGRESS_INTERVAL`), and a closing line if it
+    wrote any. A randomized profile (thorough) draws from `seed`, or a fresh seed that a
+    failure names (`rerun with --conformance-seed N`). Raises `StoreHang` when a store
+    call hangs, and the machine's failure otherwise.
     """
     examples = itertools.count()
-    tracker: Progress | None = None
-    if profile in PROGRESS_PROFILES:
-        tracker = Progress(
-            machine.__name__,
-            planned=int(PROFILES[profile]["max_examples"]),
-            write=progress or terminal_line(None),
-            interval=PROGRESS_INTERVAL if progress_interval is None else progress_interval,
-        )
+    tracker = Progress(
+        machine.__name__,
+        planned=int(PROFILES[profile]["max_examples"]),
+        write=progress or terminal_line(None),
+        interval=PROGRESS_INTERVAL if progress_interval is None else progress_interval,
+    )
 
-    def opener() -> tuple[BlockingPortal, ThreadRunStore, ExitStack]:
-        if tracker is not None:
-            tracker.example()
-        closers = ExitStack()
-        portal = closers.enter_context(start_blocking_portal(backend))
-        folder = location / f"example-{next(examples)}"
-        folder.mkdir(parents=True, exist_ok=True)
-        store = closers.enter_context(portal.wrap_async_context_manager(open_store(folder)))
-        return portal, store, closers
+    def folder() -> Path:
+        path = location / f"example-{next(examples)}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     bound = type(
         machine.__name__,
         (machine,),
-        {"capabilities": capabilities, "_opener": staticmethod(opener), "_timeout": timeout, "_progress": tracker},
+        {
+            "capabilities": capabilities,
+            "_open": staticmethod(open_store),
+            "_backend": backend,
+            "_folders": staticmethod(folder),
+            "_timeout": timeout,
+            "_progress": tracker,
+        },
     )
+    chosen = settings(machine_settings(profile))
+    test = get_state_machine_test(bound, settings=chosen)
+    drawn = None
+    if not chosen.derandomize:
+        drawn = random.SystemRandom().getrandbits(32) if seed is None else seed
+        test = hypothesis.seed(drawn)(test)
     try:
-        run_state_machine_as_test(bound, settings=machine_settings(profile))
+        test()
+    except Exception as failure:
+        if drawn is not None:
+            failure.add_note(f"{machine.__name__} drew from seed {drawn}: rerun with --conformance-seed {drawn}")
+        raise
     finally:
-        if tracker is not None:
-            tracker.finish()
+        tracker.finish()
 
 
 class Progress:
     """Counts a machine run's examples and store calls; writes a line at most every `interval` seconds.
 
-    `run_machine` makes one per run of the thorough profile; `clock` is injectable for tests.
+    `run_machine` makes one per machine run; `clock` is injectable for tests.
 
         progress = Progress("HierarchyMachine", planned=300, write=print, interval=5.0)
         progress.example()  # a new example (a fresh store) starts
         progress.call()  # the example calls the store
+        progress.failing()  # an example failed: what follows is Hypothesis shrinking it
         progress.finish()  # the closing line, if any line was written
     """
 
@@ -211,6 +249,7 @@ class Progress:
         self.examples = 0
         self.calls = 0
         self.lines = 0
+        self.shrinking = False
         self.started = clock()
         self.last = self.started
 
@@ -223,6 +262,10 @@ class Progress:
         """Count a store call, and report if the interval has passed."""
         self.calls += 1
         self._tick()
+
+    def failing(self) -> None:
+        """Note that an example failed: later lines say the run is shrinking the failure."""
+        self.shrinking = True
 
     def finish(self) -> None:
         """Write the closing line, when the run went on long enough to report progress."""
@@ -238,9 +281,10 @@ class Progress:
 
     def _counts(self) -> str:
         elapsed = self.clock() - self.started
+        state = ", shrinking a failure" if self.shrinking else ""
         return (
             f"conformance: {self.name}: {self.examples} examples of {self.planned} planned, "
-            f"{self.calls} store calls, {elapsed:.0f}s"
+            f"{self.calls} store calls, {elapsed:.0f}s{state}"
         )
 
 

@@ -93,6 +93,59 @@ class OldestFirst(ReferenceStore):
         return list(reversed(everything))[offset : offset + limit]
 
 
+class _SortedBy(ReferenceStore):
+    """Lists threads by `activity` descending, then id, instead of THR-5's key; one read under the lock."""
+
+    @staticmethod
+    def activity(thread: Thread) -> int:
+        """The activity stamp this store sorts by (larger lists first)."""
+        metadata = thread.metadata
+        return (metadata.updated_at if metadata.updated_at is not None else metadata.created_at) or 0
+
+    #: True sorts ties by id descending instead of ascending.
+    ids_descending = False
+
+    async def list_threads(self, offset: int, limit: int) -> list[str]:
+        async with self._lock:
+            every = list(self._threads.threads.values())
+        if self.ids_descending:
+            ordered = sorted(every, key=lambda t: (self.activity(t), t.id), reverse=True)
+        else:
+            ordered = sorted(every, key=lambda t: (-self.activity(t), t.id))
+        return [t.id for t in ordered][offset : offset + limit]
+
+
+class UpdatedAtOnly(_SortedBy):
+    """ORDER BY updated_at DESC: a thread with only created_at sorts as 0."""
+
+    @staticmethod
+    def activity(thread: Thread) -> int:
+        return thread.metadata.updated_at or 0
+
+
+class LatestOfBothStamps(_SortedBy):
+    """ORDER BY GREATEST(created_at, updated_at): a later created_at beats an earlier updated_at."""
+
+    @staticmethod
+    def activity(thread: Thread) -> int:
+        return max(thread.metadata.created_at or 0, thread.metadata.updated_at or 0)
+
+
+class CreatedAtFirst(_SortedBy):
+    """COALESCE(created_at, updated_at): the fallback taken the wrong way round."""
+
+    @staticmethod
+    def activity(thread: Thread) -> int:
+        metadata = thread.metadata
+        return (metadata.created_at if metadata.created_at is not None else metadata.updated_at) or 0
+
+
+class TiesByIdDescending(_SortedBy):
+    """ORDER BY activity DESC, id DESC: ties between equally active threads go the wrong way."""
+
+    ids_descending = True
+
+
 class FirstStateWins(ReferenceStore):
     """save_thread_state does not overwrite an existing state."""
 
@@ -111,5 +164,9 @@ ZOO = [
     Broken(MetadataMerged, "THR-3", "metadata merged, not replaced; unknown id raises ValidationError"),
     Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log"),
     Broken(OldestFirst, "THR-5", "threads listed oldest first"),
+    Broken(UpdatedAtOnly, "THR-5", "threads ordered by updated_at only, without the created_at fallback"),
+    Broken(LatestOfBothStamps, "THR-5", "threads ordered by the later of created_at and updated_at"),
+    Broken(CreatedAtFirst, "THR-5", "threads ordered by created_at, falling back to updated_at"),
+    Broken(TiesByIdDescending, "THR-5", "equally active threads listed by id descending"),
     Broken(FirstStateWins, "THR-6", "thread state not overwritten"),
 ]

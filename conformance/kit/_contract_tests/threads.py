@@ -129,6 +129,28 @@ class ThreadRules:
         assert await store.list_threads(0, 10) == ["c-updated-9", "a-updated-5", "b-created-5", "none"]
 
     @rule("THR-5")
+    @pytest.mark.parametrize(
+        ("stamps", "expected"),
+        [
+            ({"b": (7, None), "a": (None, 5)}, ["b", "a"]),
+            ({"a": (None, 5), "b": (7, None)}, ["b", "a"]),
+            ({"a": (9, 2), "b": (None, 5)}, ["b", "a"]),
+            ({"b": (None, None), "a": (None, 1)}, ["a", "b"]),
+            ({"b": (None, None), "a": (None, None), "c": (0, None)}, ["a", "b", "c"]),
+            ({"c": (4, None), "a": (None, 4), "b": (1, 4)}, ["a", "b", "c"]),
+        ],
+        ids=["only-created", "only-updated", "updated-wins", "neither-is-zero", "ties-by-id", "equal-keys-by-id"],
+    )
+    async def test_list_threads_falls_back_from_updated_at_to_created_at(
+        self, store: ThreadRunStore, stamps: dict[str, tuple[int | None, int | None]], expected: list[str]
+    ) -> None:
+        """A thread's activity is its updated_at, else its created_at, else 0: `(created_at, updated_at)`
+        of `(7, None)` is newer than `(None, 5)`, and `(9, 2)` older than `(None, 5)`; equal ones go by id."""
+        for thread_id, (created_at, updated_at) in stamps.items():
+            await store.save_thread(thread(thread_id, created_at=created_at, updated_at=updated_at))
+        assert await store.list_threads(0, 10) == expected
+
+    @rule("THR-5")
     async def test_list_threads_pages_by_offset_and_limit(self, store: ThreadRunStore) -> None:
         """offset skips and limit caps, in the same order."""
         for number in range(5):

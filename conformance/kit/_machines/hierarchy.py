@@ -27,6 +27,7 @@ from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
+from conformance.kit._violation import RuleViolation, expect, present
 
 __all__ = ["HierarchyMachine", "HierarchyMachineRules"]
 
@@ -125,19 +126,23 @@ class HierarchyMachine(StoreMachine):
         try:
             self.call(function, *args)
         except StorageError as error:
-            raise AssertionError(f"{rule_id}: {function.__name__}{args!r} should succeed, raised {error!r}") from None
+            raise RuleViolation(rule_id, f"{function.__name__}{args!r} should succeed, raised {error!r}") from None
 
     def refuses(
-        self, rule_id: str, expected: type[StorageError], function: Callable[..., Awaitable[Any]], *args: Any
+        self,
+        rule_id: str,
+        expected: type[StorageError],
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
     ) -> None:
         """Call the store where the model expects `expected`; check it raised and changed nothing (ATO-1)."""
         before, error, after = self.call(_attempt, self.store, function, *args)
         call = f"{function.__name__}{args!r}"
         if error is None:
-            raise AssertionError(f"{rule_id}: {call} should raise {expected.__name__}")
+            raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}")
         if not isinstance(error, expected):
-            raise AssertionError(f"{rule_id}: {call} should raise {expected.__name__}, raised {error!r}")
-        assert after == before, f"ATO-1 ({rule_id}): the refused {call} changed the store"
+            raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}, raised {error!r}")
+        expect(after == before, ("ATO-1", rule_id), f"the refused {call} changed the store")
 
     # ── making threads ───────────────────────────────────────────────
 
@@ -304,17 +309,18 @@ class HierarchyMachine(StoreMachine):
     def detached(self, child_id: str, low: int, high: int) -> None:
         """Check a detached child's updated_at is now (DEL-3) and take it into the model, parent cleared."""
         found = self.call(self.store.load_thread, child_id)
-        assert found is not None, f"DEL-3: detached child {child_id!r} was deleted"
-        stamp = found.metadata.updated_at
-        assert stamp is not None, f"DEL-3: detached child {child_id!r} has no updated_at"
+        found = present(found, "DEL-3", f"detached child {child_id!r} was deleted")
+        stamp = present(found.metadata.updated_at, "DEL-3", f"detached child {child_id!r} has no updated_at")
         # One millisecond of slack either side absorbs a store that computes ms from float seconds.
-        assert low - 1 <= stamp <= high + 1, (
-            f"DEL-3: detached child {child_id!r} has updated_at {stamp}, expected now in ms within [{low}, {high}]"
+        expect(
+            low - 1 <= stamp <= high + 1,
+            "DEL-3",
+            f"detached child {child_id!r} has updated_at {stamp}, expected now in ms within [{low}, {high}]",
         )
         expected = self.threads[child_id].copy()
         expected.parent_thread_id = None
         expected.metadata.updated_at = stamp
-        assert found == expected, f"DEL-3: detached child is {found!r}, expected {expected!r}"
+        expect(found == expected, "DEL-3", f"detached child is {found!r}, expected {expected!r}")
         self.threads[child_id] = expected
 
     @precondition(lambda self: bool(self.threads))
@@ -340,22 +346,28 @@ class HierarchyMachine(StoreMachine):
     def store_matches_model(self) -> None:
         """Threads, parents, children, logs and states equal the model (THR-2, THR-4, HIE-6, DEL-2..4)."""
         seen = self.call(_observe, self.store, "thread_state" in self.capabilities)
-        assert sorted(seen.listed) == sorted(self.threads), (
-            f"THR-4: list_threads gives {sorted(seen.listed)}, the model holds {sorted(self.threads)}"
+        expect(
+            sorted(seen.listed) == sorted(self.threads),
+            "THR-4",
+            f"list_threads gives {sorted(seen.listed)}, the model holds {sorted(self.threads)}",
         )
         for thread_id in IDS:
             expected = self.threads.get(thread_id)
             found = seen.threads[thread_id]
-            assert found == expected, f"THR-2: load_thread({thread_id!r}) gives {found!r}, expected {expected!r}"
+            expect(found == expected, "THR-2", f"load_thread({thread_id!r}) gives {found!r}, expected {expected!r}")
             log = self.logs.get(thread_id)
-            assert seen.logs[thread_id] == log, f"THR-4: log of {thread_id!r} is {seen.logs[thread_id]}, not {log}"
+            expect(seen.logs[thread_id] == log, "THR-4", f"log of {thread_id!r} is {seen.logs[thread_id]}, not {log}")
             state = self.states.get(thread_id)
-            assert seen.states[thread_id] == state, (
-                f"THR-4: state of {thread_id!r} has revision {seen.states[thread_id]}, expected {state}"
+            expect(
+                seen.states[thread_id] == state,
+                "THR-4",
+                f"state of {thread_id!r} has revision {seen.states[thread_id]}, expected {state}",
             )
             children = [self.threads[child_id] for child_id in self.children(thread_id)]
-            assert seen.children[thread_id] == children, (
-                f"HIE-6: children of {thread_id!r} are {seen.children[thread_id]!r}, expected {children!r}"
+            expect(
+                seen.children[thread_id] == children,
+                "HIE-6",
+                f"children of {thread_id!r} are {seen.children[thread_id]!r}, expected {children!r}",
             )
 
 
@@ -419,5 +431,7 @@ class HierarchyMachineRules:
         "DEL-5",
         "THR-2",
         "THR-4",
+        "MSG-4",
         "ATO-1",
+        ungated=("THR-6",),
     )

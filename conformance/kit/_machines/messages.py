@@ -47,6 +47,7 @@ from conformance.kit._machines.message_model import (
 )
 from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
+from conformance.kit._violation import RuleViolation, expect, present
 
 __all__ = ["MessageLogMachine", "MessageMachineRules"]
 
@@ -60,7 +61,7 @@ def _decoded(query: MessageQuery, cursor: str | None) -> int | None:
     try:
         return query.decode_cursor(cursor)
     except InvalidCursorError as error:
-        raise AssertionError(f"MSG-7: cursor {cursor!r} does not decode under its own query: {error}") from error
+        raise RuleViolation("MSG-7", f"cursor {cursor!r} does not decode under its own query: {error}") from error
 
 
 # ── the store, observed in one call per step ────────────────────────
@@ -147,22 +148,26 @@ class MessageLogMachine(StoreMachine):
 
     # ── helpers ──────────────────────────────────────────────────────
 
-    def succeeds(self, rule_ids: str, function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+    def succeeds(self, rule_ids: str | tuple[str, ...], function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Call the store where the model expects success; a refusal breaks `rule_ids`."""
         try:
             return self.call(function, *args)
         except StorageError as error:
-            raise AssertionError(f"{rule_ids}: {function.__name__} refused a valid call: {error!r}") from error
+            raise RuleViolation(rule_ids, f"{function.__name__} refused a valid call: {error!r}") from error
 
     def refused(
-        self, rule_ids: str, expected: type[StorageError], function: Callable[..., Awaitable[Any]], *args: Any
+        self,
+        rule_ids: str | tuple[str, ...],
+        expected: type[StorageError],
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
     ) -> StorageError:
         """Call the store where the model expects `expected`; the whole state must stay as it was (ATO-1)."""
         before, caught, after = self.call(attempt, self.store, function, *args)
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
-            raise AssertionError(f"{rule_ids}: {function.__name__} {outcome}, expected {expected.__name__}") from caught
-        assert after == before, f"ATO-1: {function.__name__} raised {caught!r} but changed the store"
+            raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {expected.__name__}") from caught
+        expect(after == before, "ATO-1", f"{function.__name__} raised {caught!r} but changed the store")
         return caught
 
     def run_for(self, thread_id: str) -> RunRecord:
@@ -201,11 +206,13 @@ class MessageLogMachine(StoreMachine):
         problem = delta_problem(log, messages)
         if problem is not None:
             note(f"refused: {problem}")
-            self.refused("MSG-5/MOD-3", ValidationError, self.store.append_message_records, thread, messages)
+            self.refused(("MSG-5", "MOD-3"), ValidationError, self.store.append_message_records, thread, messages)
             return
         returned = self.succeeds("MSG-4", self.store.append_message_records, thread, messages)
         expected = records_of(thread, [*log, *messages])[len(log) :]
-        assert unstamped(returned) == expected, f"MSG-4/MSG-6: append returned {record_diff(returned, expected)}"
+        expect(
+            unstamped(returned) == expected, ("MSG-4", "MSG-6"), f"append returned {record_diff(returned, expected)}"
+        )
         log.extend(messages)
         self.last = (thread, messages)
 
@@ -234,7 +241,7 @@ class MessageLogMachine(StoreMachine):
         problem = delta_problem([], messages)
         if problem is not None:
             note(f"refused: {problem}")
-            self.refused("MSG-2/MOD-3", ValidationError, self.store.save_messages, thread, messages)
+            self.refused(("MSG-2", "MOD-3"), ValidationError, self.store.save_messages, thread, messages)
             return
         self.succeeds("MSG-2", self.store.save_messages, thread, messages)
         self.logs[thread] = messages
@@ -254,7 +261,7 @@ class MessageLogMachine(StoreMachine):
         problem = delta_problem([], messages)
         if problem is not None:
             note(f"refused: {problem}")
-            self.refused("CKP-1/MOD-3", ValidationError, self.store.checkpoint, thread, messages, run)
+            self.refused(("CKP-1", "MOD-3"), ValidationError, self.store.checkpoint, thread, messages, run)
             return
         self.succeeds("CKP-2", self.store.checkpoint, thread, messages, run)
         self.logs[thread] = messages
@@ -280,19 +287,23 @@ class MessageLogMachine(StoreMachine):
         if expected is not None and expected != actual:
             error = self.refused("CKP-3", VersionConflictError, append, thread, messages, expected, run)
             assert isinstance(error, VersionConflictError)
-            assert (error.expected, error.actual) == (expected, actual), (
-                f"CKP-3: VersionConflictError({error.expected}, {error.actual}), "
-                f"expected VersionConflictError({expected}, {actual})"
+            expect(
+                (error.expected, error.actual) == (expected, actual),
+                "CKP-3",
+                f"VersionConflictError({error.expected}, {error.actual}), "
+                f"expected VersionConflictError({expected}, {actual})",
             )
             return
         problem = delta_problem(log, messages)
         if problem is not None:
             note(f"refused: {problem}")
-            self.refused("CKP-4/MSG-5/MOD-3", ValidationError, append, thread, messages, expected, run)
+            self.refused(("CKP-4", "MSG-5", "MOD-3"), ValidationError, append, thread, messages, expected, run)
             return
         new_version = self.succeeds("CKP-4", append, thread, messages, expected, run)
-        assert new_version == actual + len(messages), (
-            f"CKP-4: checkpoint_append returned version {new_version}, the raw log now has {actual + len(messages)}"
+        expect(
+            new_version == actual + len(messages),
+            "CKP-4",
+            f"checkpoint_append returned version {new_version}, the raw log now has {actual + len(messages)}",
         )
         log.extend(messages)
         self.threads.add(thread)
@@ -302,12 +313,14 @@ class MessageLogMachine(StoreMachine):
     @rule(query=QUERIES, first=st.integers(1, 5), span=st.integers(0, 2))
     def list_records(self, query: MessageQuery, first: int, span: int) -> None:
         bounds = MessageSeqRange(from_seq=first, to_seq=first + span)
-        for thread_id, (page, ranged) in self.succeeds("MSG-7/MSG-8", queried, self.store, query, bounds).items():
+        for thread_id, (page, ranged) in self.succeeds(("MSG-7", "MSG-8"), queried, self.store, query, bounds).items():
             records = records_of(thread_id, self.logs.get(thread_id, []))
             self.check_page(query, records, page)
             expected = [r for r in records if first <= r.seq <= first + span]
-            assert unstamped(ranged) == expected, (
-                f"MSG-8: range [{first}, {first + span}] of {thread_id!r} gave {[r.seq for r in ranged]}"
+            expect(
+                unstamped(ranged) == expected,
+                "MSG-8",
+                f"range [{first}, {first + span}] of {thread_id!r} gave {[r.seq for r in ranged]}",
             )
 
     @staticmethod
@@ -327,17 +340,19 @@ class MessageLogMachine(StoreMachine):
         limit = min(query.limit, 200)
         start = min(query.offset, len(matching))
         end = min(start + limit, len(matching))
-        assert (unstamped(page.records), page.total) == (matching[start:end], len(matching)), (
-            f"MSG-7: page {[r.seq for r in page.records]} of {page.total}, "
-            f"expected {[r.seq for r in matching[start:end]]} of {len(matching)}"
+        expect(
+            (unstamped(page.records), page.total) == (matching[start:end], len(matching)),
+            "MSG-7",
+            f"page {[r.seq for r in page.records]} of {page.total}, "
+            f"expected {[r.seq for r in matching[start:end]]} of {len(matching)}",
         )
         has_more = limit > 0 and end < len(matching)
-        assert page.has_more == has_more, f"MSG-7: has_more is {page.has_more}, expected {has_more}"
+        expect(page.has_more == has_more, "MSG-7", f"has_more is {page.has_more}, expected {has_more}")
         following = _decoded(query, page.next_cursor)
-        assert following == (end if has_more else None), f"MSG-7: next_cursor leads to {following}, not {end}"
+        expect(following == (end if has_more else None), "MSG-7", f"next_cursor leads to {following}, not {end}")
         preceding = _decoded(query, page.prev_cursor)
         back = max(start - limit, 0) if limit > 0 and start > 0 else None
-        assert preceding == back, f"MSG-7: prev_cursor leads to {preceding}, expected {back}"
+        expect(preceding == back, "MSG-7", f"prev_cursor leads to {preceding}, expected {back}")
 
     # ── the store equals the model ───────────────────────────────────
 
@@ -348,30 +363,41 @@ class MessageLogMachine(StoreMachine):
         for thread_id, seen in self.call(observe, self.store, lengths, known).items():
             log = self.logs[thread_id]
             raw = log or None
-            assert seen.exists == (thread_id in self.threads), f"MSG-2/MSG-3: thread {thread_id!r} exists is wrong"
-            assert seen.committed == raw, (
-                f"MSG-1/MSG-6: load_committed_messages({thread_id!r}) is {brief(seen.committed)}, expected {brief(raw)}"
+            expect(
+                seen.exists == (thread_id in self.threads), ("MSG-2", "MSG-3"), f"thread {thread_id!r} exists is wrong"
+            )
+            expect(
+                seen.committed == raw,
+                ("MSG-1", "MSG-6"),
+                f"load_committed_messages({thread_id!r}) is {brief(seen.committed)}, expected {brief(raw)}",
             )
             view = read_view(log) if log else None
-            assert seen.view == view, (
-                f"VIEW-1: load_messages({thread_id!r}) is {brief(seen.view)}, expected {brief(view)}"
+            expect(
+                seen.view == view,
+                "VIEW-1",
+                f"load_messages({thread_id!r}) is {brief(seen.view)}, expected {brief(view)}",
             )
             records = records_of(thread_id, log)
-            assert unstamped(seen.records) == (records or None), (
-                f"MSG-6: load_message_records({thread_id!r}): {record_diff(seen.records, records)}"
+            expect(
+                unstamped(seen.records) == (records or None),
+                "MSG-6",
+                f"load_message_records({thread_id!r}): {record_diff(seen.records, records)}",
             )
             queries, bounds = probes(len(log))
             for query, page in zip(queries, seen.pages, strict=True):
                 self.check_page(query, records, page)
             in_bounds = [r for r in records if bounds.from_seq <= r.seq <= bounds.to_seq]
-            assert unstamped(seen.ranged) == in_bounds, (
-                f"MSG-8: range [{bounds.from_seq}, {bounds.to_seq}] of {thread_id!r} gave seqs "
-                f"{[r.seq for r in seen.ranged]}"
+            expect(
+                unstamped(seen.ranged) == in_bounds,
+                "MSG-8",
+                f"range [{bounds.from_seq}, {bounds.to_seq}] of {thread_id!r} gave seqs {[r.seq for r in seen.ranged]}",
             )
             by_id = {r.message_id: r for r in records}
             for message_id, found in seen.by_id.items():
-                assert (found and replace(found, created_at=None)) == by_id.get(message_id), (
-                    f"MSG-8: load_message_record({thread_id!r}, {message_id!r}) gave {found!r}"
+                expect(
+                    (found and replace(found, created_at=None)) == by_id.get(message_id),
+                    "MSG-8",
+                    f"load_message_record({thread_id!r}, {message_id!r}) gave {found!r}",
                 )
             self.check_resumed(thread_id, seen.resumed)
 
@@ -379,19 +405,23 @@ class MessageLogMachine(StoreMachine):
         log = self.logs[thread_id]
         latest = self.latest.get(thread_id)
         if not log and latest is None:
-            assert resumed is None, f"CKP-5: load_checkpoint({thread_id!r}) without messages and runs is not None"
+            expect(resumed is None, "CKP-5", f"load_checkpoint({thread_id!r}) without messages and runs is not None")
             return
-        assert resumed is not None, f"CKP-5: load_checkpoint({thread_id!r}) is None"
-        assert resumed.message_version == len(log), (
-            f"CKP-5: message_version {resumed.message_version}, the raw log has {len(log)}"
+        resumed = present(resumed, "CKP-5", f"load_checkpoint({thread_id!r}) is None")
+        expect(
+            resumed.message_version == len(log),
+            "CKP-5",
+            f"message_version {resumed.message_version}, the raw log has {len(log)}",
         )
         resumed_view = read_view(folded(log))
-        assert resumed.messages == resumed_view, (
-            f"VIEW-2/CKP-5: load_checkpoint({thread_id!r}).messages is {brief(resumed.messages)}, expected the "
-            f"folded read view {brief(resumed_view)} of the log {brief(log)}"
+        expect(
+            resumed.messages == resumed_view,
+            ("VIEW-2", "CKP-5"),
+            f"load_checkpoint({thread_id!r}).messages is {brief(resumed.messages)}, expected the "
+            f"folded read view {brief(resumed_view)} of the log {brief(log)}",
         )
-        assert resumed.latest_run == latest, f"CKP-5: load_checkpoint({thread_id!r}).latest_run is not the last run"
-        assert resumed.thread_state is None, f"CKP-5: load_checkpoint({thread_id!r}) has a state none saved"
+        expect(resumed.latest_run == latest, "CKP-5", f"load_checkpoint({thread_id!r}).latest_run is not the last run")
+        expect(resumed.thread_state is None, "CKP-5", f"load_checkpoint({thread_id!r}) has a state none saved")
 
 
 class MessageMachineRules:
@@ -409,6 +439,8 @@ class MessageMachineRules:
         "MSG-8",
         "VIEW-1",
         "VIEW-2",
+        "CKP-1",
+        "CKP-2",
         "CKP-3",
         "CKP-4",
         "CKP-5",

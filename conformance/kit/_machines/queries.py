@@ -21,6 +21,7 @@ from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._queries import ThreadPage, ThreadParentFilter, ThreadQuery
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._stateful import StoreMachine, stateful
+from conformance.kit._violation import RuleViolation, expect, present
 
 __all__ = ["QueryMachine", "QueryMachineRules"]
 
@@ -168,24 +169,24 @@ class QueryMachine(StoreMachine):
         prefix = query.id_prefix
         if prefix is not None:
             outside = [i for i in page.items if not i.startswith(prefix)]
-            assert not outside, f"SEC-1: {query} returned {outside}, outside the prefix {prefix!r}"
+            expect(not outside, "SEC-1", f"{query} returned {outside}, outside the prefix {prefix!r}")
         want = self.expected(query, matching)
-        assert page.items == want.items, f"QRY-3: {query} gives items {page.items}, expected {want.items}"
-        assert page.total == want.total, f"QRY-3: {query} gives total {page.total}, expected {want.total}"
+        expect(page.items == want.items, "QRY-3", f"{query} gives items {page.items}, expected {want.items}")
+        expect(page.total == want.total, "QRY-3", f"{query} gives total {page.total}, expected {want.total}")
         rule_id = "QRY-5" if query.limit == 0 else "QRY-4"
-        assert page.has_more == want.has_more, (
-            f"{rule_id}: {query} gives has_more {page.has_more}, expected {want.has_more}"
+        expect(
+            page.has_more == want.has_more, rule_id, f"{query} gives has_more {page.has_more}, expected {want.has_more}"
         )
         for name, cursor, offset in (
             ("next_cursor", page.next_cursor, want.next_offset),
             ("prev_cursor", page.prev_cursor, want.prev_offset),
         ):
             if offset is None:
-                assert cursor is None, f"{rule_id}: {query} gives a {name} {cursor!r}, expected none"
+                expect(cursor is None, rule_id, f"{query} gives a {name} {cursor!r}, expected none")
                 continue
-            assert cursor is not None, f"{rule_id}: {query} gives no {name}, expected one to offset {offset}"
+            cursor = present(cursor, rule_id, f"{query} gives no {name}, expected one to offset {offset}")
             decoded = _decode(query, cursor)
-            assert decoded == offset, f"{rule_id}: {name} of {query} decodes to {decoded!r}, expected offset {offset}"
+            expect(decoded == offset, rule_id, f"{name} of {query} decodes to {decoded!r}, expected offset {offset}")
 
     # ── rules: writes ────────────────────────────────────────────────
 
@@ -247,7 +248,7 @@ class QueryMachine(StoreMachine):
         """`list_threads` pages the THR-5 order: activity descending, then id ascending."""
         found = self.call(self.store.list_threads, offset, limit)
         expected = self.ordered()[offset : offset + limit]
-        assert found == expected, f"THR-5: list_threads({offset}, {limit}) gives {found}, expected {expected}"
+        expect(found == expected, "THR-5", f"list_threads({offset}, {limit}) gives {found}, expected {expected}")
 
     @rule(query=QUERIES)
     def query(self, query: ThreadQuery) -> None:
@@ -266,15 +267,15 @@ class QueryMachine(StoreMachine):
         forward = self.call(_follow, self.store, query, "next_cursor", MAX_PAGES + 2)
         for offset, page in forward.pages:
             self.check_page(replace(query, offset=offset), page, expected)
-        assert forward.stopped is None, f"CUR-4: walking {query} forward: {forward.stopped}"
+        expect(forward.stopped is None, "CUR-4", f"walking {query} forward: {forward.stopped}")
         seen = [i for _, page in forward.pages for i in page.items]
-        assert seen == expected, f"CUR-4: following next_cursor from 0 visits {seen}, expected {expected}"
+        expect(seen == expected, "CUR-4", f"following next_cursor from 0 visits {seen}, expected {expected}")
         last_offset = forward.pages[-1][0]
         back = self.call(_follow, self.store, replace(query, offset=last_offset), "prev_cursor", MAX_PAGES + 2)
         for offset, page in back.pages:
             self.check_page(replace(query, offset=offset), page, expected)
-        assert back.stopped is None, f"QRY-4: walking {query} back from offset {last_offset}: {back.stopped}"
-        assert back.pages[-1][0] == 0, f"QRY-4: following prev_cursor from {last_offset} ends at {back.pages[-1][0]}"
+        expect(back.stopped is None, "QRY-4", f"walking {query} back from offset {last_offset}: {back.stopped}")
+        expect(back.pages[-1][0] == 0, "QRY-4", f"following prev_cursor from {last_offset} ends at {back.pages[-1][0]}")
 
     @rule(query=QUERIES.filter(lambda q: q.limit > 0), other=QUERIES)
     def foreign_cursor(self, query: ThreadQuery, other: ThreadQuery) -> None:
@@ -284,8 +285,10 @@ class QueryMachine(StoreMachine):
         cursors = [c for c in (page.next_cursor, page.prev_cursor) if c is not None]
         if _Filters.of(query) == _Filters.of(other):
             for cursor in cursors:
-                assert other.decode_cursor(cursor) == query.decode_cursor(cursor), (
-                    f"CUR-2: a cursor of {query} decodes differently under {other}, which has the same filters"
+                expect(
+                    other.decode_cursor(cursor) == query.decode_cursor(cursor),
+                    "CUR-2",
+                    f"a cursor of {query} decodes differently under {other}, which has the same filters",
                 )
             return
         for cursor in cursors:
@@ -294,8 +297,8 @@ class QueryMachine(StoreMachine):
                 offset = other.decode_cursor(cursor)
             except InvalidCursorError:
                 continue
-            raise AssertionError(
-                f"CUR-2: a cursor of {query} decodes to offset {offset} under {other}, whose filters differ"
+            raise RuleViolation(
+                "CUR-2", f"a cursor of {query} decodes to offset {offset} under {other}, whose filters differ"
             )
 
 
@@ -304,7 +307,9 @@ def _decode(query: ThreadQuery, cursor: str) -> int:
     try:
         return query.decode_cursor(cursor)
     except InvalidCursorError as error:
-        raise AssertionError(f"CUR-2: cursor {cursor!r} does not decode under its own query {query}: {error}") from None
+        raise RuleViolation(
+            "CUR-2", f"cursor {cursor!r} does not decode under its own query {query}: {error}"
+        ) from None
 
 
 async def _save_all(store: ThreadRunStore, threads: Sequence[Thread]) -> None:

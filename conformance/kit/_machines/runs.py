@@ -33,6 +33,7 @@ from conformance.contract._runs import (
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
+from conformance.kit._violation import RuleViolation, expect, present
 
 __all__ = ["RunMachine", "RunMachineRules"]
 
@@ -280,7 +281,7 @@ class RunMachine(StoreMachine):
 
     def refused(
         self,
-        rule_ids: str,
+        rule_ids: str | tuple[str, ...],
         expected: Errors,
         function: Callable[..., Awaitable[Any]],
         *args: Any,
@@ -290,15 +291,15 @@ class RunMachine(StoreMachine):
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             names = " or ".join(e.__name__ for e in expected)
-            raise AssertionError(f"{rule_ids}: {function.__name__} {outcome}, expected {names}") from caught
-        assert after == before, f"ATO-1: {function.__name__} raised {caught!r} but changed the store"
+            raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {names}") from caught
+        expect(after == before, "ATO-1", f"{function.__name__} raised {caught!r} but changed the store")
 
-    def succeeds(self, rule_ids: str, function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+    def succeeds(self, rule_ids: str | tuple[str, ...], function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Call the store where the model expects success; a refusal breaks `rule_ids`."""
         try:
             return self.call(function, *args)
         except StorageError as error:
-            raise AssertionError(f"{rule_ids}: {function.__name__} refused a valid call: {error!r}") from error
+            raise RuleViolation(rule_ids, f"{function.__name__} refused a valid call: {error!r}") from error
 
     def store_run(self, run: RunRecord) -> None:
         self.writes += 1
@@ -322,7 +323,7 @@ class RunMachine(StoreMachine):
         if problem is not None:
             note(f"invalid: {problem}")
             errors: Errors = (ValidationError, AlreadyExistsError) if exists else (ValidationError,)
-            self.refused("RUN-1/MOD-4", errors, self.store.create_run, run)
+            self.refused(("RUN-1", "MOD-4"), errors, self.store.create_run, run)
             return multiple()
         if exists:
             self.refused("RUN-1", (AlreadyExistsError,), self.store.create_run, run)
@@ -351,21 +352,21 @@ class RunMachine(StoreMachine):
         problem = run_problem(run)
         if problem is not None:
             note(f"invalid: {problem}")
-            self.refused("CKP-1/MOD-4", (ValidationError,), *call)
+            self.refused(("CKP-1", "MOD-4"), (ValidationError,), *call)
             return False
         start, end, found = self.succeeds("CKP-2", stamped, self.store, *call)
         self.store_run(run)
         before = self.threads.get(thread_id, Thread(id=thread_id))
         expected = project(before, run)
-        assert found is not None, f"CKP-2: the checkpoint did not create thread {thread_id!r}"
-        created, updated = found.metadata.created_at, found.metadata.updated_at
+        found = present(found, "CKP-2", f"the checkpoint did not create thread {thread_id!r}")
+        created = found.metadata.created_at
         if before.metadata.created_at is None:
-            assert created is not None, "CKP-2: a checkpoint left created_at unset"
-            assert start <= created <= end, f"CKP-2: created_at {created} is not now ({start}..{end} ms)"
+            created = present(created, "CKP-2", "a checkpoint left created_at unset")
+            expect(start <= created <= end, "CKP-2", f"created_at {created} is not now ({start}..{end} ms)")
         else:
-            assert created == before.metadata.created_at, f"CKP-2: created_at {created} was changed"
-        assert updated is not None, "CKP-2: a checkpoint left updated_at unset"
-        assert start <= updated <= end, f"CKP-2: updated_at {updated} is not now ({start}..{end} ms)"
+            expect(created == before.metadata.created_at, "CKP-2", f"created_at {created} was changed")
+        updated = present(found.metadata.updated_at, "CKP-2", "a checkpoint left updated_at unset")
+        expect(start <= updated <= end, "CKP-2", f"updated_at {updated} is not now ({start}..{end} ms)")
         expected.metadata = replace(expected.metadata, created_at=created, updated_at=updated)
         self.threads[thread_id] = expected
         return True
@@ -393,11 +394,13 @@ class RunMachine(StoreMachine):
         start = min(query.offset, len(matching))
         end = min(start + limit, len(matching))
         shown, wanted = [r.run_id for r in page.items], [r.run_id for r in matching[start:end]]
-        assert (shown, page.total) == (wanted, len(matching)), (
-            f"RUN-4: page {shown} of {page.total}, expected {wanted} of {len(matching)}"
+        expect(
+            (shown, page.total) == (wanted, len(matching)),
+            "RUN-4",
+            f"page {shown} of {page.total}, expected {wanted} of {len(matching)}",
         )
-        assert page.items == matching[start:end], "RUN-2/RUN-4: listed runs differ from the stored records"
-        assert page.has_more == (end < len(matching)), f"RUN-4: has_more is {page.has_more}"
+        expect(page.items == matching[start:end], ("RUN-2", "RUN-4"), "listed runs differ from the stored records")
+        expect(page.has_more == (end < len(matching)), "RUN-4", f"has_more is {page.has_more}")
 
     # ── the store equals the model ───────────────────────────────────
 
@@ -406,33 +409,39 @@ class RunMachine(StoreMachine):
         seen = self.call(observe, self.store)
         for run_id, found in seen.runs.items():
             stored = self.runs.get(run_id)
-            assert found == stored, (
-                f"RUN-1/RUN-2/CKP-2: load_run({run_id!r}) is not the last write: {_diff(found, stored)}"
+            expect(
+                found == stored,
+                ("RUN-1", "RUN-2", "CKP-2"),
+                f"load_run({run_id!r}) is not the last write: {_diff(found, stored)}",
             )
         for thread_id, latest in seen.latest.items():
             want = self.latest(thread_id)
-            assert latest == want, (
-                f"RUN-3: latest_run({thread_id!r}) is {latest and latest.run_id!r}, expected "
-                f"{want and want.run_id!r}: {_diff(latest, want)}"
+            expect(
+                latest == want,
+                "RUN-3",
+                f"latest_run({thread_id!r}) is {latest and latest.run_id!r}, expected "
+                f"{want and want.run_id!r}: {_diff(latest, want)}",
             )
         for thread_id, thread in seen.threads.items():
             want_thread = self.threads.get(thread_id)
             if thread is None or want_thread is None:
-                assert thread == want_thread, f"CKP-2: thread {thread_id!r}: {_diff(thread, want_thread)}"
+                expect(thread == want_thread, "CKP-2", f"thread {thread_id!r}: {_diff(thread, want_thread)}")
                 continue
             wrong = [
                 f"{name} is {getattr(thread, name)!r}, expected {getattr(want_thread, name)!r}"
                 for name in ("latest_run_id", "latest_run_updated_at", "open_run_id", "active_run_id")
                 if getattr(thread, name) != getattr(want_thread, name)
             ]
-            assert not wrong, f"CKP-6: thread {thread_id!r}: {', '.join(wrong)}"
-            assert thread == want_thread, f"CKP-2: thread {thread_id!r}: {_diff(thread, want_thread)}"
+            expect(not wrong, "CKP-6", f"thread {thread_id!r}: {', '.join(wrong)}")
+            expect(thread == want_thread, "CKP-2", f"thread {thread_id!r}: {_diff(thread, want_thread)}")
         everything = sorted(self.runs.values(), key=lambda r: (r.created_at, r.run_id))
         listed = [r.run_id for r in seen.listed.items]
-        assert listed == [r.run_id for r in everything], f"RUN-4: list_runs() gave {listed}"
+        expect(listed == [r.run_id for r in everything], "RUN-4", f"list_runs() gave {listed}")
 
 
 class RunMachineRules:
     """Holds the machine's contract test (`stateful(...)`)."""
 
-    test_run_machine = stateful(RunMachine, "RUN-1", "RUN-2", "RUN-3", "RUN-4", "CKP-2", "CKP-6", "MOD-4", "ATO-1")
+    test_run_machine = stateful(
+        RunMachine, "RUN-1", "RUN-2", "RUN-3", "RUN-4", "CKP-1", "CKP-2", "CKP-6", "MOD-4", "THR-2", "ATO-1"
+    )

@@ -1,0 +1,260 @@
+"""The boundary between the kit and the store under test: every store call is watched and checked.
+
+`checked(store, calls)` wraps a store so that each call the kit makes:
+
+- is logged while in flight, so a timeout names the call that hung
+  (`list_threads(0, 50) did not return within 60 s`);
+- must be a coroutine (a plain method gets a hint to use `SyncStoreAdapter`);
+- must return what the contract's signature says (`list_runs returned list, expected RunPage`);
+- may raise only `StorageError` subclasses (`load_thread raised KeyError('x'); ...`).
+
+A broken promise raises `RuleViolation` with no rules of its own, so it blames the
+rules of the test that made the call, and is chained to the store's own error, so
+the traceback shows the store's code. Calls the store makes to itself (a default
+method calling an abstract one) are not wrapped.
+
+`store_problems(store)` is the set-up check: the abstract methods written and every
+store method a coroutine function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+import time
+import types
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
+
+from conformance.contract._errors import StorageError
+from conformance.contract._stores import ThreadRunStore
+from conformance.kit._violation import RuleViolation
+
+__all__ = ["CallLog", "StoreCall", "StoreHang", "checked", "describe_call", "store_methods", "store_problems"]
+
+
+def store_methods() -> dict[str, inspect.Signature]:
+    """Every async method of the contract (`ThreadRunStore`), by name, with its signature."""
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(ThreadRunStore, inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    }
+
+
+_METHODS = store_methods()
+_HINTS: dict[str, Any] = {name: get_type_hints(getattr(ThreadRunStore, name)).get("return") for name in _METHODS}
+#: What an argument looks like in a call's description, at most.
+_ARGUMENT_WIDTH = 60
+
+
+def describe_call(name: str, args: tuple[Any, ...]) -> str:
+    """`list_threads(0, 50)`: a store call as the user would write it, long arguments cut short."""
+    shown = []
+    for value in args:
+        text = repr(value)
+        shown.append(text if len(text) <= _ARGUMENT_WIDTH else text[: _ARGUMENT_WIDTH - 3] + "...")
+    return f"{name}({', '.join(shown)})"
+
+
+class StoreHang(BaseException):
+    """A store call (or opening or closing a store) did not finish in time; the message names it.
+
+    A `BaseException`, so that neither a store's `except Exception` nor Hypothesis
+    (which would shrink the failure by hanging again and again) catches it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCall:
+    """One store call the kit made, with the monotonic time it started."""
+
+    name: str
+    args: tuple[Any, ...]
+    started: float
+
+    def __str__(self) -> str:
+        return describe_call(self.name, self.args)
+
+
+class CallLog:
+    """The store calls in flight, oldest first, and those cancelled, for naming the one that hung."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, StoreCall] = {}
+        self._cancelled: list[tuple[float, StoreCall]] = []
+        self._tokens = itertools.count()
+
+    def start(self, name: str, args: tuple[Any, ...]) -> int:
+        """Log a call that starts; returns its token for `finish`."""
+        token = next(self._tokens)
+        self._open[token] = StoreCall(name, args, time.monotonic())
+        return token
+
+    def finish(self, token: int, *, cancelled: bool = False) -> None:
+        """Forget a call that returned or raised; remember one that was cancelled, with the time."""
+        call = self._open.pop(token, None)
+        if cancelled and call is not None:
+            self._cancelled.append((time.monotonic(), call))
+
+    def in_flight(self) -> list[StoreCall]:
+        """The calls started and not yet returned, oldest first."""
+        return list(self._open.values())
+
+    def hung(self, default: str, *, since: float | None = None) -> str:
+        """The call that hung, as text: the oldest in flight, else the oldest cancelled at or after
+        `since` (a deadline that cancels a call ends it before it can be named), else `default`."""
+        calls = self.in_flight()
+        if not calls and since is not None:
+            calls = [call for when, call in self._cancelled if when >= since]
+        return str(calls[0]) if calls else default
+
+
+def checked(store: ThreadRunStore, calls: CallLog) -> ThreadRunStore:
+    """`store` behind the boundary: the same store, each contract method watched and checked."""
+    boundary: Any = _Checked  # its methods are set below, from the contract's signatures
+    return cast(ThreadRunStore, boundary(store, calls))
+
+
+class _Checked(ThreadRunStore):
+    """A `ThreadRunStore` whose every contract method forwards to the wrapped store through `_call`."""
+
+    def __init__(self, inner: ThreadRunStore, calls: CallLog) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def thread_run_storage_identity(self) -> str | None:
+        return self._inner.thread_run_storage_identity()
+
+    async def _call(self, name: str, args: tuple[Any, ...]) -> Any:
+        __tracebackhide__ = True
+        call = describe_call(name, args)
+        method = getattr(self._inner, name)
+        token = self._calls.start(name, args)
+        try:
+            pending = method(*args)
+            if not inspect.isawaitable(pending):
+                raise RuleViolation(
+                    (),
+                    f"{name} returned {type(pending).__name__} instead of an awaitable: the contract's methods are "
+                    "async; write `async def`, or wrap a blocking store in conformance.SyncStoreAdapter",
+                )
+            result = await pending
+        except (StorageError, RuleViolation):
+            self._calls.finish(token)
+            raise
+        except Exception as error:
+            self._calls.finish(token)
+            raise RuleViolation(
+                (), f"{call} raised {error!r}; only StorageError subclasses may escape a store"
+            ) from error
+        except BaseException:  # a cancellation: a deadline may be what cancelled it
+            self._calls.finish(token, cancelled=True)
+            raise
+        self._calls.finish(token)
+        expected = _HINTS[name]
+        # A write's return value is ignored by every caller: a store may return one (a row count, say).
+        wrong = None if expected is type(None) else _mismatch(result, expected)
+        if wrong is not None:
+            raise RuleViolation((), f"{call} returned {wrong}, expected {_type_name(expected)}")
+        return result
+
+
+def _forwarder(name: str, signature: inspect.Signature) -> Callable[..., Awaitable[Any]]:
+    async def forward(self: _Checked, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        bound = signature.bind(self, *args, **kwargs)
+        return await self._call(name, bound.args[1:])
+
+    forward.__name__ = forward.__qualname__ = name
+    return forward
+
+
+for _name, _signature in _METHODS.items():
+    setattr(_Checked, _name, _forwarder(_name, _signature))
+_Checked.__abstractmethods__ = frozenset()
+
+
+def _mismatch(value: object, expected: Any) -> str | None:
+    """What `value` is, when it does not fit the annotation `expected`; None when it fits."""
+    if _fits(value, expected):
+        return None
+    item = _item_hint(expected)
+    if isinstance(value, list) and item is not None:
+        wrong = [element for element in value if not _fits(element, item)]
+        if wrong:
+            return f"a list holding {type(wrong[0]).__name__} ({_short(wrong[0])})"
+    return f"{type(value).__name__} ({_short(value)})" if value is not None else "None"
+
+
+def _fits(value: object, expected: Any) -> bool:
+    origin = get_origin(expected)
+    if expected is type(None):
+        return value is None
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, option) for option in get_args(expected))
+    if origin is list:
+        (item,) = get_args(expected)
+        return isinstance(value, list) and all(_fits(element, item) for element in value)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(expected, type):
+        return isinstance(value, expected)
+    return True  # JSON values and other open shapes: not checked here
+
+
+def _item_hint(expected: Any) -> Any:
+    """The item type of the list in `expected` (`list[str] | None` gives `str`), or None without a list."""
+    options = get_args(expected) if get_origin(expected) in (Union, types.UnionType) else (expected,)
+    return next((get_args(option)[0] for option in options if get_origin(option) is list), None)
+
+
+def _type_name(expected: Any) -> str:
+    """`RunPage`, `Thread | None`, `list[str]`: an annotation as the contract's docs write it."""
+    text = expected.__name__ if isinstance(expected, type) and get_origin(expected) is None else str(expected)
+    return re.sub(r"\b[\w.]+\.(?=\w)", "", text)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _ARGUMENT_WIDTH else text[: _ARGUMENT_WIDTH - 3] + "..."
+
+
+def store_problems(store: object) -> list[str]:
+    """What keeps `store` from being tested, one line each; [] when it is a usable store.
+
+    Not a `ThreadRunStore`; abstract methods left unwritten; store methods that are
+    plain functions rather than `async def` (pointing at `SyncStoreAdapter`).
+    """
+    if not isinstance(store, ThreadRunStore):
+        return [
+            f"the store source produced {type(store).__name__} ({_short(store)}), not a conformance.ThreadRunStore: "
+            "subclass ThreadRunStore in your backend, or wrap a blocking one in conformance.SyncStoreAdapter"
+        ]
+    problems = []
+    missing = sorted(getattr(type(store), "__abstractmethods__", ()))
+    if missing:
+        problems.append(f"{type(store).__name__} does not implement {', '.join(missing)}")
+    plain = sorted(
+        name
+        for name in _METHODS
+        if callable(found := getattr(store, name, None)) and not _is_async(found) and name not in missing
+    )
+    if plain:
+        problems.append(
+            f"{type(store).__name__}.{', '.join(plain)}: plain methods where the contract's are `async def`; "
+            "wrap a blocking store in conformance.SyncStoreAdapter"
+        )
+    return problems
+
+
+def _is_async(method: object) -> bool:
+    return inspect.iscoroutinefunction(method) or inspect.iscoroutinefunction(getattr(method, "__func__", None))

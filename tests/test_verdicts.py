@@ -1,0 +1,382 @@
+"""Verdicts a user can trust: one under xdist, partial when partial, fail-fast set-up, hangs, baselines.
+
+Every case runs the kit as a user does, `python -m conformance` in a subprocess, in a
+fresh folder, and reads the verdict line, the JSON report and the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STORES = """
+    import time
+
+    import anyio
+    from conformance import RunPage, RunQuery, ThreadRunStore
+    from reference_store import ReferenceStore
+
+
+    class RunsById(ReferenceStore):
+        '''list_runs orders by run_id only: breaks RUN-4 (its tie test passes, its order test fails).'''
+
+        async def list_runs(self, query: RunQuery) -> RunPage:
+            page = await super().list_runs(
+                RunQuery(thread_id=query.thread_id, status=query.status, id_prefix=query.id_prefix, limit=200)
+            )
+            start, limit = query.offset, max(1, min(query.limit, 200))
+            items = sorted(page.items, key=lambda r: r.run_id)[start : start + limit]
+            return RunPage(items=items, total=page.total, has_more=start + limit < page.total)
+
+
+    class Waits(ReferenceStore):
+        '''Blocks in load_thread until killed, after saying so in a file (for Ctrl-C).'''
+
+        async def load_thread(self, thread_id):
+            with open("started", "w") as marker:
+                marker.write("x")
+            await anyio.sleep(3600)
+
+
+    class Hangs(ReferenceStore):
+        '''list_threads never returns: it awaits forever.'''
+
+        async def list_threads(self, offset, limit):
+            await anyio.sleep_forever()
+
+
+    class Spins(ReferenceStore):
+        '''list_threads never returns and never awaits.'''
+
+        async def list_threads(self, offset, limit):
+            while True:
+                time.sleep(0.01)
+
+
+    class Unwritten(ThreadRunStore):
+        '''Writes none of the abstract methods.'''
+
+
+    def cannot_connect():
+        raise ConnectionError("cannot connect to db.example:5432")
+
+
+    def not_a_store():
+        return {"threads": {}}
+
+
+    class Blocking(ReferenceStore):
+        def load_thread(self, thread_id):
+            return None
+"""
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def kit(folder: Path, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m conformance ARGUMENTS` in `folder` (which holds `stores.py`; the zoo is importable), quietly."""
+    (folder / "stores.py").write_text(textwrap.dedent(STORES), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", "-q", *arguments],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def verdict(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("verdict: ")]
+    assert len(lines) == 1, output[-3000:]
+    return lines[0]
+
+
+def report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def statuses(data: dict[str, Any]) -> dict[str, str]:
+    return {row["id"]: row["status"] for row in data["rules"]}
+
+
+# ── one verdict under xdist ─────────────────────────────────────────────
+
+
+def test_xdist_gives_the_serial_verdict_once(tmp_path: Path) -> None:
+    """With -n 2 the controller prints the one summary and verdict and writes the one JSON: as serially."""
+    serial = kit(tmp_path, "--store", "stores.py:RunsById", "--conformance-report", "serial.json")
+    spread = kit(tmp_path, "--store", "stores.py:RunsById", "-n", "2", "--conformance-report", "spread.json")
+    assert serial.returncode == spread.returncode == 1
+    assert verdict(spread.stdout) == verdict(serial.stdout)
+    assert verdict(spread.stdout).startswith("verdict: does NOT conform: ")
+    assert spread.stdout.count("conformance summary") == 1
+    one, two = report(tmp_path / "serial.json"), report(tmp_path / "spread.json")
+    assert (two["complete"], two["conforms"]) == (True, False)
+    assert statuses(two) == statuses(one)
+    assert statuses(two)["RUN-4"] == "failed"
+    assert two["counts"] == one["counts"]
+    ran = [test["nodeid"] for row in two["rules"] for test in row["tests"]]
+    assert len(set(ran)) == len({test["nodeid"] for row in one["rules"] for test in row["tests"]})
+
+
+# ── complete or partial ─────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (["--conformance-rules", "THR-1"], "narrowed by --conformance-rules THR-1"),
+        (["-k", "nomatch"], "narrowed by -k 'nomatch'"),
+        (["-m", "not conformance_stateful"], "narrowed by -m 'not conformance_stateful'"),
+        (["--store", "stores.py:RunsById", "-x"], "stopping after 1 failures"),
+    ],
+    ids=["rules", "keyword", "marker", "exitfirst"],
+)
+def test_a_narrowed_or_cut_run_is_partial(tmp_path: Path, arguments: list[str], reason: str) -> None:
+    """A run narrowed by a filter or stopped by -x gives no verdict, says why, and never conforms."""
+    completed = kit(tmp_path, *arguments, "--conformance-report", "r.json")
+    line = verdict(completed.stdout)
+    assert line.startswith("verdict: partial run: "), line
+    assert "no conformance verdict" in line
+    assert reason in line
+    data = report(tmp_path / "r.json")
+    assert (data["complete"], data["conforms"]) == (False, False)
+    assert reason in data["partial_reasons"]
+    assert data["counts"]["checked"] < data["counts"]["required"]
+
+
+def test_a_rule_counts_as_checked_only_when_all_its_tests_ran(tmp_path: Path) -> None:
+    """Selecting THR-2 runs a test also tagged MOD-5; MOD-5 is not checked by that test alone."""
+    completed = kit(tmp_path, "--conformance-rules", "THR-2", "--conformance-report", "r.json")
+    assert completed.returncode == 0
+    rules = statuses(report(tmp_path / "r.json"))
+    assert rules["THR-2"] == "passed"
+    assert rules["MOD-5"] == "incomplete"
+    assert rules["QRY-1"] == "not_run"
+
+
+def test_an_interrupted_run_is_partial_and_exits_non_zero(tmp_path: Path) -> None:
+    """Ctrl-C during a run: a non-zero exit, a partial verdict, and a JSON that does not conform."""
+    (tmp_path / "stores.py").write_text(textwrap.dedent(STORES), encoding="utf-8")
+    command = [sys.executable, "-m", "conformance", "-q", "--store", "stores.py:Waits"]
+    process = subprocess.Popen(
+        [*command, "--conformance-report", "r.json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists():  # the first test is blocked inside the store
+        assert process.poll() is None, "the kit ended before it reached the store"
+        assert time.monotonic() < deadline, "the kit never reached the store"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED
+    assert "; no conformance verdict (interrupted); " in verdict(output)
+    data = report(tmp_path / "r.json")
+    assert (data["complete"], data["conforms"]) == (False, False)
+    assert data["partial_reasons"] == ["interrupted"]
+
+
+# ── fail fast on set-up ─────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("stores.py:Unwritten", "set-up failed: Unwritten does not implement checkpoint, create_run, "),
+        ("stores.py:cannot_connect", "set-up failed: opening the store (cannot_connect) failed: ConnectionError: "),
+        ("stores.py:not_a_store", "set-up failed: the store source produced dict ({'threads': {}}), not a "),
+        ("stores.py:Blocking", "set-up failed: Blocking.load_thread: plain methods where the contract's are"),
+    ],
+    ids=["abstract", "raises", "not-a-store", "sync-method"],
+)
+def test_a_store_that_cannot_be_built_stops_at_once(tmp_path: Path, target: str, message: str) -> None:
+    """One clear line, exit status 4, no test run, and a JSON report that says so."""
+    completed = kit(tmp_path, "--store", target, "--conformance-report", "r.json")
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR
+    output = completed.stdout + completed.stderr
+    assert message in output
+    assert len(output.splitlines()) <= 40
+    assert "passed" not in completed.stdout
+    assert "failed" not in completed.stdout
+    data = report(tmp_path / "r.json")
+    assert data["setup_error"]
+    assert (data["complete"], data["conforms"]) == (False, False)
+    assert data["verdict"].startswith("set-up failed: ")
+
+
+SUBCLASS_OF_ABSTRACT = """
+    from conformance import StoreContract, ThreadRunStore
+
+
+    class Unwritten(ThreadRunStore):
+        pass
+
+
+    class TestUnwritten(StoreContract):
+        def store(self):
+            return Unwritten()
+"""
+
+
+def test_the_subclass_way_stops_at_its_first_test(pytester: pytest.Pytester) -> None:
+    """A StoreContract subclass whose store cannot be built fails one test, says why, and stops with status 4."""
+    pytester.makepyfile(test_unwritten=SUBCLASS_OF_ABSTRACT)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*set-up failed: opening the store (TestUnwritten.store) failed: TypeError: *abstract*", "verdict: set-up*"]
+    )
+    assert len(result.stdout.lines) <= 40
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--conformance-report", "/proc/nope/r.json"], "--conformance-report /proc/nope/r.json: cannot write there"),
+        (["--conformance-report", "."], "--conformance-report .: cannot write there"),
+    ],
+)
+def test_an_unwritable_report_path_is_refused_before_any_test(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    """The report path is tried at start: a usage error, not a traceback after the whole run."""
+    completed = kit(tmp_path, *arguments)
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR
+    assert message in completed.stderr
+    assert len((completed.stdout + completed.stderr).splitlines()) <= 5
+
+
+def test_a_backend_that_is_not_installed_is_refused(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--conformance-backend trio` without trio installed is a usage error naming the package."""
+    from conformance.kit import _plugin
+
+    real = _plugin.importlib.util.find_spec
+    monkeypatch.setattr(_plugin.importlib.util, "find_spec", lambda name: None if name == "trio" else real(name))
+    result = pytester.runpytest_inprocess(
+        "--conformance-backend", "asyncio,trio", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-backend 'asyncio,trio': trio is not installed (pip install trio)*"])
+
+
+# ── hangs ───────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("store", ["Hangs", "Spins"])
+def test_a_hanging_store_is_named_and_stops_the_run(tmp_path: Path, store: str) -> None:
+    """A call that never returns (awaiting or not) fails its test naming the call; three in a row stop the run."""
+    completed = kit(
+        tmp_path, "--store", f"stores.py:{store}", "--conformance-timeout", "0.5", "--conformance-report", "r.json"
+    )
+    assert completed.returncode != 0
+    assert "list_threads(0, 10) did not return within 0.5 s" in completed.stdout
+    assert completed.stdout.count("did not return within") >= 3
+    assert "3 failed" in completed.stdout.splitlines()[-1]
+    data = report(tmp_path / "r.json")
+    assert (data["complete"], data["conforms"]) == (False, False)
+    assert data["partial_reasons"] == ["the store hangs: 3 contract tests in a row timed out after 0.5 s each"]
+
+
+@pytest.mark.parametrize("store", ["Hangs", "Spins"])
+def test_a_store_hanging_inside_a_machine_step_is_interrupted(tmp_path: Path, store: str) -> None:
+    """A machine's store call that never returns ends the machine at once, naming the call (no shrinking)."""
+    completed = kit(
+        tmp_path, "--store", f"stores.py:{store}", "--conformance-timeout", "0.5", "-k", "test_query_machine"
+    )
+    assert completed.returncode == pytest.ExitCode.TESTS_FAILED
+    assert re.search(r"list_threads\(\d+, 200\) did not return within 0\.5 s", completed.stdout), completed.stdout
+    assert "1 failed" in completed.stdout.splitlines()[-1]
+
+
+# ── deterministic ───────────────────────────────────────────────────────
+
+
+def test_the_same_store_gets_the_same_verdict_in_fresh_folders(tmp_path: Path) -> None:
+    """The default profile is derandomized and reads no example database: three runs, one verdict."""
+    target = "broken.queries:IdOrder"
+    lines, blamed = [], []
+    for number in range(3):
+        folder = tmp_path / f"run{number}"
+        (folder / ".hypothesis" / "examples" / "0123abcd").mkdir(parents=True)  # a stale database, ignored
+        completed = kit(folder, "--store", target, "-k", "test_query_machine", "--conformance-report", "r.json")
+        lines.append(verdict(completed.stdout))
+        blamed.append([test["blamed"] for row in report(folder / "r.json")["rules"] for test in row["tests"]])
+    assert lines[0] == lines[1] == lines[2]
+    assert blamed[0] == blamed[1] == blamed[2]
+    assert "failed (QRY-3)" in lines[0]
+
+
+# ── baselines, per rule ─────────────────────────────────────────────────
+
+
+def test_a_baselined_rule_may_fail_in_part_and_the_run_stays_green(tmp_path: Path) -> None:
+    """RUN-4 fails some tests and passes others: it is the one known failure; nothing else is."""
+    (tmp_path / "known.txt").write_text("RUN-4: our runs are ordered by id\n", encoding="utf-8")
+    completed = kit(
+        tmp_path,
+        "--store",
+        "stores.py:RunsById",
+        "--conformance-baseline",
+        "known.txt",
+        "--conformance-report",
+        "r.json",
+        "-m",
+        "not conformance_stateful",
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    data = report(tmp_path / "r.json")
+    assert data["known_failures"] == ["RUN-4"]
+    assert [rule for rule, status in statuses(data).items() if status == "known_failure"] == ["RUN-4"]
+    run4 = next(row for row in data["rules"] if row["id"] == "RUN-4")
+    assert {"passed", "xfailed"} <= {test["outcome"] for test in run4["tests"]}
+    assert "1 known failures from the baseline (RUN-4)" in verdict(completed.stdout)
+
+
+def test_a_stale_baseline_entry_fails_the_run_and_is_named(tmp_path: Path) -> None:
+    """A baselined rule that passes all its tests fails the run, so the baseline gets updated."""
+    (tmp_path / "known.txt").write_text("THR-1: flaky on our side\n", encoding="utf-8")
+    completed = kit(tmp_path, "--conformance-baseline", "known.txt", "--conformance-report", "r.json")
+    assert completed.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "stale baseline entries, passing every test: THR-1 (remove them)" in verdict(completed.stdout)
+    data = report(tmp_path / "r.json")
+    assert data["stale_baseline"] == ["THR-1"]
+    assert data["known_failures"] == []
+
+
+def test_a_failure_outside_the_baseline_fails_the_run(tmp_path: Path) -> None:
+    """The baseline excuses only its own rules: RUN-4 failing with THR-1 baselined fails the run."""
+    (tmp_path / "known.txt").write_text("THR-1: flaky on our side\n", encoding="utf-8")
+    completed = kit(
+        tmp_path,
+        "--store",
+        "stores.py:RunsById",
+        "--conformance-baseline",
+        "known.txt",
+        "--conformance-rules",
+        "RUN-4",
+        "--conformance-report",
+        "r.json",
+    )
+    assert completed.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "1 failed (RUN-4)" in verdict(completed.stdout)
+    assert statuses(report(tmp_path / "r.json"))["RUN-4"] == "failed"
