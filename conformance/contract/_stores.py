@@ -77,10 +77,13 @@ class ThreadStore(ABC):
 
     @abstractmethod
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite `thread` with lineage normalized (THR-2).
+        """Create or overwrite `thread` with its lineage normalized (THR-2).
 
-        Raises `ValidationError` for an invalid thread (MOD-2), storing nothing. Does
-        not check the hierarchy: use `save_thread_validated` for that.
+        Normalizes `resource_id` and `parent_thread_id` first (`thread.normalized()`:
+        `"  r "` is stored as `"r"`, a blank one as `None`), then validates the copy
+        (MOD-2) and stores it. Raises `ValidationError` for an invalid thread (a blank
+        id or run id, a self-parent), storing nothing. Does not check the hierarchy:
+        use `save_thread_validated` for that.
         """
 
     @abstractmethod
@@ -122,12 +125,14 @@ class ThreadStore(ABC):
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy (HIE-1..4), then `save_thread` (HIE-5).
 
-        Raises `ValidationError` for a cycle, a missing parent or ancestor, or an
-        invalid thread; nothing is stored then. The default is not atomic across the
-        check and the write: backends with concurrent writers override it (CON-3).
+        Raises `ValidationError` for a cycle, a missing parent or ancestor, or a
+        thread invalid once normalized (THR-2); nothing is stored then. The default is
+        not atomic across the check and the write: backends with concurrent writers
+        override it (CON-3).
         """
-        require(thread, Thread, "thread").validate_for_persist()
-        await self.validate_thread_hierarchy(thread.id, thread.parent_thread_id)
+        normalized = require(thread, Thread, "thread").normalized()
+        normalized.validate_for_persist()
+        await self.validate_thread_hierarchy(normalized.id, normalized.parent_thread_id)
         await self.save_thread(thread)
 
     async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:

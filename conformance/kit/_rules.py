@@ -44,7 +44,7 @@ _RULES = [
     Rule("MOD-5", "Every model round-trips through JSON unchanged, in the serde shape."),
     Rule("MOD-6", "Portable ids are accepted; an id a backend cannot store is refused with ValidationError."),
     Rule("THR-1", "load_thread of an unknown id returns None."),
-    Rule("THR-2", "save_thread creates or overwrites with lineage normalized and rejects invalid threads."),
+    Rule("THR-2", "save_thread normalizes resource and parent ids, then validates; creates or overwrites."),
     Rule("THR-3", "update_thread_metadata replaces the metadata; an unknown id raises NotFoundError."),
     Rule("THR-4", "delete_thread removes thread, log and state, keeps runs; unknown ids are no error."),
     Rule("THR-5", "list_threads orders by updated_at (else created_at, else 0) descending, then id."),

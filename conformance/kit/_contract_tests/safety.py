@@ -249,7 +249,7 @@ class _Refused:
 
 
 REFUSALS = [
-    _Refused("save_thread-invalid", lambda s: s.save_thread(Thread(id="p", resource_id=" ")), ValidationError),
+    _Refused("save_thread-invalid", lambda s: s.save_thread(Thread(id="p", active_run_id=" ")), ValidationError),
     _Refused(
         "save_thread_validated-cycle", lambda s: s.save_thread_validated(thread("p", parent="c")), ValidationError
     ),

@@ -155,9 +155,10 @@ class HierarchyMachine(StoreMachine):
         )
 
     def keep(self, thread: Thread) -> None:
-        """Take a saved thread into the model, its parent stripped (THR-2, MOD-1)."""
+        """Take a saved thread into the model, its lineage stripped (THR-2, MOD-1)."""
         kept = thread.copy()
         kept.parent_thread_id = _strip(kept.parent_thread_id)
+        kept.resource_id = _strip(kept.resource_id)
         self.threads[kept.id] = kept
 
     def draw_parent(self, data: st.DataObject, thread_id: str) -> str | None:
@@ -195,9 +196,9 @@ class HierarchyMachine(StoreMachine):
 
     @rule(data=st.data(), thread_id=st.sampled_from(IDS), updated_at=STAMPS)
     def save(self, data: st.DataObject, thread_id: str, updated_at: int | None) -> None:
-        """Plain save: overwrites, strips the parent, refuses only MOD-2 (blank or self parent)."""
+        """Plain save: overwrites, strips the parent (a blank one is none), refuses only a self parent (MOD-2)."""
         thread = self.new_thread(thread_id, self.draw_parent(data, thread_id), updated_at)
-        if thread.parent_thread_id is not None and _strip(thread.parent_thread_id) in (None, thread_id):
+        if _strip(thread.parent_thread_id) == thread_id:
             self.refuses("THR-2", ValidationError, self.store.save_thread, thread)
             return
         self.succeeds("THR-2", self.store.save_thread, thread)
@@ -216,12 +217,9 @@ class HierarchyMachine(StoreMachine):
 
     @rule(data=st.data(), thread_id=st.sampled_from(IDS), updated_at=STAMPS)
     def save_validated(self, data: st.DataObject, thread_id: str, updated_at: int | None) -> None:
-        """Validated save: refuses a blank or self parent, a cycle, a missing parent or ancestor (HIE-5)."""
+        """Validated save: refuses a self parent, a cycle, a missing parent or ancestor (HIE-5); a blank one is none."""
         thread = self.new_thread(thread_id, self.draw_parent(data, thread_id), updated_at)
         parent = thread.parent_thread_id
-        if parent is not None and _strip(parent) is None:
-            self.refuses("HIE-5", ValidationError, self.store.save_thread_validated, thread)
-            return
         problem = self.hierarchy_error(thread_id, _strip(parent))
         if problem is not None:
             note(f"expected refusal by {problem[0]}: {problem[1]}")
