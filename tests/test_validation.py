@@ -319,6 +319,38 @@ def test_mod4_output_naming_another_thread_is_refused() -> None:
         run(output=RunMessageOutput(thread_id="t2")).validate_for_persist()
 
 
+@pytest.mark.parametrize(
+    ("activation", "part"),
+    [
+        ({"intent": {"thread_id": "t2"}, "input": {"thread_id": "t2"}}, "intent"),
+        ({"intent": {"thread_id": "t1"}, "input": {"thread_id": "t2"}}, "input"),
+        ({"input": {"thread_id": " t1"}}, "input"),
+        ({"intent": {"thread_id": None}}, "intent"),
+    ],
+)
+def test_mod4_activation_naming_another_thread_is_refused(activation: dict[str, Any], part: str) -> None:
+    """MOD-4: an activation's `intent.thread_id` and `input.thread_id`, when present, are the run's own thread."""
+    with pytest.raises(ValidationError, match=re.escape(f"activation.{part}.thread_id")):
+        run(activation=activation).validate_for_persist()
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        None,
+        {"intent": {"thread_id": "t1", "kind": "new_intent"}, "input": {"thread_id": "t1"}, "options": {}},
+        {"intent": {"agent_id": "a"}, "input": {"range": {"from_seq": 1, "to_seq": 2}}},
+        {"thread_id": "t2", "trace": {"parent_thread_id": "t2"}},
+        {"intent": "t2", "input": ["t2"]},
+        ["intent", {"thread_id": "t2"}],
+        "opaque",
+    ],
+)
+def test_mod4_activation_naming_no_other_thread_passes(activation: Any) -> None:
+    """MOD-4: an activation naming its own thread, or none where MOD-4 looks, is opaque JSON and valid."""
+    run(activation=activation).validate_for_persist()
+
+
 @pytest.mark.parametrize("part", ["input", "output"])
 def test_mod4_range_from_seq_zero_is_refused(part: str) -> None:
     """MOD-4: `input`/`output` ranges are 1-based."""

@@ -40,7 +40,7 @@ _RULES = [
     Rule("MOD-1", "normalize_lineage_id strips whitespace; blank or None becomes None."),
     Rule("MOD-2", "A thread needs a non-blank id and lineage ids, and cannot parent itself."),
     Rule("MOD-3", "An appended message has an id, consistent tool fields and a valid compaction mark."),
-    Rule("MOD-4", "A run has non-blank ids, ranges in its own thread, and a status-consistent shape."),
+    Rule("MOD-4", "A run has non-blank ids, input/output/activation of its own thread, a status-consistent shape."),
     Rule("MOD-5", "Every model round-trips through JSON unchanged, in the serde shape."),
     Rule("MOD-6", "Portable ids are accepted; an id a backend cannot store is refused with ValidationError."),
     Rule("THR-1", "load_thread of an unknown id returns None."),

@@ -21,6 +21,7 @@ INVALID_CHECKPOINT_RUNS: dict[str, RunRecord] = {
     "blank-agent-id": replace(run("r1", "t"), agent_id=" "),
     "done-without-finished-at": replace(run("r1", "t", RunStatus.DONE), finished_at=None),
     "output-of-another-thread": replace(run("r1", "t"), output=RunMessageOutput(thread_id="elsewhere")),
+    "activation-of-another-thread": replace(run("r1", "t"), activation={"intent": {"thread_id": "elsewhere"}}),
 }
 
 INVALID_CHECKPOINT_MESSAGES: dict[str, list[Message]] = {
