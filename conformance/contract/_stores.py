@@ -340,9 +340,10 @@ class ThreadRunStore(ThreadStore, RunStore):
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         """Replace the log with `messages` and upsert `run`, atomically (CKP-1, CKP-2).
 
-        Validates the run (MOD-4), the messages (MOD-3, unique ids) and the hierarchy
-        of the thread's parent (its stored parent, else `run.request.parent_thread_id`);
-        raises `ValidationError` and changes nothing when any fails. On success the
+        Validates the run (MOD-4, and `run.thread_id == thread_id`), the messages
+        (MOD-3, unique ids) and the hierarchy of the thread's parent (its stored parent,
+        else `run.request.parent_thread_id`); raises `ValidationError` and changes
+        nothing when any fails. On success the
         thread is created if missing, `created_at` set if unset, `updated_at` set to
         now (ms), the run projected onto it (CKP-6), and the stored run becomes `run`.
         """
@@ -358,7 +359,8 @@ class ThreadRunStore(ThreadStore, RunStore):
 
         Raises `VersionConflictError(expected, actual)` when `expected_version` is given
         and differs from the committed log length (CKP-3), and `ValidationError` for a
-        delta that breaks MSG-5 (CKP-4); nothing changes then. The default is a
+        run of another thread (CKP-1), or as `checkpoint` does, or for a delta that
+        breaks MSG-5 (CKP-4); nothing changes then. The default is a
         read-modify-write: not safe under concurrent writers (CON-1).
         """
         require(thread_id, str, "thread_id")
@@ -368,7 +370,10 @@ class ThreadRunStore(ThreadStore, RunStore):
         ):
             wanted = "must be None or an integer >= 0"
             raise ValidationError(f"argument 'expected_version' {wanted}, got {expected_version!r}")
-        require(run, RunRecord, "run")
+        if require(run, RunRecord, "run").thread_id != thread_id:
+            raise ValidationError(
+                f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not to the checkpointed thread {thread_id!r}"
+            )
         existing = await self.load_committed_messages(thread_id) or []
         actual = len(existing)
         if expected_version is not None and expected_version != actual:

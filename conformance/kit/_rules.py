@@ -84,7 +84,7 @@ _RULES = [
     Rule("RUN-2", "load_run of an unknown id returns None; a stored run reads back equal."),
     Rule("RUN-3", "latest_run picks the greatest updated_at, ties to the last write; None without runs."),
     Rule("RUN-4", "list_runs filters thread, status and thread-id prefix, orders by created_at then run_id."),
-    Rule("CKP-1", "checkpoint validates run, messages and hierarchy first; on error nothing changes."),
+    Rule("CKP-1", "checkpoint validates its own thread's run, messages and hierarchy first; on error nothing changes."),
     Rule("CKP-2", "checkpoint creates the thread, stamps it, projects the run, replaces the log, upserts the run."),
     Rule("CKP-3", "checkpoint_append with a stale expected_version raises VersionConflictError."),
     Rule("CKP-4", "checkpoint_append merges the delta as MSG-5, writes as CKP-2, returns the new version."),

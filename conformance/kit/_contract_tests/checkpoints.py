@@ -84,6 +84,24 @@ class CheckpointRules(ProjectionRules):
         assert await snapshot(store, "t") == before
 
     @rule("CKP-1")
+    @pytest.mark.parametrize("append", [False, True], ids=["checkpoint", "checkpoint_append"])
+    async def test_checkpoint_refuses_a_run_of_another_thread(self, store: ThreadRunStore, append: bool) -> None:
+        """Checkpointing thread t with a run of thread u raises ValidationError; neither thread changes."""
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1")
+        await store.save_thread(thread("u", created_at=1))
+        before = await snapshot(store, "t", "u")
+        foreign = run("r1", "u", RunStatus.RUNNING)
+        call = (
+            store.checkpoint_append("t", [user("m2")], 1, foreign)
+            if append
+            else store.checkpoint("t", [user("m1"), user("m2")], foreign)
+        )
+        with pytest.raises(ValidationError):
+            await call
+        assert await snapshot(store, "t", "u") == before
+
+    @rule("CKP-1")
     @pytest.mark.parametrize(
         "messages", list(INVALID_CHECKPOINT_MESSAGES.values()), ids=list(INVALID_CHECKPOINT_MESSAGES)
     )
