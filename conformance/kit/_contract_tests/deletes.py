@@ -172,7 +172,7 @@ class DeleteRules:
             await store.delete_thread_with_strategy("a", REJECT)
         assert await snapshot(store) == before
 
-    @rule("DEL-2", "THR-4")
+    @rule("DEL-2")
     async def test_reject_deletes_childless_thread_like_delete_thread(self, store: ThreadRunStore) -> None:
         """Rejecting leaf a removes a, its log and its state; its run, its parent and its sibling stay."""
         await tree(store, {"p": {"a": {}, "sibling": {}}})
