@@ -437,15 +437,15 @@ class CheckpointRules(ProjectionRules):
 
     @rule("CKP-5")
     async def test_load_checkpoint_carries_the_latest_run(self, store: ThreadRunStore) -> None:
-        """The latest run is chosen as latest_run does: greatest updated_at, ties to the last write."""
+        """The latest run is the thread's run of greatest updated_at (ties are RUN-3's), not the last written."""
         await log(store, "t", "m1")
         await store.create_run(run("r-a", "t", created_at=1, updated_at=9))
         await store.create_run(run("r-b", "t", created_at=2, updated_at=5))
-        await store.create_run(run("r-c", "t", created_at=3, updated_at=9))
+        await store.create_run(run("r-c", "t", created_at=3, updated_at=7))
         await store.create_run(run("r-d", "t-other", created_at=4, updated_at=99))
         found = await store.load_checkpoint("t")
         assert found is not None
-        assert found.latest_run == run("r-c", "t", created_at=3, updated_at=9)
+        assert found.latest_run == run("r-a", "t", created_at=1, updated_at=9)
 
     @rule("CKP-5", requires="thread_state")
     async def test_load_checkpoint_carries_the_thread_state(self, store: ThreadRunStore) -> None:
