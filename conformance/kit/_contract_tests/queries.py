@@ -88,13 +88,12 @@ class QueryRules:
 
     @rule("QRY-1")
     async def test_limit_above_200_is_capped(self, store: ThreadRunStore) -> None:
-        """A limit of 201 over 205 threads returns the first 200, and more remain."""
+        """A limit of 201 over 205 threads returns 200 of them, and more remain."""
         ids = await _numbered(store, 205)
         query = ThreadQuery(limit=201)
         page = await store.list_threads_query(query)
         assert (len(page.items), len(set(page.items)), set(page.items) <= set(ids)) == (200, 200, True)
         assert (page.total, page.has_more) == (205, True)
-        assert _offset(query, page.next_cursor) == 200
 
     @rule("QRY-1")
     async def test_resource_filter_is_normalized(self, store: ThreadRunStore) -> None:
@@ -206,6 +205,14 @@ class QueryRules:
         assert page.has_more is True
         assert _offset(query, page.next_cursor) == 5
         assert _offset(query, page.prev_cursor) == 0
+
+    @rule("QRY-4")
+    async def test_next_cursor_follows_a_capped_page(self, store: ThreadRunStore) -> None:
+        """A limit of 201 over 205 threads gives a page (of 200, QRY-1) whose next_cursor decodes to just after it."""
+        await _numbered(store, 205)
+        query = ThreadQuery(limit=201)
+        page = await store.list_threads_query(query)
+        assert _offset(query, page.next_cursor) == len(page.items)
 
     @rule("QRY-4")
     async def test_last_page_has_no_more_and_no_next_cursor(self, store: ThreadRunStore) -> None:

