@@ -81,15 +81,18 @@ if TYPE_CHECKING:
     from conformance._version import RULES_VERSION, __version__
     from conformance.kit._contract_tests import StoreContract
     from conformance.kit._rules import CAPABILITIES, RULES, Rule
-    from conformance.kit._runner import open_store, rule
+    from conformance.kit._runner import rule
+    from conformance.kit._sources import open_store
+    from conformance.kit._violation import RuleViolation
 
 _LAZY = {
     "StoreContract": "conformance.kit._contract_tests",
     "CAPABILITIES": "conformance.kit._rules",
     "RULES": "conformance.kit._rules",
     "Rule": "conformance.kit._rules",
-    "open_store": "conformance.kit._runner",
+    "open_store": "conformance.kit._sources",
     "rule": "conformance.kit._runner",
+    "RuleViolation": "conformance.kit._violation",
     "RULES_VERSION": "conformance._version",
     "__version__": "conformance._version",
 }
@@ -109,6 +112,7 @@ __all__ = [
     "RULES",
     "RULES_VERSION",
     "Rule",
+    "RuleViolation",
     "StoreContract",
     "__version__",
     "open_store",

@@ -6,7 +6,9 @@
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
 `spec`, as the first argument only, renders the contract by example instead
-(every rule with its examples; see `conformance.kit._spec`) to stdout or `--output`.
+(every rule with its summary and examples; see `conformance.kit._spec`) to stdout or
+`--output`: the repository's `docs/EXAMPLES.md` is this rendering, and `docs/SPEC.md`
+the normative spec it summarizes.
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ def spec_main(argv: Sequence[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m conformance spec",
-        description="Render the contract by example: every rule ID with its text, its capability and "
-        "the contract tests that show it, grouped by area.",
+        description="Render the contract by example: every rule ID with its one-line summary, its capability "
+        "and the contract tests that show it, grouped by area (the repository's docs/EXAMPLES.md; the "
+        "normative rule texts are docs/SPEC.md).",
     )
     parser.add_argument("--format", choices=FORMATS, default="md", help="md (default) or html (one page)")
     parser.add_argument("--output", metavar="PATH", help="write to PATH (parents created) instead of stdout")

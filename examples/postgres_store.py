@@ -323,10 +323,9 @@ def _now_ms() -> int:
 
 
 def _stored_thread(thread: Thread) -> Thread:
-    """A copy with lineage normalized (MOD-1), its indexed ids checked."""
-    stored = thread.copy()
-    stored.parent_thread_id = normalize_lineage_id(stored.parent_thread_id)
-    stored.resource_id = normalize_lineage_id(stored.resource_id)
+    """A copy with lineage normalized, then validated (THR-2, MOD-2), its indexed ids checked (MOD-6)."""
+    stored = thread.normalized()
+    stored.validate_for_persist()
     _storable(stored.id, "thread id")
     _storable(stored.parent_thread_id, "parent thread id")
     _storable(stored.resource_id, "resource id")
@@ -827,9 +826,8 @@ class PostgresStore(ThreadRunStore):
         if stamped.metadata.created_at is None:
             stamped.metadata.created_at = now
         stamped.metadata.updated_at = now
-        projected = apply_run_projection(stamped, run)
-        projected.validate_for_persist()
-        await conn.execute(_UPSERT_THREAD, self._params(**_thread_row(_stored_thread(projected))))
+        projected = _stored_thread(apply_run_projection(stamped, run))
+        await conn.execute(_UPSERT_THREAD, self._params(**_thread_row(projected)))
 
     # ── threads ──────────────────────────────────────────────────────
 
@@ -841,14 +839,12 @@ class PostgresStore(ThreadRunStore):
         return None if row is None else _thread(row[0])
 
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite with lineage normalized; `ValidationError` for MOD-2 or an unstorable id (THR-2)."""
-        _of(thread, Thread, "thread").validate_for_persist()
-        await self._rows(_UPSERT_THREAD, **_thread_row(_stored_thread(thread)))
+        """Normalize the lineage, validate (MOD-2, MOD-6), then create or overwrite (THR-2)."""
+        await self._rows(_UPSERT_THREAD, **_thread_row(_stored_thread(_of(thread, Thread, "thread"))))
 
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy and save in one transaction under the hierarchy lock (HIE-5, CON-3)."""
-        _of(thread, Thread, "thread").validate_for_persist()
-        stored = _stored_thread(thread)
+        stored = _stored_thread(_of(thread, Thread, "thread"))
 
         async def work(conn: Connection) -> None:
             await self._lock_hierarchy(conn)

@@ -201,11 +201,8 @@ def _thread(db: sqlite3.Connection, thread_id: str) -> Thread | None:
     return None if row is None else Thread.from_json(json.loads(row[0]))
 
 
-def _put_thread(db: sqlite3.Connection, thread: Thread) -> None:
-    """Store `thread` with its lineage normalized (THR-2)."""
-    stored = thread.copy()
-    stored.parent_thread_id = normalize_lineage_id(stored.parent_thread_id)
-    stored.resource_id = normalize_lineage_id(stored.resource_id)
+def _put_thread(db: sqlite3.Connection, stored: Thread) -> None:
+    """Store a thread whose lineage is normalized and valid (THR-2)."""
     metadata = stored.metadata
     activity = metadata.updated_at if metadata.updated_at is not None else metadata.created_at
     db.execute(
@@ -517,15 +514,15 @@ class SqliteStore(ThreadRunStore):
         return await self._read(lambda db: _thread(db, thread_id), None)
 
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite with lineage normalized; `ValidationError` for MOD-2 (THR-2)."""
-        _of(thread, Thread, "thread").validate_for_persist()
-        stored = thread.copy()
+        """Normalize the lineage, validate (MOD-2), then create or overwrite (THR-2)."""
+        stored = _of(thread, Thread, "thread").normalized()
+        stored.validate_for_persist()
         await self._write(lambda db: _put_thread(db, stored))
 
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy and save in one transaction (HIE-5, CON-3)."""
-        _of(thread, Thread, "thread").validate_for_persist()
-        stored = thread.copy()
+        stored = _of(thread, Thread, "thread").normalized()
+        stored.validate_for_persist()
 
         def work(db: sqlite3.Connection) -> None:
             _check_parent(db, stored.id, stored.parent_thread_id)

@@ -118,12 +118,6 @@ class ReferenceStore(ThreadRunStore):
         except StopIteration:
             return
 
-    def _put_thread(self, thread: Thread) -> None:
-        stored = thread.copy()
-        stored.parent_thread_id = normalize_lineage_id(stored.parent_thread_id)
-        stored.resource_id = normalize_lineage_id(stored.resource_id)
-        self._threads.put(stored)
-
     def _drop_thread(self, thread_id: str) -> None:
         self._threads.drop(thread_id)
         self._logs.pop(thread_id, None)
@@ -164,17 +158,19 @@ class ReferenceStore(ThreadRunStore):
             return None if thread is None else thread.copy()
 
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite with lineage normalized; `ValidationError` for MOD-2 (THR-2)."""
-        require(thread, Thread, "thread").validate_for_persist()
+        """Normalize the lineage, validate (MOD-2), then create or overwrite (THR-2)."""
+        normalized = require(thread, Thread, "thread").normalized()
+        normalized.validate_for_persist()
         async with self._lock:
-            self._put_thread(thread)
+            self._threads.put(normalized)
 
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy (HIE-1..4) and save, atomically (HIE-5, CON-3)."""
-        require(thread, Thread, "thread").validate_for_persist()
+        normalized = require(thread, Thread, "thread").normalized()
+        normalized.validate_for_persist()
         async with self._lock:
-            self._check_hierarchy(thread.id, thread.parent_thread_id)
-            self._put_thread(thread)
+            self._check_hierarchy(normalized.id, normalized.parent_thread_id)
+            self._threads.put(normalized)
 
     async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
         """Raise `ValidationError` unless `thread_id` may take the parent (HIE-1..4)."""

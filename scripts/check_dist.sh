@@ -103,12 +103,12 @@ echo "help lists --store and the --conformance-* options"
 
 step "python -m conformance spec | head"
 "$work/env/bin/python" -m conformance spec | head -n 4
-"$work/env/bin/python" -m conformance spec >"$work/SPEC.md"
-if [ -f "$root/docs/SPEC.md" ]; then
-    cmp -s "$work/SPEC.md" "$root/docs/SPEC.md" ||
-        fail "the installed kit renders a spec that differs from docs/SPEC.md: regenerate it with" \
-            "'python -m conformance spec --output docs/SPEC.md' (and check that the wheel ships every test)"
-    echo "the installed kit renders docs/SPEC.md byte for byte"
+"$work/env/bin/python" -m conformance spec >"$work/EXAMPLES.md"
+if [ -f "$root/docs/EXAMPLES.md" ]; then
+    cmp -s "$work/EXAMPLES.md" "$root/docs/EXAMPLES.md" ||
+        fail "the installed kit renders examples that differ from docs/EXAMPLES.md: regenerate it with" \
+            "'python -m conformance spec --output docs/EXAMPLES.md' (and check that the wheel ships every test)"
+    echo "the installed kit renders docs/EXAMPLES.md byte for byte"
 fi
 
 echo "check_dist: OK"

@@ -22,7 +22,6 @@ from conformance import (
     ValidationError,
     apply_run_projection,
     checkpoint_parent_thread_id,
-    normalize_lineage_id,
     sort_threads_by_recent_activity,
     validate_append_only_delta,
 )
@@ -45,9 +44,8 @@ class MinimalStore(ThreadRunStore):
         return found.copy() if found else None
 
     async def save_thread(self, thread: Thread) -> None:
-        thread.validate_for_persist()
-        kept = thread.copy()
-        kept.parent_thread_id = normalize_lineage_id(kept.parent_thread_id)
+        kept = thread.normalized()
+        kept.validate_for_persist()
         self.threads[kept.id] = kept
 
     async def delete_thread(self, thread_id: str) -> None:

@@ -1,4 +1,4 @@
-"""The rule registry matches SPEC.md, and every rule has a contract test."""
+"""The rule registry matches docs/SPEC.md, the normative spec, and every rule has a contract test."""
 
 from __future__ import annotations
 
@@ -9,8 +9,65 @@ import pytest
 
 from conformance import CAPABILITIES, RULES, StoreContract, rule
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
-RULE_LINE = re.compile(r"^- ([A-Z]+-\d+) (\[cap: (\w+)\])?", re.MULTILINE)
+SPEC = Path(__file__).resolve().parents[1] / "docs" / "SPEC.md"
+#: A rule of sections 3-9: `- ID [cap: NAME] text`, its text running on to the next bullet, heading or blank line.
+RULE = re.compile(r"^- ([A-Z]+-\d+) (?:\[cap: (\w+)\] )?(.*?)(?=^- |^\S|^$|\Z)", re.MULTILINE | re.DOTALL)
+#: A row of section 11, the rule index: `| ID | `capability` | summary |`.
+INDEX_ROW = re.compile(r"^\| ([A-Z]+-\d+) \| (?:`(\w+)`)? \| (.+) \|$", re.MULTILINE)
+#: A name in code: a method, field or argument (`save_thread`, `updated_at`, `id_prefix`).
+CODE_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def _sections() -> tuple[str, str]:
+    """The spec up to its rule index, and the rule index (section 11)."""
+    text = SPEC.read_text(encoding="utf-8")
+    rules, marker, index = text.partition("\n## 11. Rule index\n")
+    assert marker, "docs/SPEC.md has no section '## 11. Rule index'"
+    return rules, index
+
+
+def _spec_rules() -> dict[str, tuple[str | None, str]]:
+    """Each rule the spec defines: its capability and its whole text, whitespace collapsed."""
+    return {match[1]: (match[2], " ".join(match[3].split())) for match in RULE.finditer(_sections()[0])}
+
+
+def _spec_index() -> dict[str, tuple[str | None, str]]:
+    """Each row of the rule index: capability and summary."""
+    return {match[1]: (match[2], match[3]) for match in INDEX_ROW.finditer(_sections()[1])}
+
+
+def test_registry_matches_spec_rules_and_capabilities() -> None:
+    """Every rule defined in docs/SPEC.md is registered with its capability, in spec order, and nothing else is."""
+    in_spec = {rule_id: capability for rule_id, (capability, _) in _spec_rules().items()}
+    # MOD-6 names any_ids inside its text, for one clause only: the rule itself applies to every backend.
+    in_spec["MOD-6"] = None
+    assert list(in_spec) == list(RULES)
+    assert {rule_id: r.capability for rule_id, r in RULES.items()} == in_spec
+
+
+def test_registry_texts_are_the_spec_rule_index() -> None:
+    """The registry's one-line text and capability of each rule are the spec's rule index row, word for word."""
+    registry = {rule_id: (r.capability, r.text) for rule_id, r in RULES.items()}
+    assert _spec_index() == registry
+    assert list(_spec_index()) == list(RULES), "the rule index lists the rules in spec order"
+
+
+def test_summaries_name_only_what_their_rule_names() -> None:
+    """A summary mentions no method, field or argument that its rule's text in the spec does not."""
+    rules = _spec_rules()
+    strays = {
+        rule_id: names
+        for rule_id, r in RULES.items()
+        if (names := sorted(set(CODE_NAME.findall(r.text)) - set(CODE_NAME.findall(rules[rule_id][1]))))
+    }
+    assert strays == {}
+
+
+def test_spec_does_not_point_outside_the_repository() -> None:
+    """The spec is self-contained: no link or path into a sibling checkout (`../shared`, `seeds/`)."""
+    text = SPEC.read_text(encoding="utf-8")
+    assert "../shared" not in text
+    assert "seeds/" not in text
 
 
 def _contract_rule_ids() -> dict[str, set[str]]:
@@ -21,15 +78,6 @@ def _contract_rule_ids() -> dict[str, set[str]]:
             marks = getattr(getattr(StoreContract, name), "pytestmark", [])
             tests[name] = {rule_id for mark in marks if mark.name == "rule" for rule_id in mark.args}
     return tests
-
-
-@pytest.mark.skipif(not SPEC.is_file(), reason=f"the normative spec is not beside the checkout ({SPEC})")
-def test_registry_matches_spec_rules_and_capabilities() -> None:
-    """Every rule defined in SPEC.md is registered with its capability, and nothing else is."""
-    in_spec = {match[1]: match[3] or None for match in RULE_LINE.finditer(SPEC.read_text(encoding="utf-8"))}
-    # MOD-6 names any_ids inside its text, for one clause only: the rule itself applies to every backend.
-    in_spec["MOD-6"] = None
-    assert {rule_id: r.capability for rule_id, r in RULES.items()} == in_spec
 
 
 def test_capabilities_of_rules_are_known() -> None:

@@ -11,12 +11,14 @@ import pytest
 from minimal_store import MinimalStore
 
 from conformance import (
+    Message,
     NotFoundError,
     PersistedState,
+    RunRecord,
     ThreadRunCheckpointStore,
     ValidationError,
 )
-from conformance.kit._scenarios import log, thread
+from conformance.kit._scenarios import log, run, thread, user
 
 pytestmark = pytest.mark.anyio
 
@@ -71,6 +73,35 @@ async def test_default_delete_errors_say_which_thread_and_what_to_do() -> None:
     await store.save_thread(thread("b", parent="a"))
     with pytest.raises(ValidationError, match="thread 'a' has child threads; choose 'detach' or 'cascade'"):
         await store.delete_thread_with_strategy("a", "reject")  # type: ignore[arg-type]
+
+
+class TrustingMinimalStore(MinimalStore):
+    """The minimal store with a `checkpoint` that does not check the run's thread, and counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checkpoints = 0
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        self.checkpoints += 1
+        await super().checkpoint(run.thread_id, messages, run)
+
+
+async def test_default_checkpoint_append_refuses_a_run_of_another_thread_itself() -> None:
+    """CKP-1 in the default: a run of thread u appended to t is refused before `checkpoint` is called."""
+    store = TrustingMinimalStore()
+    await log(store, "t", "m1")
+    with pytest.raises(ValidationError, match="run 'r1' belongs to thread 'u', not to the checkpointed thread 't'"):
+        await store.checkpoint_append("t", [user("m2")], 1, run("r1", "u"))
+    assert store.checkpoints == 0
+    assert await store.load_run("r1") is None
+
+
+async def test_default_save_thread_validated_takes_a_blank_parent_as_none() -> None:
+    """THR-2 in the default: a blank parent passes the hierarchy check and is stored as none."""
+    store = MinimalStore()
+    await store.save_thread_validated(thread("t", parent="  ", resource=" r "))
+    assert await store.load_thread("t") == thread("t", resource="r")
 
 
 async def test_read_port_refuses_what_is_not_a_store_naming_its_type() -> None:

@@ -78,17 +78,17 @@ class BlockingStore:
             return found.copy() if found else None
 
     def save_thread(self, thread: Thread) -> None:
+        kept = thread.normalized()
+        kept.validate_for_persist()
         with self.lock:
-            thread.validate_for_persist()
-            kept = thread.copy()
-            kept.parent_thread_id = normalize_lineage_id(kept.parent_thread_id)
             self.threads[kept.id] = kept
 
     def save_thread_validated(self, thread: Thread) -> None:
+        kept = thread.normalized()
+        kept.validate_for_persist()
         with self.lock:
-            thread.validate_for_persist()
-            self.validate_thread_hierarchy(thread.id, thread.parent_thread_id)
-            self.save_thread(thread)
+            self.validate_thread_hierarchy(kept.id, kept.parent_thread_id)
+            self.threads[kept.id] = kept
 
     def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
         with self.lock:

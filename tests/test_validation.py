@@ -98,6 +98,50 @@ def test_mod2_valid_thread_passes_unchanged(thread: Thread) -> None:
     assert thread == before
 
 
+# ── THR-2 Thread.normalized: what a store validates and stores ───────
+
+
+def test_normalized_strips_resource_and_parent() -> None:
+    """THR-2: `"  r "` becomes `"r"`, `" p\t"` becomes `"p"`; every other field is kept."""
+    given = Thread(id=" t ", resource_id="  r ", parent_thread_id=" p\t", latest_run_id=" r1 ")
+    assert given.normalized() == Thread(id=" t ", resource_id="r", parent_thread_id="p", latest_run_id=" r1 ")
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_normalized_makes_blank_lineage_none_and_the_thread_valid(blank: str) -> None:
+    """THR-2: a blank resource or parent means none, so the normalized thread passes MOD-2."""
+    normalized = Thread(id="t1", resource_id=blank, parent_thread_id=blank).normalized()
+    assert (normalized.resource_id, normalized.parent_thread_id) == (None, None)
+    normalized.validate_for_persist()
+
+
+@pytest.mark.parametrize("name", ["active_run_id", "open_run_id", "latest_run_id"])
+def test_normalized_leaves_blank_run_ids_invalid(name: str) -> None:
+    """THR-2: run ids are not normalized; a blank one stays blank and MOD-2 refuses it."""
+    changes: dict[str, Any] = {name: "  "}
+    normalized = replace(Thread(id="t1"), **changes).normalized()
+    assert getattr(normalized, name) == "  "
+    with pytest.raises(ValidationError, match=f"field '{name}' must not be blank"):
+        normalized.validate_for_persist()
+
+
+def test_normalized_is_a_copy() -> None:
+    """THR-2: the thread given is not changed, and shares nothing with the copy (ISO-1)."""
+    given = Thread(id="t1", resource_id=" r ")
+    given.metadata.custom["k"] = [1]
+    normalized = given.normalized()
+    normalized.metadata.custom["k"] = [2]
+    normalized.metadata.title = "changed"
+    assert given == Thread(id="t1", resource_id=" r ", metadata=given.metadata)
+    assert (given.metadata.custom, given.metadata.title) == ({"k": [1]}, None)
+
+
+def test_normalized_refuses_a_wrongly_typed_field_by_name() -> None:
+    """A thread that cannot be copied is a ValidationError naming the field and the thread."""
+    with pytest.raises(ValidationError, match="thread 't1': field 'resource_id'"):
+        Thread(id="t1", resource_id=7).normalized()  # type: ignore[arg-type]
+
+
 # ── MOD-3 validate_message_shape ─────────────────────────────────────
 
 
@@ -273,6 +317,38 @@ def test_mod4_output_naming_another_thread_is_refused() -> None:
     """MOD-4: `output` names the run's own thread."""
     with pytest.raises(ValidationError, match=re.escape("output.thread_id 't2' must be the run's thread 't1'")):
         run(output=RunMessageOutput(thread_id="t2")).validate_for_persist()
+
+
+@pytest.mark.parametrize(
+    ("activation", "part"),
+    [
+        ({"intent": {"thread_id": "t2"}, "input": {"thread_id": "t2"}}, "intent"),
+        ({"intent": {"thread_id": "t1"}, "input": {"thread_id": "t2"}}, "input"),
+        ({"input": {"thread_id": " t1"}}, "input"),
+        ({"intent": {"thread_id": None}}, "intent"),
+    ],
+)
+def test_mod4_activation_naming_another_thread_is_refused(activation: dict[str, Any], part: str) -> None:
+    """MOD-4: an activation's `intent.thread_id` and `input.thread_id`, when present, are the run's own thread."""
+    with pytest.raises(ValidationError, match=re.escape(f"activation.{part}.thread_id")):
+        run(activation=activation).validate_for_persist()
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        None,
+        {"intent": {"thread_id": "t1", "kind": "new_intent"}, "input": {"thread_id": "t1"}, "options": {}},
+        {"intent": {"agent_id": "a"}, "input": {"range": {"from_seq": 1, "to_seq": 2}}},
+        {"thread_id": "t2", "trace": {"parent_thread_id": "t2"}},
+        {"intent": "t2", "input": ["t2"]},
+        ["intent", {"thread_id": "t2"}],
+        "opaque",
+    ],
+)
+def test_mod4_activation_naming_no_other_thread_passes(activation: Any) -> None:
+    """MOD-4: an activation naming its own thread, or none where MOD-4 looks, is opaque JSON and valid."""
+    run(activation=activation).validate_for_persist()
 
 
 @pytest.mark.parametrize("part", ["input", "output"])

@@ -6,6 +6,7 @@ fresh folder, and reads the verdict line, the JSON report and the exit status.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -268,10 +269,8 @@ def test_an_unwritable_report_path_is_refused_before_any_test(
 
 def test_a_backend_that_is_not_installed_is_refused(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--conformance-backend trio` without trio installed is a usage error naming the package."""
-    from conformance.kit import _plugin
-
-    real = _plugin.importlib.util.find_spec
-    monkeypatch.setattr(_plugin.importlib.util, "find_spec", lambda name: None if name == "trio" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "trio" else real(name))
     result = pytester.runpytest_inprocess(
         "--conformance-backend", "asyncio,trio", "-o", "asyncio_default_fixture_loop_scope=function"
     )

@@ -128,11 +128,30 @@ class Thread(Model):
     latest_run_id: str | None = field(optional(STR), default=None)
     latest_run_updated_at: int | None = field(optional(INT), default=None)
 
+    def normalized(self) -> Thread:
+        """Return a copy with `resource_id` and `parent_thread_id` normalized by MOD-1.
+
+        What `save_thread` stores (THR-2): `"  r "` becomes `"r"`, a blank lineage id
+        `None`; the run ids are left as they are. Validate the copy with
+        `validate_for_persist` before storing it. Raises `ValidationError` naming the
+        field when a field has the wrong type (such a thread cannot be copied).
+
+        >>> stored = Thread(id="t", resource_id="  r ", parent_thread_id="   ").normalized()
+        >>> stored.resource_id, stored.parent_thread_id
+        ('r', None)
+        """
+        self.check_types(f"thread {self.id!r}")
+        copy = self.copy()
+        copy.resource_id = normalize_lineage_id(copy.resource_id)
+        copy.parent_thread_id = normalize_lineage_id(copy.parent_thread_id)
+        return copy
+
     def validate_for_persist(self) -> None:
         """Raise `ValidationError` unless this thread may be stored (MOD-2).
 
         The id must not be blank; `resource_id`, `parent_thread_id` and the run ids
         must not be blank when present; the normalized parent must not be the thread.
+        It checks the thread as given: a store validates `normalized()` (THR-2).
         """
         self.check_types(f"thread {self.id!r}")
         if is_blank(self.id):

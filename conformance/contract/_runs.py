@@ -139,15 +139,18 @@ class RunRecord(Model):
     def validate_for_persist(self) -> None:
         """Raise `ValidationError` unless this run may be stored (MOD-4).
 
-        Ids not blank; `input`/`output` name the run's own thread with 1-based,
-        non-empty ranges; an output range as long as `output.message_ids`; status
-        consistent with `waiting`, `outcome` and `finished_at`.
+        Ids not blank; an `activation` naming a thread (`intent.thread_id`,
+        `input.thread_id`) names the run's own; `input`/`output` name the run's own
+        thread with 1-based, non-empty ranges; an output range as long as
+        `output.message_ids`; status consistent with `waiting`, `outcome` and
+        `finished_at`.
         """
         owner = f"run {self.run_id!r}"
         self.check_types(owner)
         for name in ("run_id", "thread_id", "agent_id"):
             if not getattr(self, name).strip():
                 raise ValidationError(f"{owner}: field '{name}' must not be blank")
+        self._validate_activation(owner)
         for name in ("input", "output"):
             part: RunMessageInput | RunMessageOutput | None = getattr(self, name)
             if part is None:
@@ -169,6 +172,18 @@ class RunRecord(Model):
                     f"{len(self.output.message_ids)}"
                 )
         self._validate_status(owner)
+
+    def _validate_activation(self, owner: str) -> None:
+        activation = self.activation
+        if not isinstance(activation, dict):
+            return
+        for part in ("intent", "input"):
+            named = activation.get(part)
+            if isinstance(named, dict) and "thread_id" in named and named["thread_id"] != self.thread_id:
+                raise ValidationError(
+                    f"{owner}: activation.{part}.thread_id {named['thread_id']!r} must be the run's thread "
+                    f"{self.thread_id!r}"
+                )
 
     def _validate_status(self, owner: str) -> None:
         status = self.status

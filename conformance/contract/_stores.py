@@ -77,10 +77,13 @@ class ThreadStore(ABC):
 
     @abstractmethod
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite `thread` with lineage normalized (THR-2).
+        """Create or overwrite `thread` with its lineage normalized (THR-2).
 
-        Raises `ValidationError` for an invalid thread (MOD-2), storing nothing. Does
-        not check the hierarchy: use `save_thread_validated` for that.
+        Normalizes `resource_id` and `parent_thread_id` first (`thread.normalized()`:
+        `"  r "` is stored as `"r"`, a blank one as `None`), then validates the copy
+        (MOD-2) and stores it. Raises `ValidationError` for an invalid thread (a blank
+        id or run id, a self-parent), storing nothing. Does not check the hierarchy:
+        use `save_thread_validated` for that.
         """
 
     @abstractmethod
@@ -122,12 +125,14 @@ class ThreadStore(ABC):
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy (HIE-1..4), then `save_thread` (HIE-5).
 
-        Raises `ValidationError` for a cycle, a missing parent or ancestor, or an
-        invalid thread; nothing is stored then. The default is not atomic across the
-        check and the write: backends with concurrent writers override it (CON-3).
+        Raises `ValidationError` for a cycle, a missing parent or ancestor, or a
+        thread invalid once normalized (THR-2); nothing is stored then. The default is
+        not atomic across the check and the write: backends with concurrent writers
+        override it (CON-3).
         """
-        require(thread, Thread, "thread").validate_for_persist()
-        await self.validate_thread_hierarchy(thread.id, thread.parent_thread_id)
+        normalized = require(thread, Thread, "thread").normalized()
+        normalized.validate_for_persist()
+        await self.validate_thread_hierarchy(normalized.id, normalized.parent_thread_id)
         await self.save_thread(thread)
 
     async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
@@ -335,9 +340,10 @@ class ThreadRunStore(ThreadStore, RunStore):
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         """Replace the log with `messages` and upsert `run`, atomically (CKP-1, CKP-2).
 
-        Validates the run (MOD-4), the messages (MOD-3, unique ids) and the hierarchy
-        of the thread's parent (its stored parent, else `run.request.parent_thread_id`);
-        raises `ValidationError` and changes nothing when any fails. On success the
+        Validates the run (MOD-4, and `run.thread_id == thread_id`), the messages
+        (MOD-3, unique ids) and the hierarchy of the thread's parent (its stored parent,
+        else `run.request.parent_thread_id`); raises `ValidationError` and changes
+        nothing when any fails. On success the
         thread is created if missing, `created_at` set if unset, `updated_at` set to
         now (ms), the run projected onto it (CKP-6), and the stored run becomes `run`.
         """
@@ -353,7 +359,8 @@ class ThreadRunStore(ThreadStore, RunStore):
 
         Raises `VersionConflictError(expected, actual)` when `expected_version` is given
         and differs from the committed log length (CKP-3), and `ValidationError` for a
-        delta that breaks MSG-5 (CKP-4); nothing changes then. The default is a
+        run of another thread (CKP-1), or as `checkpoint` does, or for a delta that
+        breaks MSG-5 (CKP-4); nothing changes then. The default is a
         read-modify-write: not safe under concurrent writers (CON-1).
         """
         require(thread_id, str, "thread_id")
@@ -363,7 +370,10 @@ class ThreadRunStore(ThreadStore, RunStore):
         ):
             wanted = "must be None or an integer >= 0"
             raise ValidationError(f"argument 'expected_version' {wanted}, got {expected_version!r}")
-        require(run, RunRecord, "run")
+        if require(run, RunRecord, "run").thread_id != thread_id:
+            raise ValidationError(
+                f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not to the checkpointed thread {thread_id!r}"
+            )
         existing = await self.load_committed_messages(thread_id) or []
         actual = len(existing)
         if expected_version is not None and expected_version != actual:

@@ -189,11 +189,14 @@ async def snapshot(store: ThreadRunStore, *extra_ids: str) -> Snapshot:
 
     Threads come from `list_threads`; logs and states are read for every listed
     thread, every run's thread and `extra_ids` (threads without a record may own a log).
+    Paging stops at the first page that shows nothing new, so a store that ignores
+    `offset` ends the snapshot instead of looping: the snapshot relies on no listing
+    order or tie-break (those are THR-5's and RUN-4's to check).
     """
     taken = Snapshot()
     thread_ids: list[str] = []
     offset = 0
-    while batch := await store.list_threads(offset, 200):
+    while batch := [i for i in await store.list_threads(offset, 200) if i not in thread_ids]:
         thread_ids += batch
         offset += len(batch)
     for thread_id in thread_ids:
@@ -203,10 +206,11 @@ async def snapshot(store: ThreadRunStore, *extra_ids: str) -> Snapshot:
     page_offset = 0
     while True:
         page = await store.list_runs(RunQuery(offset=page_offset, limit=200))
-        for record in page.items:
+        fresh = [record for record in page.items if record.run_id not in taken.runs]
+        for record in fresh:
             taken.runs[record.run_id] = record
         page_offset += len(page.items)
-        if not page.has_more or not page.items:
+        if not page.has_more or not fresh:
             break
     owners = {*thread_ids, *extra_ids, *(r.thread_id for r in taken.runs.values())}
     for owner in sorted(owners):

@@ -28,6 +28,8 @@ class RuleViolation(AssertionError):
     `DEL-3: detached child 'c' keeps its parent`.
     """
 
+    __module__ = "conformance"  # its public home: failures read `conformance.RuleViolation: DEL-3: ...`
+
     def __init__(self, rules: str | tuple[str, ...], message: str) -> None:
         self.rules: tuple[str, ...] = (rules,) if isinstance(rules, str) else tuple(rules)
         self.detail = message

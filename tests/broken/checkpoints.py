@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from broken import Broken
 from conformance import (
     CheckpointSnapshot,
@@ -49,6 +51,39 @@ class CheckpointValidatesMessagesLate(ReferenceStore):
             self._runs.put(run.copy())
             validate_delta((), 1, messages)
             self._replace_log(thread_id, messages)
+
+
+class CheckpointAcceptsForeignRun(ReferenceStore):
+    """`checkpoint` stores a run of another thread and projects it onto the checkpointed one, as upstream does."""
+
+    async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
+        async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id))
+            validate_delta((), 1, messages)
+            self._threads.put(projected)
+            self._replace_log(thread_id, messages)
+            self._runs.put(run.copy())
+
+
+class AppendAcceptsForeignRun(ReferenceStore):
+    """`checkpoint_append` stores a run of another thread and projects it onto the appended one."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        if run.thread_id == thread_id:
+            return await super().checkpoint_append(thread_id, messages, expected_version, run)
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            validate_delta(log.positions if log is not None else {}, actual + 1, messages)
+            self._threads.put(self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id)))
+            if messages:
+                self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
 
 
 class CheckpointKeepsFirstRunWrite(ReferenceStore):
@@ -229,6 +264,8 @@ class ProjectionDoneClearsAll(ReferenceStore):
 ZOO: list[Broken] = [
     Broken(CheckpointSkipsHierarchy, "CKP-1", "checkpoint does not validate the parent's hierarchy"),
     Broken(CheckpointValidatesMessagesLate, "CKP-1", "checkpoint writes thread and run before validating messages"),
+    Broken(CheckpointAcceptsForeignRun, "CKP-1", "checkpoint accepts a run of another thread"),
+    Broken(AppendAcceptsForeignRun, "CKP-1", "checkpoint_append accepts a run of another thread"),
     Broken(CheckpointKeepsFirstRunWrite, "CKP-2", "the run upsert keeps the first write's created_at and thread_id"),
     Broken(CheckpointResetsCreatedAt, "CKP-2", "checkpoint overwrites the thread's created_at with now"),
     Broken(CheckpointUpdatesRunInPlace, "CKP-2", "a checkpointed run keeps its old write order for latest_run ties"),

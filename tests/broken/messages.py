@@ -66,7 +66,7 @@ class DeleteMessagesOfAnyThread(ReferenceStore):
 
 
 class AppendCreatesLogFirst(ReferenceStore):
-    """Gets-or-creates the log row before validating, so even an empty append leaves an empty log."""
+    """Gets-or-creates the log row before validating, so even an empty append leaves an empty log that reads `[]`."""
 
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         async with self._lock:
@@ -75,6 +75,14 @@ class AppendCreatesLogFirst(ReferenceStore):
             validate_delta(log.positions, start_seq, messages)
             log.extend([m.copy() for m in messages])
             return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
+
+
+class AppendNumbersTheDelta(ReferenceStore):
+    """Returns the delta's records numbered from 1 (its own positions), not from the tail of the log."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        records = await super().append_message_records(thread_id, messages)
+        return [replace(record, seq=index) for index, record in enumerate(records, start=1)]
 
 
 class AppendUpserts(ReferenceStore):
@@ -224,7 +232,8 @@ ZOO: list[Broken] = [
     Broken(EmptyLogAsList, "MSG-1", "an absent log reads as [] instead of None"),
     Broken(UnvalidatedSave, "MSG-2", "save_messages stores invalid messages and repeated ids"),
     Broken(DeleteMessagesOfAnyThread, "MSG-3", "delete_messages on an unknown thread silently succeeds"),
-    Broken(AppendCreatesLogFirst, "MSG-4", "append creates the log before validating; an empty delta leaves []"),
+    Broken(AppendCreatesLogFirst, "MSG-1", "append creates the log before validating; an empty delta leaves []"),
+    Broken(AppendNumbersTheDelta, "MSG-4", "append returns records numbered from 1, not from the log's tail"),
     Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
     Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
     Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),

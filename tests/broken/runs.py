@@ -34,6 +34,17 @@ class CreateRunUnvalidated(ReferenceStore):
             self._runs.put(record.copy())
 
 
+class CreateRunIgnoresActivation(ReferenceStore):
+    """`create_run` validates everything but the activation: one naming another thread is stored."""
+
+    async def create_run(self, record: RunRecord) -> None:
+        replace(record, activation=None).validate_for_persist()
+        async with self._lock:
+            if record.run_id in self._runs.runs:
+                raise AlreadyExistsError(f"run {record.run_id!r} already exists")
+            self._runs.put(record.copy())
+
+
 class LoadRunDropsActivation(ReferenceStore):
     """The run table has no `activation` column: it reads back as None."""
 
@@ -120,6 +131,7 @@ class ListRunsHasMoreAtLastPage(ReferenceStore):
 ZOO: list[Broken] = [
     Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
     Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation"),
+    Broken(CreateRunIgnoresActivation, "MOD-4", "create_run stores a run whose activation names another thread"),
     Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON"),
     Broken(LoadUnknownRunRaises, "RUN-2", "load_run of an unknown id raises NotFoundError"),
     Broken(LatestRunFirstWritten, "RUN-3", "latest_run keeps the first written run among equal updated_at"),

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 from broken import Broken
-from conformance import NotFoundError, PersistedState, Thread, ThreadMetadata, ValidationError
+from conformance import NotFoundError, PersistedState, Thread, ThreadMetadata, ValidationError, normalize_lineage_id
 from reference_store import ReferenceStore
 
 
 class ParentKeptUnstripped(ReferenceStore):
-    """Stores the parent id exactly as given, spaces included."""
+    """Validates the normalized thread but stores the parent id exactly as given, spaces included."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        thread.normalized().validate_for_persist()
+        kept = thread.copy()
+        kept.resource_id = normalize_lineage_id(kept.resource_id)
+        async with self._lock:
+            self._threads.put(kept)
+
+
+class ResourceKeptUnstripped(ReferenceStore):
+    """Validates the normalized thread but stores the resource id exactly as given: `"  r "` stays padded."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        thread.normalized().validate_for_persist()
+        kept = thread.copy()
+        kept.parent_thread_id = normalize_lineage_id(kept.parent_thread_id)
+        async with self._lock:
+            self._threads.put(kept)
+
+
+class BlankLineageRefused(ReferenceStore):
+    """Validates the thread as given, before normalizing (rule set 1.0): a blank resource or parent is refused."""
 
     async def save_thread(self, thread: Thread) -> None:
         thread.validate_for_persist()
-        async with self._lock:
-            self._threads.put(thread.copy())
+        await super().save_thread(thread)
 
 
 class BlankLineageAccepted(ReferenceStore):
@@ -21,7 +42,7 @@ class BlankLineageAccepted(ReferenceStore):
 
     async def save_thread(self, thread: Thread) -> None:
         async with self._lock:
-            self._put_thread(thread)
+            self._threads.put(thread.normalized())
 
 
 class CustomMetadataDropped(ReferenceStore):
@@ -157,6 +178,8 @@ class FirstStateWins(ReferenceStore):
 ZOO = [
     Broken(ParentKeptUnstripped, "MOD-1", "parent ids stored with their spaces"),
     Broken(BlankLineageAccepted, "MOD-2", "blank ids and self-parents accepted"),
+    Broken(ResourceKeptUnstripped, "THR-2", "resource ids stored with their spaces"),
+    Broken(BlankLineageRefused, "THR-2", "blank resource or parent refused instead of stored as None"),
     Broken(CustomMetadataDropped, "MOD-5", "metadata.custom and title lost on save"),
     Broken(PercentIdsRefused, "MOD-6", "portable % and \\ refused with RuntimeError"),
     Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None"),

@@ -171,9 +171,9 @@ def _log(data: Data, thread_id: str) -> list[Message]:
 
 
 def _stored_thread(thread: Thread) -> dict[str, Any]:
-    stored = thread.copy()
-    stored.parent_thread_id = normalize_lineage_id(stored.parent_thread_id)
-    stored.resource_id = normalize_lineage_id(stored.resource_id)
+    """The JSON of `thread` with its lineage normalized, once it is valid (THR-2)."""
+    stored = thread.normalized()
+    stored.validate_for_persist()
     return stored.to_json()
 
 
@@ -252,19 +252,19 @@ class JsonFileStore(ThreadRunStore):
         return None if raw is None else Thread.from_json(raw)
 
     async def save_thread(self, thread: Thread) -> None:
-        """Create or overwrite with lineage normalized; `ValidationError` for MOD-2 (THR-2)."""
-        _of(thread, Thread, "thread").validate_for_persist()
+        """Normalize the lineage, validate (MOD-2), then create or overwrite (THR-2)."""
+        stored = _stored_thread(_of(thread, Thread, "thread"))
         await self._turn()
         with self._writing() as data:
-            data["threads"][thread.id] = _stored_thread(thread)
+            data["threads"][thread.id] = stored
 
     async def save_thread_validated(self, thread: Thread) -> None:
         """Check the hierarchy and save in one write (HIE-5, CON-3)."""
-        _of(thread, Thread, "thread").validate_for_persist()
+        stored = _stored_thread(_of(thread, Thread, "thread"))
         await self._turn()
         with self._writing() as data:
             _check_parent(data["threads"], thread.id, thread.parent_thread_id)
-            data["threads"][thread.id] = _stored_thread(thread)
+            data["threads"][thread.id] = stored
 
     async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
         """`ValidationError` unless `thread_id` may take the parent (HIE-1..4)."""
@@ -428,9 +428,7 @@ class JsonFileStore(ThreadRunStore):
         if stamped.metadata.created_at is None:
             stamped.metadata.created_at = now
         stamped.metadata.updated_at = now
-        projected = apply_run_projection(stamped, run)
-        projected.validate_for_persist()
-        return _stored_thread(projected)
+        return _stored_thread(apply_run_projection(stamped, run))
 
     @staticmethod
     def _checked_run(thread_id: str, run: RunRecord) -> None:

@@ -21,6 +21,7 @@ INVALID_CHECKPOINT_RUNS: dict[str, RunRecord] = {
     "blank-agent-id": replace(run("r1", "t"), agent_id=" "),
     "done-without-finished-at": replace(run("r1", "t", RunStatus.DONE), finished_at=None),
     "output-of-another-thread": replace(run("r1", "t"), output=RunMessageOutput(thread_id="elsewhere")),
+    "activation-of-another-thread": replace(run("r1", "t"), activation={"intent": {"thread_id": "elsewhere"}}),
 }
 
 INVALID_CHECKPOINT_MESSAGES: dict[str, list[Message]] = {
@@ -81,6 +82,24 @@ class CheckpointRules(ProjectionRules):
         with pytest.raises(ValidationError):
             await store.checkpoint("t", [user("m1"), user("m2")], invalid)
         assert await snapshot(store, "t") == before
+
+    @rule("CKP-1")
+    @pytest.mark.parametrize("append", [False, True], ids=["checkpoint", "checkpoint_append"])
+    async def test_checkpoint_refuses_a_run_of_another_thread(self, store: ThreadRunStore, append: bool) -> None:
+        """Checkpointing thread t with a run of thread u raises ValidationError; neither thread changes."""
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1")
+        await store.save_thread(thread("u", created_at=1))
+        before = await snapshot(store, "t", "u")
+        foreign = run("r1", "u", RunStatus.RUNNING)
+        call = (
+            store.checkpoint_append("t", [user("m2")], 1, foreign)
+            if append
+            else store.checkpoint("t", [user("m1"), user("m2")], foreign)
+        )
+        with pytest.raises(ValidationError):
+            await call
+        assert await snapshot(store, "t", "u") == before
 
     @rule("CKP-1")
     @pytest.mark.parametrize(
@@ -190,11 +209,11 @@ class CheckpointRules(ProjectionRules):
         assert await store.load_committed_messages("t") == messages
 
     @rule("CKP-2")
-    async def test_checkpoint_without_messages_leaves_no_log(self, store: ThreadRunStore) -> None:
-        """Checkpointing an empty list empties the log, which then reads as None."""
+    async def test_checkpoint_without_messages_leaves_no_message(self, store: ThreadRunStore) -> None:
+        """Checkpointing an empty list empties the log (which reads as None: MSG-1)."""
         await log(store, "t", "m1", "m2")
         await store.checkpoint("t", [], run("r1", "t"))
-        assert await store.load_committed_messages("t") is None
+        assert not await store.load_committed_messages("t")
 
     @rule("CKP-2")
     async def test_checkpoint_upserts_the_run_exactly(self, store: ThreadRunStore) -> None:
@@ -260,16 +279,17 @@ class CheckpointRules(ProjectionRules):
 
     @rule("CKP-3")
     async def test_no_expected_version_appends_unconditionally(self, store: ThreadRunStore) -> None:
-        """expected_version None appends whatever the version."""
+        """expected_version None appends whatever the version (what it returns is CKP-4's)."""
         await log(store, "t", "m1", "m2")
-        assert await store.checkpoint_append("t", [user("m3")], None, run("r1", "t")) == 3
+        await store.checkpoint_append("t", [user("m3")], None, run("r1", "t"))
         assert await store.load_committed_messages("t") == [user("m1"), user("m2"), user("m3")]
 
     @rule("CKP-3")
     async def test_version_counts_messages_hidden_from_the_read_view(self, store: ThreadRunStore) -> None:
         """A raw log of 5 with a 3-message read view is version 5: expecting 5 appends."""
         await _hidden_log(store, "t")
-        assert await store.checkpoint_append("t", [user("m6")], 5, run("r1", "t")) == 6
+        await store.checkpoint_append("t", [user("m6")], 5, run("r1", "t"))
+        assert [m.id for m in await store.load_committed_messages("t") or []][4:] == ["m5", "m6"]
 
     @rule("CKP-3")
     async def test_read_view_length_is_a_stale_version(self, store: ThreadRunStore) -> None:
@@ -418,15 +438,15 @@ class CheckpointRules(ProjectionRules):
 
     @rule("CKP-5")
     async def test_load_checkpoint_carries_the_latest_run(self, store: ThreadRunStore) -> None:
-        """The latest run is chosen as latest_run does: greatest updated_at, ties to the last write."""
+        """The latest run is the thread's run of greatest updated_at (ties are RUN-3's), not the last written."""
         await log(store, "t", "m1")
         await store.create_run(run("r-a", "t", created_at=1, updated_at=9))
         await store.create_run(run("r-b", "t", created_at=2, updated_at=5))
-        await store.create_run(run("r-c", "t", created_at=3, updated_at=9))
+        await store.create_run(run("r-c", "t", created_at=3, updated_at=7))
         await store.create_run(run("r-d", "t-other", created_at=4, updated_at=99))
         found = await store.load_checkpoint("t")
         assert found is not None
-        assert found.latest_run == run("r-c", "t", created_at=3, updated_at=9)
+        assert found.latest_run == run("r-a", "t", created_at=1, updated_at=9)
 
     @rule("CKP-5", requires="thread_state")
     async def test_load_checkpoint_carries_the_thread_state(self, store: ThreadRunStore) -> None:

@@ -156,6 +156,12 @@ class HierarchyRules:
         await store.save_thread_validated(_full("c", parent="  b "))
         assert await store.load_thread("c") == _full("c", parent="b")
 
+    @rule("HIE-5", "THR-2")
+    async def test_save_validated_takes_a_blank_parent_as_none(self, store: ThreadRunStore) -> None:
+        """A blank parent passes the check (HIE-1) and the thread is stored as a root."""
+        await store.save_thread_validated(thread("t", parent="   ", resource=" r", title="T"))
+        assert await store.load_thread("t") == thread("t", resource="r", title="T")
+
     @rule("HIE-5")
     async def test_save_validated_overwrites_with_new_parent(self, store: ThreadRunStore) -> None:
         """Moving b from under a to under c, a sound move, overwrites b."""

@@ -14,7 +14,7 @@ from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import MessageSeqRange
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
-from conformance.kit._scenarios import assistant, log, system, thread, tool, user
+from conformance.kit._scenarios import assistant, log, run, system, thread, tool, user
 
 TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 
@@ -85,7 +85,8 @@ async def _one_by_one(store: ThreadRunStore, thread_id: str, ids: list[str]) -> 
 
 
 async def _ranged(store: ThreadRunStore, thread_id: str, ids: list[str]) -> list[MessageRecord]:
-    return await store.load_message_records_range(thread_id, MessageSeqRange(from_seq=1, to_seq=len(ids)))
+    # Past the end: whether to_seq itself is included is MSG-8's business, not the reader's.
+    return await store.load_message_records_range(thread_id, MessageSeqRange(from_seq=1, to_seq=len(ids) + 10))
 
 
 READERS: dict[str, Reader] = {"load": _loaded, "list": _listed, "one": _one_by_one, "range": _ranged}
@@ -111,17 +112,29 @@ async def _listed_seqs(store: ThreadRunStore, query: MessageQuery) -> list[int]:
     return _seqs(await store.list_message_records("t", query))
 
 
-EMPTY_LOGS = ["never-written", "saved-empty", "messages-deleted", "thread-deleted"]
+EMPTY_LOGS = [
+    "never-written",
+    "appended-empty",
+    "saved-empty",
+    "checkpointed-empty",
+    "messages-deleted",
+    "thread-deleted",
+]
 
 
 async def _emptied(store: ThreadRunStore, how: str) -> None:
-    """Thread "t" whose log was never written, or had m1 and was saved empty or deleted (`how`)."""
+    """Thread "t" without messages (`how`): never written, appended [], or m1 then emptied or deleted."""
     await store.save_thread(thread("t"))
     if how == "never-written":
+        return
+    if how == "appended-empty":
+        await store.append_message_records("t", [])
         return
     await log(store, "t", "m1")
     if how == "saved-empty":
         await store.save_messages("t", [])
+    elif how == "checkpointed-empty":
+        await store.checkpoint("t", [], run("r1", "t"))
     elif how == "messages-deleted":
         await store.delete_messages("t")
     else:
@@ -134,7 +147,7 @@ class MessageRules:
     @rule("MSG-1")
     @pytest.mark.parametrize("how", EMPTY_LOGS)
     async def test_log_without_messages_reads_as_none(self, store: ThreadRunStore, how: str) -> None:
-        """A log never written, saved empty, or deleted reads as None both raw and as the read view."""
+        """A log never written, written empty, or deleted reads as None both raw and as the read view."""
         await _emptied(store, how)
         assert await store.load_committed_messages("t") is None
         assert await store.load_messages("t") is None
@@ -169,7 +182,7 @@ class MessageRules:
         await store.save_thread(thread("t", title="kept"))
         await log(store, "t", "m1", "m2")
         await store.delete_messages("t")
-        assert await store.load_committed_messages("t") is None
+        assert not await store.load_committed_messages("t")  # no message; that it reads None is MSG-1's
         kept = await store.load_thread("t")
         assert kept is not None
         assert kept.metadata.title == "kept"
@@ -203,10 +216,10 @@ class MessageRules:
         assert await store.load_committed_messages("t") == [user("m1")]
 
     @rule("MSG-4")
-    async def test_empty_delta_creates_no_log(self, store: ThreadRunStore) -> None:
-        """Appending [] to an unknown thread returns [] and leaves no log (still None) and no thread."""
+    async def test_empty_delta_to_an_unknown_thread_changes_nothing(self, store: ThreadRunStore) -> None:
+        """Appending [] to an unknown thread returns [] and leaves no message and no thread (None: MSG-1)."""
         assert await store.append_message_records("ghost", []) == []
-        assert await store.load_committed_messages("ghost") is None
+        assert not await store.load_committed_messages("ghost")
         assert await store.load_thread("ghost") is None
 
     @rule("MSG-5")
@@ -234,11 +247,11 @@ class MessageRules:
         assert await store.load_committed_messages("t") == [user("m1")]
 
     @rule("MSG-5")
-    async def test_refused_delta_creates_no_log(self, store: ThreadRunStore) -> None:
-        """A refused first append to an unknown thread leaves its log None."""
+    async def test_refused_first_delta_appends_nothing(self, store: ThreadRunStore) -> None:
+        """A refused first append to an unknown thread appends no message (its log stays None: ATO-1)."""
         with pytest.raises(ValidationError):
             await log(store, "ghost", "m1", "m1")
-        assert await store.load_committed_messages("ghost") is None
+        assert not await store.load_committed_messages("ghost")
 
     @rule("MOD-3", "MSG-5")
     @pytest.mark.parametrize("bad", list(INVALID.values()), ids=list(INVALID))
@@ -254,7 +267,7 @@ class MessageRules:
         """A summary at seq 3 may stand for [1, 2]."""
         await log(store, "t", "a", "b")
         records = await log(store, "t", system("s", summary_of=(1, 2)))
-        assert [(r.seq, r.compaction) for r in records] == [(3, CompactionMark(from_seq=1, to_seq=2))]
+        assert [(r.message_id, r.compaction) for r in records] == [("s", CompactionMark(from_seq=1, to_seq=2))]
 
     @rule("MOD-3")
     async def test_append_accepts_a_tool_exchange(self, store: ThreadRunStore) -> None:

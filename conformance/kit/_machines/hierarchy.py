@@ -64,6 +64,8 @@ class HierarchyMachine(StoreMachine):
         self.threads: dict[str, Thread] = {}
         self.logs: dict[str, list[str]] = {}
         self.states: dict[str, int] = {}
+        #: The rule of the delete that last removed a thread: what a leftover log or state breaks.
+        self.deleted_by: dict[str, str] = {}
         self.counter = 0
 
     # ── the model's own hierarchy walks ──────────────────────────────
@@ -113,8 +115,9 @@ class HierarchyMachine(StoreMachine):
                 pending += self.children(current)
         return sorted(found)
 
-    def forget(self, thread_id: str) -> None:
-        """THR-4 in the model: the thread, its log and its state go."""
+    def forget(self, thread_id: str, rule_id: str) -> None:
+        """A delete under `rule_id` (THR-4, DEL-2..4) in the model: the thread, its log and its state go."""
+        self.deleted_by[thread_id] = rule_id
         self.threads.pop(thread_id, None)
         self.logs.pop(thread_id, None)
         self.states.pop(thread_id, None)
@@ -160,9 +163,10 @@ class HierarchyMachine(StoreMachine):
         )
 
     def keep(self, thread: Thread) -> None:
-        """Take a saved thread into the model, its parent stripped (THR-2, MOD-1)."""
+        """Take a saved thread into the model, its lineage stripped (THR-2, MOD-1)."""
         kept = thread.copy()
         kept.parent_thread_id = _strip(kept.parent_thread_id)
+        kept.resource_id = _strip(kept.resource_id)
         self.threads[kept.id] = kept
 
     def draw_parent(self, data: st.DataObject, thread_id: str) -> str | None:
@@ -200,9 +204,9 @@ class HierarchyMachine(StoreMachine):
 
     @rule(data=st.data(), thread_id=st.sampled_from(IDS), updated_at=STAMPS)
     def save(self, data: st.DataObject, thread_id: str, updated_at: int | None) -> None:
-        """Plain save: overwrites, strips the parent, refuses only MOD-2 (blank or self parent)."""
+        """Plain save: overwrites, strips the parent (a blank one is none), refuses only a self parent (MOD-2)."""
         thread = self.new_thread(thread_id, self.draw_parent(data, thread_id), updated_at)
-        if thread.parent_thread_id is not None and _strip(thread.parent_thread_id) in (None, thread_id):
+        if _strip(thread.parent_thread_id) == thread_id:
             self.refuses("THR-2", ValidationError, self.store.save_thread, thread)
             return
         self.succeeds("THR-2", self.store.save_thread, thread)
@@ -221,12 +225,9 @@ class HierarchyMachine(StoreMachine):
 
     @rule(data=st.data(), thread_id=st.sampled_from(IDS), updated_at=STAMPS)
     def save_validated(self, data: st.DataObject, thread_id: str, updated_at: int | None) -> None:
-        """Validated save: refuses a blank or self parent, a cycle, a missing parent or ancestor (HIE-5)."""
+        """Validated save: refuses a self parent, a cycle, a missing parent or ancestor (HIE-5); a blank one is none."""
         thread = self.new_thread(thread_id, self.draw_parent(data, thread_id), updated_at)
         parent = thread.parent_thread_id
-        if parent is not None and _strip(parent) is None:
-            self.refuses("HIE-5", ValidationError, self.store.save_thread_validated, thread)
-            return
         problem = self.hierarchy_error(thread_id, _strip(parent))
         if problem is not None:
             note(f"expected refusal by {problem[0]}: {problem[1]}")
@@ -275,7 +276,7 @@ class HierarchyMachine(StoreMachine):
         """Plain delete: the thread, its log and state go; children keep their dangling parent (THR-4)."""
         thread_id = self.draw_thread(data)
         self.succeeds("THR-4", self.store.delete_thread, thread_id)
-        self.forget(thread_id)
+        self.forget(thread_id, "THR-4")
 
     @precondition(lambda self: bool(self.threads))
     @rule(data=st.data())
@@ -288,7 +289,7 @@ class HierarchyMachine(StoreMachine):
             self.refuses("DEL-2", ValidationError, self.store.delete_thread_with_strategy, thread_id, REJECT)
         else:
             self.succeeds("DEL-2", self.store.delete_thread_with_strategy, thread_id, REJECT)
-            self.forget(thread_id)
+            self.forget(thread_id, "DEL-2")
 
     @precondition(lambda self: bool(self.threads))
     @rule(data=st.data())
@@ -302,7 +303,7 @@ class HierarchyMachine(StoreMachine):
         low = _ms()
         self.succeeds("DEL-3", self.store.delete_thread_with_strategy, thread_id, DETACH)
         high = _ms()
-        self.forget(thread_id)
+        self.forget(thread_id, "DEL-3")
         for child_id in children:
             self.detached(child_id, low, high)
 
@@ -338,7 +339,7 @@ class HierarchyMachine(StoreMachine):
             return
         self.succeeds("DEL-4", self.store.delete_thread_with_strategy, thread_id, CASCADE)
         for doomed_id in doomed:
-            self.forget(doomed_id)
+            self.forget(doomed_id, "DEL-4")
 
     # ── invariant ────────────────────────────────────────────────────
 
@@ -346,9 +347,10 @@ class HierarchyMachine(StoreMachine):
     def store_matches_model(self) -> None:
         """Threads, parents, children, logs and states equal the model (THR-2, THR-4, HIE-6, DEL-2..4)."""
         seen = self.call(_observe, self.store, "thread_state" in self.capabilities)
+        extra = sorted(set(seen.listed) - set(self.threads))
         expect(
             sorted(seen.listed) == sorted(self.threads),
-            "THR-4",
+            tuple(dict.fromkeys(self.deleted_by.get(t, "THR-2") for t in extra)) or "THR-2",
             f"list_threads gives {sorted(seen.listed)}, the model holds {sorted(self.threads)}",
         )
         for thread_id in IDS:
@@ -356,11 +358,16 @@ class HierarchyMachine(StoreMachine):
             found = seen.threads[thread_id]
             expect(found == expected, "THR-2", f"load_thread({thread_id!r}) gives {found!r}, expected {expected!r}")
             log = self.logs.get(thread_id)
-            expect(seen.logs[thread_id] == log, "THR-4", f"log of {thread_id!r} is {seen.logs[thread_id]}, not {log}")
+            deleted_by = self.deleted_by.get(thread_id)
+            expect(
+                seen.logs[thread_id] == log,
+                deleted_by or "MSG-4",
+                f"log of {thread_id!r} is {seen.logs[thread_id]}, not {log}",
+            )
             state = self.states.get(thread_id)
             expect(
                 seen.states[thread_id] == state,
-                "THR-4",
+                deleted_by or "THR-6",
                 f"state of {thread_id!r} has revision {seen.states[thread_id]}, expected {state}",
             )
             children = [self.threads[child_id] for child_id in self.children(thread_id)]

@@ -53,6 +53,7 @@ FLAWS = (
     "output-elsewhere",
     "output-range-mismatch",
     "input-range-zero",
+    "activation-elsewhere",
 )
 #: The status a flaw needs, where it needs one (flawed drafts are otherwise `running`).
 FLAW_STATUS = {
@@ -117,6 +118,8 @@ class RunDraft:
             )
         if flaw == "input-range-zero":
             record.input = RunMessageInput(thread_id=self.thread_id, range=MessageSeqRange(from_seq=0, to_seq=1))
+        if flaw == "activation-elsewhere":
+            record.activation = {"intent": {"thread_id": "elsewhere"}, "input": {"thread_id": "elsewhere"}}
         return record
 
 
@@ -155,6 +158,10 @@ def run_problem(run: RunRecord) -> str | None:
     """Why `run` may not be stored (MOD-4), or None."""
     if _blank(run.run_id) or _blank(run.thread_id) or _blank(run.agent_id):
         return "a blank run_id, thread_id or agent_id"
+    activation = run.activation if isinstance(run.activation, dict) else {}
+    for named in (activation.get("intent"), activation.get("input")):
+        if isinstance(named, dict) and "thread_id" in named and named["thread_id"] != run.thread_id:
+            return "an activation naming another thread"
     for part in (run.input, run.output):
         if part is not None and part.thread_id != run.thread_id:
             return "input/output naming another thread"
