@@ -1,0 +1,188 @@
+"""The boundary between kit and store, as a backend author meets it in a real session.
+
+Each store call is checked against the contract (types returned, only StorageError
+raised), reported at the call under the rule being tested, with the store's own code
+in the traceback and the kit's frames hidden. The store factory may ask for pytest
+fixtures, and runs inside the kit's event loop, so loop-bound resources work.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+
+STORES = """
+    import asyncio
+
+    from conformance import RunQuery, StoreContract, Thread
+    from reference_store import ReferenceStore
+
+
+    class ListsRunsAsList(ReferenceStore):
+        async def list_runs(self, query: RunQuery):
+            page = await super().list_runs(query)
+            return page.items  # a list, where the contract says RunPage
+
+
+    class RaisesKeyError(ReferenceStore):
+        async def load_thread(self, thread_id: str):
+            found = await super().load_thread(thread_id)
+            if found is None:
+                raise KeyError(thread_id)  # the store's own line: the traceback shows it
+            return found
+
+
+    class ListsIdsAsInts(ReferenceStore):
+        async def list_threads(self, offset: int, limit: int):
+            return [len(i) for i in await super().list_threads(offset, limit)]
+"""
+
+
+def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
+    pytester.makepyfile(stores=STORES)
+    return pytester.runpytest_inprocess(*QUIET, "--pyargs", "conformance.suite", *arguments)
+
+
+def test_a_wrongly_typed_return_is_reported_at_the_call_under_the_rule(pytester: pytest.Pytester) -> None:
+    """`list_runs` returning a list fails RUN-4's tests at the call, naming what was expected."""
+    result = run(pytester, "--store", "stores:ListsRunsAsList", "--conformance-rules", "RUN-4")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*RuleViolation: list_runs(RunQuery(*) returned list (*), expected RunPage*"])
+    result.stdout.fnmatch_lines(["violates RUN-4: *"])
+    assert "_scenarios.py" not in result.stdout.str()
+
+
+def test_a_list_holding_the_wrong_items_is_named(pytester: pytest.Pytester) -> None:
+    """`list_threads` returning ints is reported as a list holding int, expected list[str]."""
+    result = run(
+        pytester, "--store", "stores:ListsIdsAsInts", "--conformance-rules", "THR-5", "-m", "not conformance_stateful"
+    )
+    result.stdout.fnmatch_lines(["*list_threads(0, 10) returned a list holding int (*), expected list[[]str[]]*"])
+
+
+def test_an_error_that_is_no_storage_error_is_named_with_the_store_code(pytester: pytest.Pytester) -> None:
+    """A KeyError escaping the store is named as such, its own line is shown, and no kit frame is."""
+    result = run(pytester, "--store", "stores:RaisesKeyError", "--conformance-rules", "THR-1")
+    result.stdout.fnmatch_lines(
+        [
+            "*raise KeyError(thread_id)  # the store's own line: the traceback shows it*",
+            "*RuleViolation: load_thread('never-saved') raised KeyError('never-saved'); "
+            "only StorageError subclasses may escape a store*",
+        ]
+    )
+    output = result.stdout.str()
+    for kit_frame in ("_runner.py", "_boundary.py", "anyio/_core", "asyncio/runners.py", "base_events.py"):
+        assert kit_frame not in output, kit_frame
+
+
+LOOP_BOUND = """
+    import asyncio
+
+    import pytest
+    from conformance import StoreContract
+    from reference_store import ReferenceStore
+
+
+    class LoopBound(ReferenceStore):
+        '''Like a driver connection (asyncpg, aiosqlite): usable only on the loop that made it.'''
+
+        def __init__(self, url):
+            super().__init__()
+            self.url = url
+            self.loop = asyncio.get_running_loop()
+
+        async def load_thread(self, thread_id):
+            if asyncio.get_running_loop() is not self.loop:
+                raise RuntimeError("attached to a different loop")
+            return await super().load_thread(thread_id)
+
+
+    @pytest.fixture
+    def database_url(tmp_path):
+        return f"sqlite:///{tmp_path}/db"
+
+
+    class TestLoopBound(StoreContract):
+        async def store(self, database_url, location):
+            assert database_url.startswith("sqlite:///") and location
+            yield LoopBound(database_url)
+"""
+
+
+def test_the_store_factory_takes_fixtures_and_runs_in_the_kits_loop(pytester: pytest.Pytester) -> None:
+    """`store(self, database_url, location)` gets the fixture and the folder; a loop-bound store works."""
+    pytester.makepyfile(test_loop_bound=LOOP_BOUND)
+    result = pytester.runpytest_inprocess(*QUIET, "--conformance-rules", "THR-1,THR-3")
+    result.assert_outcomes(passed=3)
+
+
+STORE_MADE_ON_ANOTHER_LOOP = """
+    import asyncio
+
+    import pytest
+    from test_loop_bound import LoopBound
+
+
+    @pytest.fixture
+    def store():
+        async def make():
+            return LoopBound("sqlite://")
+
+        return asyncio.run(make())  # a ready store, made on a loop of its own: the trap
+"""
+
+
+def test_a_store_built_on_another_loop_fails_and_says_why(pytester: pytest.Pytester) -> None:
+    """A ready store made in a fixture on another loop fails at its first call, naming the error."""
+    pytester.makepyfile(test_loop_bound=LOOP_BOUND.replace("class TestLoopBound", "class _Unused"))
+    pytester.makeconftest(STORE_MADE_ON_ANOTHER_LOOP)
+    result = pytester.runpytest_inprocess(*QUIET, "--pyargs", "conformance.suite", "--conformance-rules", "THR-1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*load_thread('never-saved') raised RuntimeError('attached to a different loop')*"])
+
+
+def test_a_fixture_the_factory_asks_for_must_exist(pytester: pytest.Pytester) -> None:
+    """A factory parameter that is no fixture stops the run with one line naming it."""
+    pytester.makepyfile(
+        test_missing="""
+        from conformance import StoreContract
+        from reference_store import ReferenceStore
+
+        class TestMissing(StoreContract):
+            def store(self, no_such_fixture):
+                return ReferenceStore()
+        """
+    )
+    result = pytester.runpytest_inprocess(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*asks for 'no_such_fixture', which is no pytest fixture*"])
+
+
+LONG_FAILURE = """
+    from conformance import RunPage, RunQuery
+    from reference_store import ReferenceStore
+
+
+    class LongRuns(ReferenceStore):
+        '''list_runs says has_more on every page: the run machine fails, with a long assertion.'''
+
+        async def list_runs(self, query: RunQuery) -> RunPage:
+            page = await super().list_runs(query)
+            return RunPage(items=page.items, total=page.total, has_more=True)
+"""
+
+
+def test_a_machines_summary_line_is_one_short_line(pytester: pytest.Pytester) -> None:
+    """In the summary, a failed rule's reason is one line of at most 150 characters; the failure keeps it all."""
+    pytester.makepyfile(stores=LONG_FAILURE)
+    result = pytester.runpytest_inprocess(
+        *QUIET, "--pyargs", "conformance.suite", "--store", "stores:LongRuns", "-k", "test_run_machine"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lines = result.stdout.lines
+    summary = lines[lines.index(next(line for line in lines if "conformance summary" in line)) :]
+    rule_lines = [line for line in summary if line.startswith("RUN-4 ")]
+    assert len(rule_lines) == 1
+    assert len(rule_lines[0]) <= len("RUN-4   failed        ") + 150
