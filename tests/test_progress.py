@@ -67,9 +67,15 @@ class SaveMachine(StoreMachine):
 TINY = {"max_examples": 4, "stateful_step_count": 3, "database": None}
 
 
-def _run(profile: str, tmp_path: Path, lines: list[str]) -> None:
+def _run(
+    profile: str,
+    tmp_path: Path,
+    lines: list[str],
+    machine: type[StoreMachine] = SaveMachine,
+    seed: int | None = None,
+) -> None:
     run_machine(
-        SaveMachine,
+        machine,
         open_store=lambda folder: open_store(ReferenceStore),
         backend="asyncio",
         location=tmp_path,
@@ -78,6 +84,7 @@ def _run(profile: str, tmp_path: Path, lines: list[str]) -> None:
         timeout=10.0,
         progress=lines.append,
         progress_interval=0.0,
+        seed=seed,
     )
 
 
@@ -118,17 +125,7 @@ def test_progress_says_when_it_is_shrinking_a_failure(monkeypatch: pytest.Monkey
     monkeypatch.setitem(_stateful.PROFILES, "ci", {**TINY, "max_examples": 20, "derandomize": True})
     lines: list[str] = []
     with pytest.raises(AssertionError, match="t3 saved"):
-        run_machine(
-            FailingMachine,
-            open_store=lambda folder: open_store(ReferenceStore),
-            backend="asyncio",
-            location=tmp_path,
-            capabilities=frozenset(),
-            profile="ci",
-            timeout=10.0,
-            progress=lines.append,
-            progress_interval=0.0,
-        )
+        _run("ci", tmp_path, lines, FailingMachine)
     assert not lines[0].endswith("shrinking a failure")
     assert lines[-2].endswith(", shrinking a failure")
 
@@ -139,17 +136,7 @@ def test_a_thorough_failure_names_the_seed_that_reproduces_it(monkeypatch: pytes
 
     def failure(seed: int | None) -> BaseException:
         with pytest.raises(AssertionError) as caught:
-            run_machine(
-                FailingMachine,
-                open_store=lambda folder: open_store(ReferenceStore),
-                backend="asyncio",
-                location=tmp_path,
-                capabilities=frozenset(),
-                profile="thorough",
-                timeout=10.0,
-                progress=lambda line: None,
-                seed=seed,
-            )
+            _run("thorough", tmp_path, [], FailingMachine, seed)
         return caught.value
 
     notes = getattr(failure(None), "__notes__", [])

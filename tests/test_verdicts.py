@@ -328,19 +328,16 @@ def test_the_same_store_gets_the_same_verdict_in_fresh_folders(tmp_path: Path) -
 # ── baselines, per rule ─────────────────────────────────────────────────
 
 
+def with_baseline(folder: Path, line: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The kit with a baseline of one `line`, writing `r.json`."""
+    (folder / "known.txt").write_text(line + "\n", encoding="utf-8")
+    return kit(folder, "--conformance-baseline", "known.txt", "--conformance-report", "r.json", *arguments)
+
+
 def test_a_baselined_rule_may_fail_in_part_and_the_run_stays_green(tmp_path: Path) -> None:
     """RUN-4 fails some tests and passes others: it is the one known failure; nothing else is."""
-    (tmp_path / "known.txt").write_text("RUN-4: our runs are ordered by id\n", encoding="utf-8")
-    completed = kit(
-        tmp_path,
-        "--store",
-        "stores.py:RunsById",
-        "--conformance-baseline",
-        "known.txt",
-        "--conformance-report",
-        "r.json",
-        "-m",
-        "not conformance_stateful",
+    completed = with_baseline(
+        tmp_path, "RUN-4: our runs are ordered by id", "--store", "stores.py:RunsById", "-m", "not conformance_stateful"
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
     data = report(tmp_path / "r.json")
@@ -353,8 +350,7 @@ def test_a_baselined_rule_may_fail_in_part_and_the_run_stays_green(tmp_path: Pat
 
 def test_a_stale_baseline_entry_fails_the_run_and_is_named(tmp_path: Path) -> None:
     """A baselined rule that passes all its tests fails the run, so the baseline gets updated."""
-    (tmp_path / "known.txt").write_text("THR-1: flaky on our side\n", encoding="utf-8")
-    completed = kit(tmp_path, "--conformance-baseline", "known.txt", "--conformance-report", "r.json")
+    completed = with_baseline(tmp_path, "THR-1: flaky on our side")
     assert completed.returncode == pytest.ExitCode.TESTS_FAILED
     assert "stale baseline entries, passing every test: THR-1 (remove them)" in verdict(completed.stdout)
     data = report(tmp_path / "r.json")
@@ -364,17 +360,8 @@ def test_a_stale_baseline_entry_fails_the_run_and_is_named(tmp_path: Path) -> No
 
 def test_a_failure_outside_the_baseline_fails_the_run(tmp_path: Path) -> None:
     """The baseline excuses only its own rules: RUN-4 failing with THR-1 baselined fails the run."""
-    (tmp_path / "known.txt").write_text("THR-1: flaky on our side\n", encoding="utf-8")
-    completed = kit(
-        tmp_path,
-        "--store",
-        "stores.py:RunsById",
-        "--conformance-baseline",
-        "known.txt",
-        "--conformance-rules",
-        "RUN-4",
-        "--conformance-report",
-        "r.json",
+    completed = with_baseline(
+        tmp_path, "THR-1: flaky on our side", "--store", "stores.py:RunsById", "--conformance-rules", "RUN-4"
     )
     assert completed.returncode == pytest.ExitCode.TESTS_FAILED
     assert "1 failed (RUN-4)" in verdict(completed.stdout)
