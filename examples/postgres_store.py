@@ -354,7 +354,7 @@ def _run(body: str) -> RunRecord:
 
 
 def _records(thread_id: str, rows: Sequence[Row]) -> list[MessageRecord]:
-    return [MessageRecord.from_message(thread_id, seq, _message(body)) for seq, body in rows]
+    return [MessageRecord.from_message(thread_id, seq, _message(body), copy=False) for seq, body in rows]
 
 
 def _checked_delta(start_seq: int, delta: Sequence[Message]) -> dict[str, list[Any]]:
@@ -1028,7 +1028,7 @@ class PostgresStore(ThreadRunStore):
             return length
 
         start = await self._write(work) + 1
-        return [MessageRecord.from_message(thread_id, start + i, m.copy()) for i, m in enumerate(messages)]
+        return [MessageRecord.from_message(thread_id, start + i, m) for i, m in enumerate(messages)]
 
     async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
         """A record per committed message, raw seqs (MSG-6); `None` without messages."""

@@ -285,7 +285,7 @@ def _insert(db: sqlite3.Connection, thread_id: str, start_seq: int, messages: Se
 
 
 def _record(thread_id: str, seq: int, body: str) -> MessageRecord:
-    return MessageRecord.from_message(thread_id, seq, Message.from_json(json.loads(body)))
+    return MessageRecord.from_message(thread_id, seq, Message.from_json(json.loads(body)), copy=False)
 
 
 def _put_run(db: sqlite3.Connection, run: RunRecord) -> None:

@@ -95,6 +95,33 @@ def by_id(messages: list[Message], message_id: str) -> Message:
     return next(m for m in messages if m.id == message_id)
 
 
+# --- MSG-6, ISO-1: MessageRecord.from_message ------------------------------------------------
+
+
+def test_a_record_holds_a_copy_of_its_message() -> None:
+    """ISO-1: as upstream clones it, `from_message` copies the message; changing the original leaves the record."""
+    message = Message(
+        id="m1",
+        role=Role.USER,
+        content=text("before"),
+        metadata=MessageMetadata(run_id="r1", step_index=2),
+    )
+    record = MessageRecord.from_message("t1", 1, message)
+    assert record.message == message
+    message.content[0]["text"] = "after"
+    assert message.metadata is not None
+    message.metadata.run_id = "r2"
+    assert record.message.content == text("before")
+    assert record.message.metadata == MessageMetadata(run_id="r1", step_index=2)
+    assert (record.produced_by_run_id, record.step_index) == ("r1", 2)
+
+
+def test_a_record_may_keep_a_message_the_store_owns() -> None:
+    """`copy=False` keeps the message itself, for one a store has just parsed or copied."""
+    message = user("m1")
+    assert MessageRecord.from_message("t1", 1, message, copy=False).message is message
+
+
 # --- VIEW-1: strip_unpaired_tool_calls -----------------------------------------------------
 
 

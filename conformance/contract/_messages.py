@@ -163,5 +163,5 @@ def effective_messages(records: Sequence[MessageRecord]) -> list[Message]:
 
 def effective_committed_view(committed: Sequence[Message], thread_id: str) -> list[Message]:
     """The resume view of a raw log: the compaction fold (VIEW-2), then the read view (VIEW-1)."""
-    records = [MessageRecord.from_message(thread_id, seq, m) for seq, m in enumerate(committed, start=1)]
+    records = [MessageRecord.from_message(thread_id, seq, m, copy=False) for seq, m in enumerate(committed, start=1)]
     return strip_unpaired_tool_calls(effective_messages(records))

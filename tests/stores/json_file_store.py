@@ -384,7 +384,7 @@ class JsonFileStore(ThreadRunStore):
             if messages:
                 data["logs"][thread_id] = [m.to_json() for m in [*existing, *messages]]
         start = len(existing) + 1
-        return [MessageRecord.from_message(thread_id, start + i, m.copy()) for i, m in enumerate(messages)]
+        return [MessageRecord.from_message(thread_id, start + i, m) for i, m in enumerate(messages)]
 
     # ── runs ─────────────────────────────────────────────────────────
 
