@@ -84,6 +84,7 @@ from conformance.contract._threads import (
     sort_threads_by_recent_activity,
     sorted_threads_by_recent_activity,
 )
+from conformance.contract._unwritten import unwritten
 
 if TYPE_CHECKING:
     from conformance._version import RULES_VERSION, __version__
@@ -189,6 +190,7 @@ __all__ = [
     "sort_threads_by_recent_activity",
     "sorted_threads_by_recent_activity",
     "strip_unpaired_tool_calls",
+    "unwritten",
     "validate_append_only_delta",
     "validate_message_delta",
     "validate_message_shape",

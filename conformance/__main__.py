@@ -5,12 +5,14 @@
     python -m conformance --help            the kit's options, subcommands and ways in
     python -m conformance --help-pytest     every pytest option (they all pass through)
     python -m conformance spec [--format md|html] [--output PATH]
+    python -m conformance new PATH
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
 A subcommand, as the first argument, does something else (`SUBCOMMANDS`): `spec`
 renders the contract by example (every rule with its summary and examples; see
 `conformance.kit._spec`) to stdout or `--output`: the repository's `docs/EXAMPLES.md`
-is this rendering, and `docs/SPEC.md` the normative spec it summarizes.
+is this rendering, and `docs/SPEC.md` the normative spec it summarizes. `new` writes
+a skeleton backend and its test module (`conformance.kit._skeleton`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from conformance.kit._target import DEFAULT_TARGET
 
 PLUGIN_MODULE = "conformance.kit._plugin"
 SPEC_COMMAND = "spec"
+NEW_COMMAND = "new"
 HELP_FLAGS = ("-h", "--help")
 #: Running as `python -m conformance` imports the package before pytest starts, so an installed
 #: kit's plugin package cannot be marked for assertion rewriting and pytest warns; the contract
@@ -99,6 +102,30 @@ def spec_main(argv: Sequence[str], prog: str = f"python -m conformance {SPEC_COM
     return _print(text)
 
 
+def new_main(argv: Sequence[str], prog: str = f"python -m conformance {NEW_COMMAND}") -> int:
+    """`python -m conformance new PATH`: write a skeleton backend module and its test module.
+
+    Exits with status 2 on bad arguments and when either file exists (nothing is overwritten).
+    """
+    from conformance.kit._skeleton import SkeletonError, write_skeleton
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Write a skeleton backend: PATH (a module with every abstract method of the contract, "
+        "its docstring and the rules it must keep, each still raising NotImplementedError and marked "
+        "@unwritten) and test_<name>.py beside it (a StoreContract subclass). Existing files are never "
+        "overwritten. Then run the kit on it; it lists the methods still to write.",
+    )
+    parser.add_argument("path", metavar="PATH", help="the backend module to write, e.g. my_store.py")
+    options = parser.parse_args(list(argv))
+    try:
+        written = write_skeleton(Path(options.path))
+    except SkeletonError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    return _print(written.instructions(program=prog.rpartition(" ")[0]))
+
+
 @dataclass(frozen=True)
 class Subcommand:
     """A subcommand: its usage after the program name, a one-line summary, and what runs it."""
@@ -113,6 +140,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     SPEC_COMMAND: Subcommand(
         "spec [--format F]", "print the contract by example (Markdown, or HTML) to stdout or --output", spec_main
     ),
+    NEW_COMMAND: Subcommand("new PATH", "write a skeleton backend PATH and its test module beside it", new_main),
 }
 
 

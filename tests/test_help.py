@@ -66,7 +66,7 @@ def test_help_lists_every_option_of_the_kit(module_help: str, pytest_help: str) 
 def test_help_lists_the_subcommands_and_the_three_ways_in(module_help: str) -> None:
     """`spec`, `new` (and any other registered subcommand), and the command line, subclass and fixture ways."""
     commands = module_help.split("commands:\n", 1)[1].split("\n\n", 1)[0]
-    assert "spec" in SUBCOMMANDS
+    assert {"spec", "new"} <= set(SUBCOMMANDS)
     assert [name for name in SUBCOMMANDS if not re.search(rf"^  {name}\b", commands, re.MULTILINE)] == []
     for way in ("--store path/to/store.py:make_store", "StoreContract", "pytest --pyargs conformance.suite"):
         assert way in module_help
@@ -97,7 +97,7 @@ def test_help_anywhere_on_the_line_shows_the_help_and_runs_nothing(capsys: pytes
     assert "conformance summary" not in out
 
 
-@pytest.mark.parametrize("command", ["spec"])
+@pytest.mark.parametrize("command", ["spec", "new"])
 def test_subcommand_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`spec --help` and `new --help` print their own usage under the program's name and exit 0."""
     with pytest.raises(SystemExit) as exited:
