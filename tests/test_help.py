@@ -118,3 +118,11 @@ def test_subcommand_help(command: str, capsys: pytest.CaptureFixture[str]) -> No
 def test_program_name(argv0: str, program: str) -> None:
     """The usage line names what the user typed: the module, or the console script."""
     assert program_name(argv0.replace("\\", "/")) == program
+
+
+def test_a_run_imports_no_more_than_before_help_existed() -> None:
+    """The help's imports wait until help is asked for: a run's pytest still rewrites what it must, no warning."""
+    result = _run("-q", "--conformance-rules", "THR-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "PytestAssertRewriteWarning" not in result.stdout + result.stderr

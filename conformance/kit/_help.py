@@ -3,7 +3,8 @@
 pytest's `--help` lists some 500 lines of pytest options under `usage: pytest.main()`;
 a backend author first wants the kit's options, its subcommands and the ways in.
 The options are read from the plugin's `pytest_addoption`, so the help and the
-plugin cannot disagree.
+plugin cannot disagree. The plugin is imported only when help is printed: before a
+run, `python -m conformance` must import no more than pytest can still rewrite.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any, cast
 
 import pytest
 
-from conformance.kit._plugin import pytest_addoption
 from conformance.kit._target import DEFAULT_TARGET
 
 __all__ = ["HELP_PYTEST", "MODULE_PROGRAM", "kit_help", "kit_options", "program_name"]
@@ -56,6 +56,8 @@ class _Recorder:
 
 def kit_options() -> list[tuple[str, str]]:
     """The plugin's options as `(--name=METAVAR, help)`, in the order the plugin registers them."""
+    from conformance.kit._plugin import pytest_addoption
+
     recorder = _Recorder()
     pytest_addoption(cast(pytest.Parser, recorder))
     shown = []
