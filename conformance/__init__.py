@@ -29,12 +29,14 @@ from conformance.contract._errors import (
     ValidationError,
     VersionConflictError,
 )
+from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
 from conformance.contract._messages import (
     effective_committed_view,
     effective_messages,
     merge_checkpoint_append_messages,
     strip_unpaired_tool_calls,
     validate_append_only_delta,
+    validate_message_delta,
     validate_message_shape,
 )
 from conformance.contract._models import (
@@ -50,12 +52,15 @@ from conformance.contract._models import (
 from conformance.contract._queries import (
     MessagePage,
     MessageQuery,
+    PageWindow,
     RunPage,
     RunQuery,
     ThreadPage,
     ThreadParentFilter,
     ThreadQuery,
     paginate_message_records,
+    paginate_runs,
+    paginate_thread_ids,
     paginate_threads,
 )
 from conformance.contract._runs import (
@@ -74,8 +79,12 @@ from conformance.contract._sync import SyncStoreAdapter
 from conformance.contract._threads import (
     apply_run_projection,
     checkpoint_parent_thread_id,
+    now_ms,
+    recent_activity_key,
     sort_threads_by_recent_activity,
+    sorted_threads_by_recent_activity,
 )
+from conformance.contract._unwritten import unwritten
 
 if TYPE_CHECKING:
     from conformance._version import RULES_VERSION, __version__
@@ -134,6 +143,7 @@ __all__ = [
     "MessageSeqRange",
     "MessageVisibilityFilter",
     "NotFoundError",
+    "PageWindow",
     "PersistedState",
     "Role",
     "RunMessageInput",
@@ -164,15 +174,24 @@ __all__ = [
     "Visibility",
     "WaitingReason",
     "apply_run_projection",
+    "cascade_walk",
     "checkpoint_parent_thread_id",
     "effective_committed_view",
     "effective_messages",
+    "hierarchy_walk",
     "merge_checkpoint_append_messages",
     "normalize_lineage_id",
+    "now_ms",
     "paginate_message_records",
+    "paginate_runs",
+    "paginate_thread_ids",
     "paginate_threads",
+    "recent_activity_key",
     "sort_threads_by_recent_activity",
+    "sorted_threads_by_recent_activity",
     "strip_unpaired_tool_calls",
+    "unwritten",
     "validate_append_only_delta",
+    "validate_message_delta",
     "validate_message_shape",
 ]

@@ -96,6 +96,7 @@ from conformance import (
     MessageSeqRange,
     MessageVisibilityFilter,
     NotFoundError,
+    PageWindow,
     PersistedState,
     RunPage,
     RunQuery,
@@ -114,6 +115,7 @@ from conformance import (
     checkpoint_parent_thread_id,
     effective_committed_view,
     normalize_lineage_id,
+    now_ms,
     validate_message_shape,
 )
 
@@ -318,10 +320,6 @@ def _dumps(value: JsonValue) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _stored_thread(thread: Thread) -> Thread:
     """A copy with lineage normalized, then validated (THR-2, MOD-2), its indexed ids checked (MOD-6)."""
     stored = thread.normalized()
@@ -356,7 +354,7 @@ def _run(body: str) -> RunRecord:
 
 
 def _records(thread_id: str, rows: Sequence[Row]) -> list[MessageRecord]:
-    return [MessageRecord.from_message(thread_id, seq, _message(body)) for seq, body in rows]
+    return [MessageRecord.from_message(thread_id, seq, _message(body), copy=False) for seq, body in rows]
 
 
 def _checked_delta(start_seq: int, delta: Sequence[Message]) -> dict[str, list[Any]]:
@@ -405,20 +403,6 @@ def _adds_parent(run: RunRecord) -> bool:
 def _like_prefix(prefix: str) -> str:
     """A `LIKE ... ESCAPE '\\'` pattern matching exactly the texts that start with `prefix` (SEC-1)."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _window(offset: int, limit: int, total: int) -> tuple[int, int, bool]:
-    """`(start, end, has_more)` of a page of `limit` at `offset` over `total` matches (QRY-3, QRY-4)."""
-    start = min(offset, total)
-    end = min(start + limit, total)
-    return start, end, limit > 0 and end < total
-
-
-def _cursors(query: ThreadQuery | MessageQuery, start: int, end: int, has_more: bool) -> tuple[str | None, str | None]:
-    """`(next_cursor, prev_cursor)` as QRY-4 defines them."""
-    next_cursor = query.encode_cursor(end) if has_more else None
-    prev_cursor = query.encode_cursor(max(start - query.limit, 0)) if query.limit > 0 and start > 0 else None
-    return next_cursor, prev_cursor
 
 
 # ── cancellation and errors ──────────────────────────────────────────
@@ -783,7 +767,7 @@ class PostgresStore(ThreadRunStore):
         children = [_thread(body) for _, body in await cursor.fetchall()]
         if not children:
             return
-        now = _now_ms()
+        now = now_ms()
         for child in children:
             child.parent_thread_id = None
             child.metadata.updated_at = now
@@ -822,7 +806,7 @@ class PostgresStore(ThreadRunStore):
         existing = None if row is None else _thread(row[0])
         await self._check_parent(conn, thread_id, checkpoint_parent_thread_id(existing, run))
         stamped = existing if existing is not None else Thread(id=thread_id)
-        now = _now_ms()
+        now = now_ms()
         if stamped.metadata.created_at is None:
             stamped.metadata.created_at = now
         stamped.metadata.updated_at = now
@@ -943,9 +927,11 @@ class PostgresStore(ThreadRunStore):
         )
         assert row is not None
         total, items = row
-        start, end, has_more = _window(normalized.offset, normalized.limit, total)
-        next_cursor, prev_cursor = _cursors(normalized, start, end, has_more)
-        return ThreadPage(items=items, total=total, has_more=has_more, next_cursor=next_cursor, prev_cursor=prev_cursor)
+        window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=total)
+        next_cursor, prev_cursor = window.cursors(normalized)
+        return ThreadPage(
+            items=items, total=total, has_more=window.has_more, next_cursor=next_cursor, prev_cursor=prev_cursor
+        )
 
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
         """The direct children, by id (HIE-6)."""
@@ -1042,7 +1028,7 @@ class PostgresStore(ThreadRunStore):
             return length
 
         start = await self._write(work) + 1
-        return [MessageRecord.from_message(thread_id, start + i, m.copy()) for i, m in enumerate(messages)]
+        return [MessageRecord.from_message(thread_id, start + i, m) for i, m in enumerate(messages)]
 
     async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
         """A record per committed message, raw seqs (MSG-6); `None` without messages."""
@@ -1085,12 +1071,12 @@ class PostgresStore(ThreadRunStore):
         )
         assert row is not None
         total, seqs, bodies = row
-        start, end, has_more = _window(normalized.offset, normalized.limit, total)
-        next_cursor, prev_cursor = _cursors(normalized, start, end, has_more)
+        window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=total)
+        next_cursor, prev_cursor = window.cursors(normalized)
         return MessagePage(
             records=_records(thread_id, list(zip(seqs, bodies, strict=True))),
             total=total,
-            has_more=has_more,
+            has_more=window.has_more,
             next_cursor=next_cursor,
             prev_cursor=prev_cursor,
         )
@@ -1167,8 +1153,8 @@ class PostgresStore(ThreadRunStore):
         )
         assert row is not None
         total, bodies = row
-        _, end, _ = _window(normalized.offset, normalized.limit, total)
-        return RunPage(items=[_run(body) for body in bodies], total=total, has_more=end < total)
+        window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=total)
+        return RunPage(items=[_run(body) for body in bodies], total=total, has_more=window.has_more)
 
     # ── checkpoints ──────────────────────────────────────────────────
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +56,7 @@ from conformance import (
     MessageSeqRange,
     MessageVisibilityFilter,
     NotFoundError,
+    PageWindow,
     PersistedState,
     RunPage,
     RunQuery,
@@ -74,6 +74,7 @@ from conformance import (
     checkpoint_parent_thread_id,
     effective_committed_view,
     normalize_lineage_id,
+    now_ms,
     validate_message_shape,
 )
 
@@ -146,10 +147,6 @@ def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _prefix_range(prefix: str) -> tuple[str, str | None]:
     """`(low, high)`: the ids starting with `prefix` are exactly those with `low <= id < high`.
 
@@ -177,20 +174,6 @@ def _prefix_clauses(column: str, prefix: str | None) -> list[tuple[str, tuple[ob
     low, high = _prefix_range(prefix)
     clauses: list[tuple[str, tuple[object, ...]]] = [(f"{column} >= ?", (low,))]
     return [*clauses, (f"{column} < ?", (high,))] if high is not None else clauses
-
-
-def _window(offset: int, limit: int, total: int) -> tuple[int, int, bool]:
-    """`(start, end, has_more)` of a page (QRY-3, QRY-4)."""
-    start = min(offset, total)
-    end = min(start + limit, total)
-    return start, end, limit > 0 and end < total
-
-
-def _cursors(query: ThreadQuery | MessageQuery, start: int, end: int, has_more: bool) -> tuple[str | None, str | None]:
-    """`(next_cursor, prev_cursor)` as QRY-4 defines them."""
-    next_cursor = query.encode_cursor(end) if has_more else None
-    prev_cursor = query.encode_cursor(max(start - query.limit, 0)) if query.limit > 0 and start > 0 else None
-    return next_cursor, prev_cursor
 
 
 # ── the worker side: plain functions on a connection inside a transaction ──
@@ -302,7 +285,7 @@ def _insert(db: sqlite3.Connection, thread_id: str, start_seq: int, messages: Se
 
 
 def _record(thread_id: str, seq: int, body: str) -> MessageRecord:
-    return MessageRecord.from_message(thread_id, seq, Message.from_json(json.loads(body)))
+    return MessageRecord.from_message(thread_id, seq, Message.from_json(json.loads(body)), copy=False)
 
 
 def _put_run(db: sqlite3.Connection, run: RunRecord) -> None:
@@ -347,7 +330,7 @@ def _checkpoint_thread(db: sqlite3.Connection, thread_id: str, run: RunRecord) -
     existing = _thread(db, thread_id)
     _check_parent(db, thread_id, checkpoint_parent_thread_id(existing, run))
     stamped = existing if existing is not None else Thread(id=thread_id)
-    now = _now_ms()
+    now = now_ms()
     if stamped.metadata.created_at is None:
         stamped.metadata.created_at = now
     stamped.metadata.updated_at = now
@@ -564,7 +547,7 @@ class SqliteStore(ThreadRunStore):
             children = _children(db, thread_id)
             if strategy is ChildThreadDeleteStrategy.REJECT and children:
                 raise ValidationError(f"thread {thread_id!r} has child threads; choose 'detach' or 'cascade'")
-            now = _now_ms()
+            now = now_ms()
             for child in children:
                 child.parent_thread_id = None
                 child.metadata.updated_at = now
@@ -598,15 +581,15 @@ class SqliteStore(ThreadRunStore):
 
         def work(db: sqlite3.Connection) -> ThreadPage:
             total: int = db.execute(f"SELECT count(*) FROM threads WHERE {condition}", parameters).fetchone()[0]
-            start, end, has_more = _window(query.offset, query.limit, total)
+            window = PageWindow(offset=query.offset, limit=query.limit, total=total)
             rows = db.execute(
                 f"SELECT id FROM threads WHERE {condition} ORDER BY activity DESC, id LIMIT ? OFFSET ?",
-                [*parameters, end - start, start],
+                [*parameters, window.end - window.start, window.start],
             )
-            next_cursor, prev_cursor = _cursors(query, start, end, has_more)
+            next_cursor, prev_cursor = window.cursors(query)
             items = [thread_id for (thread_id,) in rows]
             return ThreadPage(
-                items=items, total=total, has_more=has_more, next_cursor=next_cursor, prev_cursor=prev_cursor
+                items=items, total=total, has_more=window.has_more, next_cursor=next_cursor, prev_cursor=prev_cursor
             )
 
         return await self._read(work, ThreadPage())
@@ -715,15 +698,15 @@ class SqliteStore(ThreadRunStore):
 
         def work(db: sqlite3.Connection) -> MessagePage:
             total: int = db.execute(f"SELECT count(*) FROM messages WHERE {condition}", parameters).fetchone()[0]
-            start, end, has_more = _window(query.offset, query.limit, total)
+            window = PageWindow(offset=query.offset, limit=query.limit, total=total)
             rows = db.execute(
                 f"SELECT seq, body FROM messages WHERE {condition} ORDER BY seq {order} LIMIT ? OFFSET ?",
-                [*parameters, end - start, start],
+                [*parameters, window.end - window.start, window.start],
             )
-            next_cursor, prev_cursor = _cursors(query, start, end, has_more)
+            next_cursor, prev_cursor = window.cursors(query)
             records = [_record(thread_id, seq, body) for seq, body in rows]
             return MessagePage(
-                records=records, total=total, has_more=has_more, next_cursor=next_cursor, prev_cursor=prev_cursor
+                records=records, total=total, has_more=window.has_more, next_cursor=next_cursor, prev_cursor=prev_cursor
             )
 
         return await self._read(work, MessagePage())
@@ -793,12 +776,12 @@ class SqliteStore(ThreadRunStore):
 
         def work(db: sqlite3.Connection) -> RunPage:
             total: int = db.execute(f"SELECT count(*) FROM runs WHERE {condition}", parameters).fetchone()[0]
-            start, end, has_more = _window(query.offset, query.limit, total)
+            window = PageWindow(offset=query.offset, limit=query.limit, total=total)
             rows = db.execute(
                 f"SELECT body FROM runs WHERE {condition} ORDER BY created_at, run_id LIMIT ? OFFSET ?",
-                [*parameters, end - start, start],
+                [*parameters, window.end - window.start, window.start],
             )
-            return RunPage(items=[_run(body) for (body,) in rows], total=total, has_more=has_more)
+            return RunPage(items=[_run(body) for (body,) in rows], total=total, has_more=window.has_more)
 
         return await self._read(work, RunPage())
 

@@ -13,9 +13,9 @@ from conformance import (
     MessageQuery,
     MessageRecord,
     MessageVisibilityFilter,
+    PageWindow,
     Visibility,
 )
-from conformance.contract._queries import window
 
 _FilterKey = tuple[MessageVisibilityFilter, str | None]
 
@@ -94,7 +94,7 @@ class MessageLog:
         low = 0 if query.after is None else bisect_right(seqs, query.after)
         high = len(seqs) if query.before is None else bisect_left(seqs, query.before)
         total = max(high - low, 0)
-        win = window(query.offset, query.limit, total)
+        win = PageWindow(offset=query.offset, limit=query.limit, total=total)
         if query.order is MessageOrder.ASC:
             chosen = [seqs[low + i] for i in range(win.start, win.end)]
         else:

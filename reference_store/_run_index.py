@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from heapq import merge
 from itertools import count, takewhile
 
-from conformance import RunPage, RunQuery, RunRecord, RunStatus
-from conformance.contract._queries import paginate_runs
+from conformance import RunPage, RunQuery, RunRecord, RunStatus, paginate_runs
 from reference_store._sorted import SortedBlocks
 
 _Created = tuple[int, str]

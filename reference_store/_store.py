@@ -29,15 +29,16 @@ from conformance import (
     ValidationError,
     VersionConflictError,
     apply_run_projection,
+    cascade_walk,
     checkpoint_parent_thread_id,
     effective_committed_view,
+    hierarchy_walk,
     normalize_lineage_id,
+    now_ms,
     strip_unpaired_tool_calls,
+    validate_message_delta,
 )
-from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
-from conformance.contract._messages import validate_delta
-from conformance.contract._stores import delete_strategy, message_list, require
-from conformance.contract._threads import now_ms
+from reference_store._arguments import delete_strategy, message_list, require
 from reference_store._log import MessageLog
 from reference_store._run_index import RunIndex
 from reference_store._thread_index import ThreadIndex
@@ -272,7 +273,7 @@ class ReferenceStore(ThreadRunStore):
     async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
         """Replace the whole log after validating every message (MSG-2)."""
         messages = message_list(messages)
-        validate_delta((), 1, messages)
+        validate_message_delta((), 1, messages)
         async with self._lock:
             self._replace_log(require(thread_id, str, "thread_id"), messages)
 
@@ -290,7 +291,7 @@ class ReferenceStore(ThreadRunStore):
             log = self._logs.get(require(thread_id, str, "thread_id"))
             committed = log.positions if log is not None else {}
             start_seq = len(log) + 1 if log is not None else 1
-            validate_delta(committed, start_seq, messages)
+            validate_message_delta(committed, start_seq, messages)
             if not messages:
                 return []
             if log is None:
@@ -367,7 +368,7 @@ class ReferenceStore(ThreadRunStore):
         messages = message_list(messages)
         async with self._lock:
             projected = self._prepare_checkpoint(require(thread_id, str, "thread_id"), run)
-            validate_delta((), 1, messages)
+            validate_message_delta((), 1, messages)
             self._threads.put(projected)
             self._replace_log(thread_id, messages)
             self._runs.put(run.copy())
@@ -388,7 +389,7 @@ class ReferenceStore(ThreadRunStore):
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            validate_delta(log.positions if log is not None else {}, actual + 1, messages)
+            validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
             projected = self._prepare_checkpoint(thread_id, run)
             self._threads.put(projected)
             if messages:

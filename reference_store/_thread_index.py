@@ -6,9 +6,14 @@ from collections.abc import Iterator, Sequence
 from itertools import takewhile
 from typing import overload
 
-from conformance import Thread, ThreadPage, ThreadQuery, normalize_lineage_id
-from conformance.contract._queries import thread_page
-from conformance.contract._threads import activity_key
+from conformance import (
+    Thread,
+    ThreadPage,
+    ThreadQuery,
+    normalize_lineage_id,
+    paginate_thread_ids,
+    recent_activity_key,
+)
 from reference_store._sorted import SortedBlocks
 
 
@@ -53,7 +58,7 @@ class ThreadIndex:
         else:
             self._unindex(old)
         self.threads[thread.id] = thread
-        self._activity.add(activity_key(thread))
+        self._activity.add(recent_activity_key(thread))
         self._by_parent.setdefault(normalize_lineage_id(thread.parent_thread_id), set()).add(thread.id)
         self._by_resource.setdefault(normalize_lineage_id(thread.resource_id), set()).add(thread.id)
 
@@ -65,7 +70,7 @@ class ThreadIndex:
             self._ids.remove(thread_id)
 
     def _unindex(self, thread: Thread) -> None:
-        self._activity.remove(activity_key(thread))
+        self._activity.remove(recent_activity_key(thread))
         for index, key in (
             (self._by_parent, normalize_lineage_id(thread.parent_thread_id)),
             (self._by_resource, normalize_lineage_id(thread.resource_id)),
@@ -98,8 +103,8 @@ class ThreadIndex:
         if query.id_prefix is not None:
             candidates.append(list(self._with_prefix(query.id_prefix)))
         if not candidates:
-            return thread_page(query, _ActivityIds(self._activity))
+            return paginate_thread_ids(_ActivityIds(self._activity), query)
         smallest = min(candidates, key=len)
         matching = [self.threads[i] for i in smallest if query.matches(self.threads[i])]
-        matching.sort(key=activity_key)
-        return thread_page(query, [thread.id for thread in matching])
+        matching.sort(key=recent_activity_key)
+        return paginate_thread_ids([thread.id for thread in matching], query)

@@ -99,7 +99,16 @@ step "threadstore-conformance --help"
 "$work/env/bin/threadstore-conformance" --help >"$work/help.log" || fail "threadstore-conformance --help failed"
 grep -q -- "--store=TARGET" "$work/help.log" || fail "--help does not list the kit's --store option"
 grep -q -- "--conformance-profile" "$work/help.log" || fail "--help does not list --conformance-profile"
+[ "$(wc -l <"$work/help.log")" -le 80 ] || fail "--help is longer than 80 lines"
 echo "help lists --store and the --conformance-* options"
+
+step "threadstore-conformance new (a skeleton), and the kit's one-line answer on it"
+"$work/env/bin/threadstore-conformance" new skeleton_store.py >/dev/null || fail "new failed"
+status=0
+"$work/env/bin/threadstore-conformance" --store skeleton_store.py:make_store >"$work/skeleton.log" 2>&1 || status=$?
+[ "$status" -eq 4 ] || { cat "$work/skeleton.log" >&2; fail "the kit on a fresh skeleton exited $status, not 4"; }
+grep -q "not implemented yet: load_thread" "$work/skeleton.log" || fail "the kit does not list the skeleton's methods"
+echo "the kit lists the skeleton's unwritten methods"
 
 step "python -m conformance spec | head"
 "$work/env/bin/python" -m conformance spec | head -n 4

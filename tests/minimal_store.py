@@ -22,11 +22,11 @@ from conformance import (
     ValidationError,
     apply_run_projection,
     checkpoint_parent_thread_id,
-    sort_threads_by_recent_activity,
+    now_ms,
+    paginate_runs,
+    sorted_threads_by_recent_activity,
     validate_append_only_delta,
 )
-from conformance.contract._queries import paginate_runs
-from conformance.contract._threads import now_ms
 
 
 class MinimalStore(ThreadRunStore):
@@ -53,7 +53,7 @@ class MinimalStore(ThreadRunStore):
         self.logs.pop(thread_id, None)
 
     async def list_threads(self, offset: int, limit: int) -> list[str]:
-        ordered = sort_threads_by_recent_activity(list(self.threads.values()))
+        ordered = sorted_threads_by_recent_activity(list(self.threads.values()))
         return [t.id for t in ordered[offset : offset + limit]]
 
     async def load_committed_messages(self, thread_id: str) -> list[Message] | None:

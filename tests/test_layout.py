@@ -152,3 +152,38 @@ def test_each_room_is_a_package_of_private_modules(room: str) -> None:
         if not path.name.startswith("_") and path.name not in ("py.typed",) and path.suffix in (".py", "")
     )
     assert public == []
+
+
+COPIED = [PACKAGE.parent / "reference_store", PACKAGE.parent / "examples"]
+
+
+def _private_uses(source: str) -> list[str]:
+    """Imports of `conformance` that reach past its public names: private modules, or names not in `__all__`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("conformance.")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "conformance":
+            if node.module != "conformance":
+                found.append(str(node.module))
+            else:
+                found += [f"conformance.{a.name}" for a in node.names if a.name not in conformance.__all__]
+    return found
+
+
+def test_what_authors_copy_imports_only_public_names() -> None:
+    """The reference store and the examples import only `conformance`'s public names: a helper they need is public."""
+    paths = sorted(path for folder in COPIED for path in folder.rglob("*.py"))
+    assert paths, "no reference store or examples found"
+    reaching = {
+        str(path.relative_to(PACKAGE.parent)): uses
+        for path in paths
+        if (uses := _private_uses(path.read_text(encoding="utf-8")))
+    }
+    assert reaching == {}
+
+
+def test_the_public_import_check_sees_private_imports() -> None:
+    """The check above can fail: a private module, and a name outside `__all__`, are both reported."""
+    source = "from conformance.contract._threads import now_ms\nfrom conformance import Thread, _LAZY\n"
+    assert _private_uses(source) == ["conformance.contract._threads", "conformance._LAZY"]

@@ -1,12 +1,13 @@
 """In-memory pagination of threads, message records and runs (QRY-1..5, CUR-4, THR-5, MSG-7, RUN-4, SEC-1).
 
 The functions under test are the pure helpers `paginate_threads`,
-`paginate_message_records` and `paginate_runs`; every expectation below is written
-out from SPEC sections 4, 6, 7 and 8.
+`paginate_thread_ids`, `paginate_message_records`, `paginate_runs` and `PageWindow`;
+every expectation below is written out from SPEC sections 4, 6, 7 and 8.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -22,7 +23,9 @@ from conformance import (
     MessageQuery,
     MessageRecord,
     MessageVisibilityFilter,
+    PageWindow,
     Role,
+    RunQuery,
     RunRecord,
     RunStatus,
     Thread,
@@ -32,9 +35,10 @@ from conformance import (
     ThreadQuery,
     Visibility,
     paginate_message_records,
+    paginate_runs,
+    paginate_thread_ids,
     paginate_threads,
 )
-from conformance.contract._queries import RunQuery, paginate_runs
 
 # --- builders --------------------------------------------------------------------------
 
@@ -138,6 +142,65 @@ def test_thread_page_window(
     assert page.total == 5
     assert page.has_more is has_more
     check_cursors(page, query, next_offset, prev)
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "total", "start", "end", "has_more"),
+    [
+        (0, 2, 5, 0, 2, True),
+        (3, 2, 5, 3, 5, False),
+        (4, 2, 5, 4, 5, False),
+        (9, 2, 5, 5, 5, False),
+        (0, 0, 5, 0, 0, False),
+        (0, 3, 0, 0, 0, False),
+    ],
+)
+def test_page_window_bounds(offset: int, limit: int, total: int, start: int, end: int, has_more: bool) -> None:
+    """QRY-3: a page is matches[min(offset, total) : +limit]; has_more iff matches remain after it (not at limit 0)."""
+    window = PageWindow(offset=offset, limit=limit, total=total)
+    assert (window.start, window.end, window.has_more) == (start, end, has_more)
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "next_offset", "prev"),
+    [(0, 2, 2, None), (3, 2, None, 1), (1, 3, 4, 0), (9, 2, None, 3), (2, 0, None, None)],
+)
+def test_page_window_cursors(offset: int, limit: int, next_offset: int | None, prev: int | None) -> None:
+    """QRY-4 over 5 matches: next at `end` when more remain, prev at max(start - limit, 0) past the first page."""
+    query = ThreadQuery(offset=offset, limit=limit)
+    next_cursor, prev_cursor = PageWindow(offset=offset, limit=limit, total=5).cursors(query)
+    check_cursors(ThreadPage(next_cursor=next_cursor, prev_cursor=prev_cursor), query, next_offset, prev)
+
+
+class _SliceOnly(list[str]):
+    """Ordered ids that may be measured and sliced, but not walked whole (as a large index would be)."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("paginate_thread_ids walked every id instead of slicing the page")
+
+
+@pytest.mark.parametrize(("offset", "limit", "items"), [(0, 2, ["t4", "t3"]), (3, 5, ["t1", "t0"]), (7, 2, [])])
+def test_paginate_thread_ids_cuts_the_page_in_the_given_order(offset: int, limit: int, items: list[str]) -> None:
+    """QRY-3: the ids are taken as already filtered and ordered; only the page is sliced out."""
+    ordered = _SliceOnly(reversed(FIVE))
+    page = paginate_thread_ids(ordered, ThreadQuery(offset=offset, limit=limit))
+    assert (page.items, page.total) == (items, 5)
+
+
+def test_paginate_thread_ids_normalizes_the_query() -> None:
+    """QRY-1: the query is normalized first (limit capped at 200), and its cursors carry its filters."""
+    ids = [f"t{i:03}" for i in range(250)]
+    query = ThreadQuery(limit=500, resource_id=" r ")
+    page = paginate_thread_ids(ids, query)
+    assert len(page.items) == 200
+    assert page.next_cursor is not None
+    assert ThreadQuery(resource_id="r").decode_cursor(page.next_cursor) == 200
+
+
+def test_paginate_threads_equals_paginate_thread_ids_after_sorting() -> None:
+    """`paginate_threads` is filtering and THR-5 order, then `paginate_thread_ids`."""
+    query = ThreadQuery(offset=1, limit=2)
+    assert paginate_threads(reversed(five_threads()), query) == paginate_thread_ids(FIVE, query)
 
 
 @pytest.mark.parametrize("offset", [0, 2, 5, 9])

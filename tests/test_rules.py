@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import conformance
 from conformance import CAPABILITIES, RULES, StoreContract, rule
 
 SPEC = Path(__file__).resolve().parents[1] / "docs" / "SPEC.md"
@@ -116,3 +117,16 @@ def test_rule_decorator_refuses_sync_tests() -> None:
 
     with pytest.raises(TypeError, match="not async"):
         rule("THR-1")(not_async)  # type: ignore[arg-type]
+
+
+def test_spec_section_1_names_every_contract_name() -> None:
+    """Section 1 of the spec ("names are normative") names every public name of the contract.
+
+    The contract's names are those `conformance` exports that are not the kit's
+    (the kit's load lazily, from `conformance.kit`).
+    """
+    text = SPEC.read_text(encoding="utf-8")
+    section = text[text.index("## 1. Python surface") : text.index("## 2. Data model")]
+    contract = [name for name in conformance.__all__ if name not in conformance._LAZY]
+    assert "paginate_runs" in contract
+    assert [name for name in contract if not re.search(rf"`{re.escape(name)}\b", section)] == []

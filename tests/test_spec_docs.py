@@ -3,20 +3,25 @@ normative docs/SPEC.md, the HTML is sound, the CLI works."""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import difflib
+import importlib.util
 import io
 import re
 import subprocess
+import symtable
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+import conformance
 from conformance import RULES, RULES_VERSION, StoreContract, __version__, rule
 from conformance.__main__ import main
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._spec import AREAS, HTML_COMMAND, REGENERATE, _md_prose, contract_examples, render_spec
+from conformance.kit._spec import AREAS, HTML_COMMAND, REGENERATE, Names, _md_prose, contract_examples, render_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "EXAMPLES.md"
@@ -300,3 +305,78 @@ def test_cli_writes_text_to_a_stdout_without_bytes(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["spec"]) == 0
     assert out.getvalue() == render_spec("md")
+
+
+def _globals_of(source: str) -> set[str]:
+    """The global names the code of a test (decorators included) refers to, as Python's own symbol tables see them."""
+    top = symtable.symtable(source, "<example>", "exec")
+    found = {name for name in top.get_identifiers() if top.lookup(name).is_referenced()}
+    tables = list(top.get_children())
+    while tables:
+        table = tables.pop()
+        found.update(symbol.get_name() for symbol in table.get_symbols() if symbol.is_global())
+        tables.extend(table.get_children())
+    return found
+
+
+def _bound_by(line: str) -> str:
+    """The name an import statement binds (`import pytest` binds `pytest`)."""
+    (statement,) = ast.parse(line).body
+    assert isinstance(statement, (ast.Import, ast.ImportFrom))
+    (alias,) = statement.names
+    return (alias.asname or alias.name).split(".")[0]
+
+
+def test_every_name_an_example_uses_is_accounted_for() -> None:
+    """Each global name of each example is a builtin, or listed under it: public, imported, a scenario helper, own."""
+    unaccounted = {}
+    for example in contract_examples():
+        if example.source is None:
+            continue
+        names = example.names
+        listed = {*names.public, *map(_bound_by, names.imports), *names.scenarios, *names.own}
+        used = _globals_of(example.source) - {example.name}
+        missing = sorted(name for name in used - listed if not hasattr(builtins, name))
+        if missing:
+            unaccounted[example.name] = missing
+        assert set(names.public) <= set(conformance.__all__), example.name
+    assert unaccounted == {}
+
+
+def test_an_examples_names_are_listed_by_where_they_come_from() -> None:
+    """Two examples, their names written out by reading their code."""
+    by_name = {example.name: example for example in contract_examples()}
+    assert by_name["test_save_thread_normalizes_parent"].names == Names(
+        public=("ThreadRunStore", "rule"), scenarios=("thread",)
+    )
+    assert by_name["test_validate_rejects_cycle_above_the_parent"].names == Names(
+        public=("ThreadRunStore", "ValidationError", "rule"), imports=("import pytest",), own=("_ring",)
+    )
+
+
+def test_the_rendering_imports_only_public_names() -> None:
+    """Every `from conformance import` the page shows names public names; no private module is offered."""
+    text = render_spec("md")
+    shown = re.findall(r"`from conformance import ([\w, ]+)`", text)
+    assert shown
+    assert sorted({n for line in shown for n in line.split(", ")} - set(conformance.__all__)) == []
+    assert "conformance.kit._scenarios" not in text
+    assert "from conformance." not in text
+
+
+def test_the_scenario_helpers_shown_run_on_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's scenario helpers import only `conformance`'s public names and run copied into a file of their own."""
+    text = render_spec("md")
+    section = text.split("\n## Scenario helpers\n", 1)[1]
+    source = section.split("```python\n", 1)[1].split("\n```\n", 1)[0]
+    modules = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) and node.module}
+    assert {module for module in modules if module.startswith("conformance")} == {"conformance"}
+    (tmp_path / "copied_helpers.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("copied_helpers", tmp_path / "copied_helpers.py")
+    assert spec is not None
+    assert spec.loader is not None
+    copied = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "copied_helpers", copied)
+    spec.loader.exec_module(copied)
+    assert copied.thread("t1", parent="p") == conformance.Thread(id="t1", parent_thread_id="p")
+    assert '<section class="area" id="scenario-helpers">' in render_spec("html")

@@ -36,17 +36,18 @@ from conformance import (
     ValidationError,
     VersionConflictError,
     apply_run_projection,
+    cascade_walk,
     checkpoint_parent_thread_id,
+    hierarchy_walk,
     merge_checkpoint_append_messages,
     normalize_lineage_id,
-    sort_threads_by_recent_activity,
+    now_ms,
+    paginate_runs,
+    sorted_threads_by_recent_activity,
     validate_append_only_delta,
 )
-from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
-from conformance.contract._queries import paginate_runs
 from conformance.contract._stores import delete_strategy
 from conformance.contract._sync import OPTIONAL, REQUIRED
-from conformance.contract._threads import now_ms
 from reference_store import ReferenceStore
 
 
@@ -138,7 +139,7 @@ class BlockingStore:
 
     def list_threads(self, offset: int, limit: int) -> list[str]:
         with self.lock:
-            ordered = sort_threads_by_recent_activity(list(self.threads.values()))
+            ordered = sorted_threads_by_recent_activity(list(self.threads.values()))
             return [t.id for t in ordered[offset : offset + limit]]
 
     def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:

@@ -2,7 +2,7 @@
 
 Pure helpers only: `strip_unpaired_tool_calls`, `effective_messages`,
 `effective_committed_view`, `apply_run_projection`, `checkpoint_parent_thread_id`
-and `sort_threads_by_recent_activity`. Expectations are written out from the SPEC.
+and the THR-5 order helpers. Expectations are written out from the SPEC.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from conformance import (
     checkpoint_parent_thread_id,
     effective_committed_view,
     effective_messages,
+    recent_activity_key,
     sort_threads_by_recent_activity,
+    sorted_threads_by_recent_activity,
     strip_unpaired_tool_calls,
 )
 
@@ -91,6 +93,33 @@ def call_ids(message: Message) -> list[str] | None:
 
 def by_id(messages: list[Message], message_id: str) -> Message:
     return next(m for m in messages if m.id == message_id)
+
+
+# --- MSG-6, ISO-1: MessageRecord.from_message ------------------------------------------------
+
+
+def test_a_record_holds_a_copy_of_its_message() -> None:
+    """ISO-1: as upstream clones it, `from_message` copies the message; changing the original leaves the record."""
+    message = Message(
+        id="m1",
+        role=Role.USER,
+        content=text("before"),
+        metadata=MessageMetadata(run_id="r1", step_index=2),
+    )
+    record = MessageRecord.from_message("t1", 1, message)
+    assert record.message == message
+    message.content[0]["text"] = "after"
+    assert message.metadata is not None
+    message.metadata.run_id = "r2"
+    assert record.message.content == text("before")
+    assert record.message.metadata == MessageMetadata(run_id="r1", step_index=2)
+    assert (record.produced_by_run_id, record.step_index) == ("r1", 2)
+
+
+def test_a_record_may_keep_a_message_the_store_owns() -> None:
+    """`copy=False` keeps the message itself, for one a store has just parsed or copied."""
+    message = user("m1")
+    assert MessageRecord.from_message("t1", 1, message, copy=False).message is message
 
 
 # --- VIEW-1: strip_unpaired_tool_calls -----------------------------------------------------
@@ -436,16 +465,15 @@ def test_checkpoint_parent_thread_id() -> None:
     assert checkpoint_parent_thread_id(Thread(id="t1", parent_thread_id="q"), without_parent) == "q"
 
 
-# --- THR-5: sort_threads_by_recent_activity -----------------------------------------------
+# --- THR-5: sorted_threads_by_recent_activity, recent_activity_key ------------------------
 
 
 def stamped(thread_id: str, updated: int | None = None, created: int | None = None) -> Thread:
     return Thread(id=thread_id, metadata=ThreadMetadata(created_at=created, updated_at=updated))
 
 
-def test_sort_threads_by_recent_activity() -> None:
-    """THR-5: updated_at (else created_at, else 0) descending, then id ascending; input unchanged."""
-    threads = [
+def activity_set() -> list[Thread]:
+    return [
         stamped("z", created=1),
         stamped("b", updated=50),
         stamped("a", updated=50),
@@ -454,11 +482,37 @@ def test_sort_threads_by_recent_activity() -> None:
         stamped("e"),
         stamped("f", updated=60, created=10),
     ]
+
+
+#: THR-5 order of `activity_set()`, written out from the spec.
+ACTIVITY_ORDER = ["c", "f", "a", "b", "z", "d", "e"]
+
+
+def test_sorted_threads_by_recent_activity_returns_a_new_list() -> None:
+    """THR-5: updated_at (else created_at, else 0) descending, then id ascending; input unchanged."""
+    threads = activity_set()
     before = [t.id for t in threads]
-    ordered = sort_threads_by_recent_activity(threads)
-    assert [t.id for t in ordered] == ["c", "f", "a", "b", "z", "d", "e"]
+    ordered = sorted_threads_by_recent_activity(threads)
+    assert [t.id for t in ordered] == ACTIVITY_ORDER
     assert [t.id for t in threads] == before
-    assert sort_threads_by_recent_activity([]) == []
+    assert sorted_threads_by_recent_activity([]) == []
+
+
+def test_recent_activity_key_sorts_in_place() -> None:
+    """`threads.sort(key=recent_activity_key)` is the in-place sort of upstream's Rust helper."""
+    threads = activity_set()
+    threads.sort(key=recent_activity_key)
+    assert [t.id for t in threads] == ACTIVITY_ORDER
+
+
+def test_the_old_sort_name_warns_and_still_returns_a_new_list() -> None:
+    """`sort_threads_by_recent_activity` is deprecated: it warns, names its successors, and behaves as before."""
+    threads = activity_set()
+    before = [t.id for t in threads]
+    with pytest.warns(DeprecationWarning, match=r"sorted_threads_by_recent_activity.*recent_activity_key"):
+        ordered = sort_threads_by_recent_activity(threads)
+    assert [t.id for t in ordered] == ACTIVITY_ORDER
+    assert [t.id for t in threads] == before
 
 
 def test_a_repeated_interval_keeps_only_its_first_summary() -> None:

@@ -11,16 +11,29 @@ from collections.abc import Generator, Sequence
 from conformance.contract._errors import ValidationError
 from conformance.contract._models import Thread, normalize_lineage_id
 
+__all__ = ["cascade_walk", "hierarchy_walk"]
+
 HierarchyWalk = Generator[str, Thread | None, None]
 CascadeWalk = Generator[str, Sequence[Thread], list[str]]
 
 
 def hierarchy_walk(thread_id: str, parent_thread_id: str | None) -> HierarchyWalk:
-    """Walk up from `parent_thread_id`; yields ids to load, expects the thread (or None) back.
+    """Check that `thread_id` may take `parent_thread_id` (HIE-1..4): yields ids to load, is sent the threads.
 
-    Returns normally when the chain ends at a root. Raises `ValidationError` when the
-    parent is the thread itself, when a thread repeats (a cycle), when the parent is
-    missing ("parent thread not found") or an ancestor further up is ("missing ancestor").
+    Walks up from the parent. Returns normally when the chain ends at a root (a blank
+    or `None` parent passes at once). Raises `ValidationError` when the parent is the
+    thread itself, when a thread repeats (a cycle), when the parent is missing
+    ("parent thread not found") or an ancestor further up is ("missing ancestor").
+    A store that checks the hierarchy inside its own lock or transaction drives it
+    with its own reads, synchronous or not:
+
+        walk = hierarchy_walk(thread_id, parent_thread_id)
+        try:
+            wanted = next(walk)
+            while True:
+                wanted = walk.send(threads.get(wanted))  # or: await load(wanted)
+        except StopIteration:
+            pass  # the parent is fine
     """
     root_parent = normalize_lineage_id(parent_thread_id)
     if root_parent is None:
@@ -45,10 +58,19 @@ def hierarchy_walk(thread_id: str, parent_thread_id: str | None) -> HierarchyWal
 
 
 def cascade_walk(thread_id: str) -> CascadeWalk:
-    """Order a cascade delete: yields parent ids, expects their direct children back.
+    """Order a cascade delete (DEL-4, DEL-5): yields parent ids, is sent their direct children.
 
-    Returns the ids to delete, descendants before ancestors, `thread_id` last. Raises
-    `ValidationError` when a thread is reached twice (a cycle, DEL-5).
+    Its return value (the `StopIteration`'s `value`) is the ids to delete,
+    descendants before ancestors, `thread_id` last. Raises `ValidationError` when a
+    thread is reached twice (a cycle, DEL-5), before anything is deleted:
+
+        walk = cascade_walk(thread_id)
+        try:
+            parent = next(walk)
+            while True:
+                parent = walk.send(children_of(parent))
+        except StopIteration as done:
+            doomed = done.value
     """
     visited: set[str] = set()
     stack: list[tuple[str, bool]] = [(thread_id, False)]

@@ -15,6 +15,7 @@ __all__ = [
     "merge_checkpoint_append_messages",
     "strip_unpaired_tool_calls",
     "validate_append_only_delta",
+    "validate_message_delta",
     "validate_message_shape",
 ]
 
@@ -57,8 +58,18 @@ def validate_message_shape(message: Message, seq: int) -> None:
         )
 
 
-def validate_delta(committed_ids: Container[str], start_seq: int, delta: Sequence[Message]) -> None:
-    """MSG-5 against any container of committed ids; `start_seq` is the first new seq."""
+def validate_message_delta(committed_ids: Container[str], start_seq: int, delta: Sequence[Message]) -> None:
+    """Raise `ValidationError` unless `delta` may be committed from seq `start_seq` on (MOD-3, MSG-5).
+
+    Each message must be valid (MOD-3) at the seq it would get, and carry an id that
+    is not in `committed_ids` and not repeated in the delta. `committed_ids` is any
+    container: a set, the keys of an index, or an object whose `__contains__` asks a
+    database, so a store need not load its log to append. A whole new log (`save_messages`,
+    `checkpoint`) is the delta of an empty one: `validate_message_delta((), 1, messages)`.
+    Raises `TypeError` for an element that is not a `Message`.
+
+    >>> validate_message_delta({"m1"}, 2, [Message(id="m2", role=Role.USER, content=[])])
+    """
     new_ids: set[str] = set()
     for index, message in enumerate(delta):
         validate_message_shape(message, start_seq + index)
@@ -80,7 +91,7 @@ def validate_append_only_delta(existing: Sequence[Message], delta: Sequence[Mess
     >>> validate_append_only_delta([], [Message(id="m1", role=Role.USER, content=[])])
     """
     committed = {message.id for message in existing if message.id is not None}
-    validate_delta(committed, len(existing) + 1, delta)
+    validate_message_delta(committed, len(existing) + 1, delta)
 
 
 def merge_checkpoint_append_messages(existing: list[Message], delta: Sequence[Message]) -> None:
@@ -152,5 +163,5 @@ def effective_messages(records: Sequence[MessageRecord]) -> list[Message]:
 
 def effective_committed_view(committed: Sequence[Message], thread_id: str) -> list[Message]:
     """The resume view of a raw log: the compaction fold (VIEW-2), then the read view (VIEW-1)."""
-    records = [MessageRecord.from_message(thread_id, seq, m) for seq, m in enumerate(committed, start=1)]
+    records = [MessageRecord.from_message(thread_id, seq, m, copy=False) for seq, m in enumerate(committed, start=1)]
     return strip_unpaired_tool_calls(effective_messages(records))

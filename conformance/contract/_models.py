@@ -218,16 +218,25 @@ class MessageRecord(Model):
     compaction: CompactionMark | None = field(optional(model(lambda: CompactionMark)), default=None)
 
     @classmethod
-    def from_message(cls, thread_id: str, seq: int, message: Message) -> MessageRecord:
+    def from_message(cls, thread_id: str, seq: int, message: Message, *, copy: bool = True) -> MessageRecord:
         """Build the record of `message` at position `seq` of `thread_id`'s log.
 
-        `produced_by_run_id`, `step_index` and `compaction` come from the message's
-        metadata, `tool_call_id` from the message. A message without an id gets a new
-        random one (on a copy; the argument is not changed). The record holds
-        `message` itself: copy it first if it must not be shared.
+        The record holds a copy of `message`, as upstream's Rust clones it, so a store
+        that keeps or returns the record shares nothing with the caller (ISO-1);
+        `copy=False` keeps `message` itself, for a message the store has just made
+        (parsed from its storage, or copied already). `produced_by_run_id`,
+        `step_index` and `compaction` come from the message's metadata,
+        `tool_call_id` from the message. A message without an id gets a new random
+        one (on a copy; the argument is not changed).
+
+        >>> message = Message(id="m1", role=Role.USER, content=[])
+        >>> MessageRecord.from_message("t1", 1, message).message is message
+        False
         """
         if message.id is None:
             message = replace(message, id=uuid.uuid4().hex)
+        if copy:
+            message = message.copy()
         metadata = message.metadata
         assert message.id is not None
         return cls(

@@ -14,17 +14,20 @@ from conformance.contract._enums import MessageOrder, MessageVisibilityFilter, R
 from conformance.contract._errors import InvalidCursorError, ValidationError
 from conformance.contract._models import MessageRecord, Thread, normalize_lineage_id
 from conformance.contract._runs import RunRecord
-from conformance.contract._threads import activity_key
+from conformance.contract._threads import recent_activity_key
 
 __all__ = [
     "MessagePage",
     "MessageQuery",
+    "PageWindow",
     "RunPage",
     "RunQuery",
     "ThreadPage",
     "ThreadParentFilter",
     "ThreadQuery",
     "paginate_message_records",
+    "paginate_runs",
+    "paginate_thread_ids",
     "paginate_threads",
 ]
 
@@ -323,73 +326,114 @@ class RunPage:
     has_more: bool = False
 
 
-class _Window:
-    """Where a page starts and ends in a list of `total` matches (QRY-3, QRY-4)."""
+@dataclass(frozen=True, slots=True)
+class PageWindow:
+    """Where one page lies among `total` matches: `matches[start:end]` (QRY-3, QRY-4, MSG-7, RUN-4).
 
-    __slots__ = ("end", "has_more", "limit", "start")
+    Built from a normalized query's `offset` and `limit`; a store that pages in SQL
+    counts the matches, then reads `LIMIT end - start OFFSET start`. `has_more` is
+    true when matches remain after the page (never for `limit == 0`), and `cursors`
+    gives the page's `next_cursor` and `prev_cursor`.
 
-    def __init__(self, offset: int, limit: int, total: int) -> None:
-        self.start = min(offset, total)
-        self.end = min(self.start + limit, total)
-        self.limit = limit
-        self.has_more = limit > 0 and self.end < total
+    >>> window = PageWindow(offset=4, limit=3, total=5)
+    >>> window.start, window.end, window.has_more
+    (4, 5, False)
+    """
+
+    offset: int
+    limit: int
+    total: int
+
+    @property
+    def start(self) -> int:
+        """The index of the page's first match: `offset`, or `total` when the offset is past the end."""
+        return min(self.offset, self.total)
+
+    @property
+    def end(self) -> int:
+        """The index after the page's last match: at most `limit` after `start`, at most `total`."""
+        return min(self.start + self.limit, self.total)
+
+    @property
+    def has_more(self) -> bool:
+        """True when matches remain after the page (QRY-3); a zero `limit` has none."""
+        return self.limit > 0 and self.end < self.total
 
     def cursors(self, query: ThreadQuery | MessageQuery) -> tuple[str | None, str | None]:
-        """`(next_cursor, prev_cursor)` as QRY-4 defines them."""
+        """`(next_cursor, prev_cursor)` of this page under `query`'s filters (QRY-4).
+
+        `next_cursor` encodes `end` when `has_more`; `prev_cursor` encodes
+        `max(start - limit, 0)` when the page does not start at 0 (and `limit > 0`);
+        each is `None` otherwise.
+        """
         next_cursor = query.encode_cursor(self.end) if self.has_more else None
         has_prev = self.limit > 0 and self.start > 0
         prev_cursor = query.encode_cursor(max(self.start - self.limit, 0)) if has_prev else None
         return next_cursor, prev_cursor
 
 
-def window(offset: int, limit: int, total: int) -> _Window:
-    """The page window of an already normalized query over `total` matches."""
-    return _Window(offset, limit, total)
+def paginate_thread_ids(ordered_ids: Sequence[str], query: ThreadQuery) -> ThreadPage:
+    """The page of `query` over the ids of every matching thread, already in THR-5 order (QRY-3, QRY-4).
 
-
-def thread_page(query: ThreadQuery, ordered_matches: Sequence[str]) -> ThreadPage:
-    """The page of a normalized query over all matching ids, already in THR-5 order."""
-    win = window(query.offset, query.limit, len(ordered_matches))
-    next_cursor, prev_cursor = win.cursors(query)
+    For a store that filters and orders itself (an index, a sorted table) and has
+    only to cut the page; `ordered_ids` is sliced once, not copied. Raises
+    `ValidationError` for a malformed query. `paginate_threads` filters and orders too.
+    """
+    normalized = query.normalized()
+    window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=len(ordered_ids))
+    next_cursor, prev_cursor = window.cursors(normalized)
     return ThreadPage(
-        items=list(ordered_matches[win.start : win.end]),
-        total=len(ordered_matches),
-        has_more=win.has_more,
+        items=list(ordered_ids[window.start : window.end]),
+        total=window.total,
+        has_more=window.has_more,
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
     )
 
 
 def paginate_threads(threads: Iterable[Thread], query: ThreadQuery) -> ThreadPage:
-    """Filter, order (THR-5) and page an in-memory thread set as QRY-1..5 define."""
+    """Filter, order (THR-5) and page an in-memory thread set as QRY-1..5 define.
+
+    Raises `ValidationError` for a malformed query.
+    """
     normalized = query.normalized()
-    ordered = sorted((t for t in threads if normalized.matches(t)), key=activity_key)
-    return thread_page(normalized, [t.id for t in ordered])
+    ordered = sorted((t for t in threads if normalized.matches(t)), key=recent_activity_key)
+    return paginate_thread_ids([t.id for t in ordered], normalized)
 
 
 def paginate_message_records(records: Iterable[MessageRecord], query: MessageQuery) -> MessagePage:
-    """Filter, order by seq and page in-memory records as MSG-7 defines."""
+    """Filter, order by seq and page in-memory records as MSG-7 defines.
+
+    Raises `ValidationError` for a malformed query.
+    """
     normalized = query.normalized()
     matching = sorted(
         (r for r in records if normalized.matches(r)),
         key=lambda r: r.seq,
         reverse=normalized.order is MessageOrder.DESC,
     )
-    win = window(normalized.offset, normalized.limit, len(matching))
-    next_cursor, prev_cursor = win.cursors(normalized)
+    window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=len(matching))
+    next_cursor, prev_cursor = window.cursors(normalized)
     return MessagePage(
-        records=matching[win.start : win.end],
-        total=len(matching),
-        has_more=win.has_more,
+        records=matching[window.start : window.end],
+        total=window.total,
+        has_more=window.has_more,
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
     )
 
 
 def paginate_runs(runs: Iterable[RunRecord], query: RunQuery) -> RunPage:
-    """Filter, order by (`created_at`, `run_id`) and page in-memory runs as RUN-4 defines."""
+    """Filter, order by (`created_at`, `run_id`) and page in-memory runs as RUN-4 defines.
+
+    The page holds the given objects, not copies: a store that keeps them copies the
+    page's items before returning it (ISO-1). Raises `ValidationError` for a
+    malformed query.
+
+    >>> paginate_runs([], RunQuery(limit=10))
+    RunPage(items=[], total=0, has_more=False)
+    """
     normalized = query.normalized()
     matching = sorted((r for r in runs if normalized.matches(r)), key=lambda r: (r.created_at, r.run_id))
-    start = min(normalized.offset, len(matching))
-    end = min(start + normalized.limit, len(matching))
-    return RunPage(items=matching[start:end], total=len(matching), has_more=end < len(matching))
+    window = PageWindow(offset=normalized.offset, limit=normalized.limit, total=len(matching))
+    return RunPage(items=matching[window.start : window.end], total=window.total, has_more=window.has_more)

@@ -259,7 +259,8 @@ class ThreadStore(ABC):
         committed = await self.load_committed_messages(require(thread_id, str, "thread_id"))
         if committed is None:
             return None
-        return [MessageRecord.from_message(thread_id, seq, m) for seq, m in enumerate(committed, start=1)]
+        # `load_committed_messages` hands out copies already (ISO-1): no second copy.
+        return [MessageRecord.from_message(thread_id, seq, m, copy=False) for seq, m in enumerate(committed, start=1)]
 
     async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
         """Return one filtered page of records (MSG-7); an unknown thread gives an empty page.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 
 from conformance.contract._enums import RunStatus
@@ -13,25 +14,64 @@ __all__ = [
     "apply_run_projection",
     "checkpoint_parent_thread_id",
     "normalize_lineage_id",
+    "now_ms",
+    "recent_activity_key",
     "sort_threads_by_recent_activity",
+    "sorted_threads_by_recent_activity",
 ]
 
 
 def now_ms() -> int:
-    """The current unix time in milliseconds."""
+    """The current unix time in whole milliseconds, the unit of every thread timestamp.
+
+    `ThreadMetadata.created_at`/`updated_at` are milliseconds (section 2 of the spec);
+    a checkpoint (CKP-2) and a detaching delete (DEL-3) set `updated_at` to this.
+    Run timestamps are seconds: do not use it for `RunRecord`.
+
+    >>> now_ms() > 1_700_000_000_000
+    True
+    """
     return time.time_ns() // 1_000_000
 
 
-def activity_key(thread: Thread) -> tuple[int, str]:
-    """Sort key of THR-5: most recent activity first, then id ascending."""
+def recent_activity_key(thread: Thread) -> tuple[int, str]:
+    """The sort key of THR-5: most recent activity first, then id ascending.
+
+    Activity is `updated_at`, else `created_at`, else 0. Sort a list in place with
+    `threads.sort(key=recent_activity_key)`, or keep an ordered index of the keys.
+
+    >>> [t.id for t in sorted([Thread(id="b"), Thread(id="a")], key=recent_activity_key)]
+    ['a', 'b']
+    """
     metadata = thread.metadata
     stamp = metadata.updated_at if metadata.updated_at is not None else metadata.created_at
     return (-(stamp or 0), thread.id)
 
 
+def sorted_threads_by_recent_activity(threads: Sequence[Thread]) -> list[Thread]:
+    """Return a new list of `threads` in THR-5 order; `threads` itself is not changed.
+
+    The order is `updated_at` (else `created_at`, else 0) descending, then id ascending.
+    Upstream's Rust helper sorts in place: in Python that is
+    `threads.sort(key=recent_activity_key)`.
+    """
+    return sorted(threads, key=recent_activity_key)
+
+
 def sort_threads_by_recent_activity(threads: Sequence[Thread]) -> list[Thread]:
-    """Return `threads` ordered by `updated_at` (else `created_at`, else 0) descending, then id (THR-5)."""
-    return sorted(threads, key=activity_key)
+    """Deprecated: `sorted_threads_by_recent_activity`, which says that it returns a new list.
+
+    Returns a new sorted list and leaves `threads` unchanged, as before, and warns
+    with `DeprecationWarning`: a port of upstream's in-place sort that ignores the
+    result would keep the old order.
+    """
+    warnings.warn(
+        "sort_threads_by_recent_activity is deprecated: it returns a new list and leaves its argument unsorted; "
+        "use sorted_threads_by_recent_activity(threads), or threads.sort(key=recent_activity_key) to sort in place",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return sorted_threads_by_recent_activity(threads)
 
 
 def checkpoint_parent_thread_id(existing: Thread | None, run: RunRecord) -> str | None:

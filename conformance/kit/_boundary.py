@@ -13,8 +13,8 @@ rules of the test that made the call, and is chained to the store's own error, s
 the traceback shows the store's code. Calls the store makes to itself (a default
 method calling an abstract one) are not wrapped.
 
-`store_problems(store)` is the set-up check: the abstract methods written and every
-store method a coroutine function.
+`store_problems(store)` is the set-up check: the abstract methods written, none
+still marked `@unwritten`, and every store method a coroutine function.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 from conformance.contract._errors import StorageError
 from conformance.contract._stores import ThreadRunStore
+from conformance.contract._unwritten import unwritten_methods
 from conformance.kit._violation import RuleViolation
 
 __all__ = ["CallLog", "StoreCall", "StoreHang", "checked", "describe_call", "store_methods", "store_problems"]
@@ -231,7 +232,8 @@ def _short(value: object) -> str:
 def store_problems(store: object) -> list[str]:
     """What keeps `store` from being tested, one line each; [] when it is a usable store.
 
-    Not a `ThreadRunStore`; abstract methods left unwritten; store methods that are
+    Not a `ThreadRunStore`; abstract methods left unwritten; methods still marked
+    `@unwritten` (a skeleton's, listed in the class's order); store methods that are
     plain functions rather than `async def` (pointing at `SyncStoreAdapter`).
     """
     if not isinstance(store, ThreadRunStore):
@@ -243,10 +245,19 @@ def store_problems(store: object) -> list[str]:
     missing = sorted(getattr(type(store), "__abstractmethods__", ()))
     if missing:
         problems.append(f"{type(store).__name__} does not implement {', '.join(missing)}")
+    marked = unwritten_methods(type(store))
+    if marked:
+        problems.append(
+            f"{type(store).__name__}: not implemented yet: {', '.join(marked)} "
+            "(write each method, then delete its @unwritten)"
+        )
     plain = sorted(
         name
         for name in _METHODS
-        if callable(found := getattr(store, name, None)) and not _is_async(found) and name not in missing
+        if callable(found := getattr(store, name, None))
+        and not _is_async(found)
+        and name not in missing
+        and name not in marked
     )
     if plain:
         problems.append(

@@ -282,7 +282,8 @@ class _KitSession:
         rule_ids = tuple(_rule_ids(item))
         if not rule_ids:
             return report
-        if report.failed:
+        if report.failed and not any(name == SETUP_PROPERTY for name, _ in item.user_properties):
+            # A store that cannot be tested breaks no rule: the set-up failure says why.
             error = call.excinfo.value if call.excinfo is not None else None
             blamed = blamed_rules(rule_ids, error)
             report.user_properties += [(BLAME_PROPERTY, rule_id) for rule_id in blamed]

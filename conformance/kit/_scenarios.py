@@ -1,4 +1,4 @@
-"""Scenario builders that keep each contract test to one behaviour.
+"""Scenario builders that keep each contract test to one behaviour (public names only: copy them freely).
 
 await tree(store, {"a": {"b": {"c": {}}}})      # a <- b <- c
 await log(store, "t1", user("m1"), assistant("m2", calls=["c1"]), tool("m3", "c1"))
@@ -12,19 +12,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.contract._enums import Role, RunStatus, Visibility, WaitingReason
-from conformance.contract._models import (
+from conformance import (
     CompactionMark,
     Message,
     MessageMetadata,
     MessageRecord,
+    PersistedState,
+    Role,
+    RunOutcome,
+    RunQuery,
+    RunRecord,
+    RunRequestSnapshot,
+    RunStatus,
+    RunWaitingState,
     Thread,
     ThreadMetadata,
+    ThreadRunStore,
     ToolCall,
+    Visibility,
+    WaitingReason,
 )
-from conformance.contract._queries import RunQuery
-from conformance.contract._runs import PersistedState, RunOutcome, RunRecord, RunRequestSnapshot, RunWaitingState
-from conformance.contract._stores import ThreadRunStore
 
 __all__ = [
     "Snapshot",

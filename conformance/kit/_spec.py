@@ -4,7 +4,9 @@
 repository) or as one self-contained HTML page. The normative text of each rule is
 `docs/SPEC.md`; the rendering shows each rule's one-line summary (the registry's,
 which `tests/test_rules.py` holds to the spec's rule index). Each rule's examples are the contract tests that verify
-it: their docstrings, and their bodies as the code that runs against a store;
+it: their docstrings, and their bodies as the code that runs against a store, each
+with the names it uses by where a reader gets them (`conformance`'s public names,
+other imports, the scenario helpers, whose code closes the page, and the kit's own);
 state-machine tests are listed by name and docstring. The output depends only on
 the rule registry, the kit's version and the kit's source (no clock, no paths), so
 the same kit renders the same bytes on every machine.
@@ -16,19 +18,36 @@ the same kit renders the same bytes on every machine.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import html
 import inspect
 import re
+import sys
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+import conformance
 from conformance._version import RULES_VERSION, __version__
+from conformance.kit import _scenarios
 from conformance.kit._rules import CAPABILITIES, RULES, Rule
 from conformance.kit._runner import BODY_ATTRIBUTE
 from conformance.kit._stateful import MACHINE_ATTRIBUTE
 
-__all__ = ["AREAS", "FORMATS", "HTML_COMMAND", "REGENERATE", "Example", "contract_examples", "render_spec"]
+__all__ = [
+    "AREAS",
+    "FORMATS",
+    "HTML_COMMAND",
+    "REGENERATE",
+    "Example",
+    "Names",
+    "contract_examples",
+    "names_used",
+    "render_spec",
+]
 
 #: The formats `render_spec` writes.
 FORMATS = ("md", "html")
@@ -61,11 +80,27 @@ AREAS: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Names:
+    """The names an example's code uses, by where a reader gets them.
+
+    `public`: from `conformance`; `imports`: other import statements (`import pytest`,
+    `from dataclasses import replace`); `scenarios`: the scenario helpers the page
+    shows in full; `own`: helpers of the kit's contract-test modules, not importable.
+    """
+
+    public: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
+    own: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Example:
     """One contract test, as the spec shows it.
 
-    `source` is the dedented code of a `rule` test's body; a state-machine test has
-    none and is shown by name and docstring, with its `machine` class named.
+    `source` is the dedented code of a `rule` test's body, `names` where the names it
+    uses come from; a state-machine test has neither and is shown by name and
+    docstring, with its `machine` class named.
     """
 
     name: str
@@ -75,6 +110,7 @@ class Example:
     source: str | None
     requires: str | None = None
     machine: str | None = None
+    names: Names = field(default_factory=Names)
 
     @property
     def kind(self) -> str:
@@ -120,13 +156,79 @@ def _example(name: str, test: object) -> Example | None:
     if body is not None:
         owner = f"{body.__module__}.{body.__qualname__.rpartition('.')[0] or body.__qualname__}"
         source = textwrap.dedent(inspect.getsource(body)).strip("\n")
-        return Example(name, owner, rules, doc, source, requires)
+        return Example(name, owner, rules, doc, source, requires, names=names_used(source, body.__globals__))
     machine = getattr(test, MACHINE_ATTRIBUTE, None)
     if machine is not None:
         owner = f"{machine.__module__}.{machine.__qualname__}"
         return Example(name, owner, rules, doc, None, requires, machine.__qualname__)
     owner = f"{getattr(test, '__module__', '')}.{getattr(test, '__qualname__', name)}"
     return Example(name, owner, rules, doc, None, requires)
+
+
+def _free_names(source: str) -> list[str]:
+    """The names a test's code, decorators included, reads but does not bind, in order of first use."""
+    function = ast.parse(source).body[0]
+    assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+    parts = (*function.decorator_list, function.args, *function.body)
+    nodes = [node for part in parts for node in ast.walk(part)]
+    if function.returns is not None:
+        nodes += list(ast.walk(function.returns))
+    bound = {arg.arg for node in nodes if isinstance(node, ast.arguments) for arg in _arguments(node)}
+    for node in nodes:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)):
+            bound.add(node.name or "")  # an `except E:` without `as` binds nothing
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    loaded = (node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load))
+    return [name for name in dict.fromkeys(loaded) if name not in bound]
+
+
+def _arguments(node: ast.arguments) -> list[ast.arg]:
+    extra = [arg for arg in (node.vararg, node.kwarg) if arg is not None]
+    return [*node.posonlyargs, *node.args, *node.kwonlyargs, *extra]
+
+
+def names_used(source: str, namespace: Mapping[str, Any]) -> Names:
+    """Where the free names of a test's `source` come from, looked up in its module's `namespace`.
+
+    A name is public when `conformance` exports that very object, a scenario helper
+    when `_scenarios` defines it, an import when a module or an object its own module
+    exports under that name, and otherwise the kit's own (defined with the tests).
+    Builtins are left out.
+    """
+    public: list[str] = []
+    imports: list[str] = []
+    scenarios: list[str] = []
+    own: list[str] = []
+    for name in _free_names(source):
+        if name not in namespace:
+            if not hasattr(builtins, name):
+                own.append(name)
+            continue
+        value = namespace[name]
+        if name in conformance.__all__ and getattr(conformance, name) is value:
+            public.append(name)
+        elif name in _scenarios.__all__ and getattr(_scenarios, name) is value:
+            scenarios.append(name)
+        elif isinstance(value, types.ModuleType):
+            imports.append(f"import {value.__name__}" + (f" as {name}" if value.__name__ != name else ""))
+        elif _importable(name, value):
+            imports.append(f"from {value.__module__} import {name}")
+        else:
+            own.append(name)
+    return Names(
+        public=tuple(sorted(public)), imports=tuple(sorted(imports)), scenarios=tuple(scenarios), own=tuple(own)
+    )
+
+
+def _importable(name: str, value: object) -> bool:
+    """True when `value` is what its own module, outside this package, exports as `name`."""
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str) or module.split(".")[0] == "conformance" or module not in sys.modules:
+        return False
+    return getattr(sys.modules[module], name, None) is value
 
 
 @dataclass(slots=True)
@@ -197,10 +299,37 @@ INTRO = (
     "Every rule has a stable ID; the kit's report names the rules a store breaks by these IDs. "
     "A rule is required of every store unless it names a capability, which a store declares. "
     "Each rule's examples are the contract tests that verify it: the docstring says the behaviour, "
-    "the code is what runs against a fresh `store`. Scenario helpers (`thread`, `tree`, `log`, "
-    "`run`, `user`, `snapshot`, ...) come from `conformance.kit._scenarios`; other helpers sit in "
-    "the module named under each example."
+    "the code is what runs against a fresh `store`. Under each example, the names its code uses: "
+    "what to import from `conformance` (and from elsewhere), the scenario helpers (`thread`, `tree`, "
+    "`log`, `run`, `user`, `snapshot`, ...), whose code the last section shows, written in public names "
+    "only, and any helper of the kit's own test modules, which is not importable."
 )
+#: The heading of the section that shows the scenario helpers' code.
+SCENARIOS_HEADING = "Scenario helpers"
+SCENARIOS_TEXT = (
+    "The helpers the examples build their scenarios with, as the kit defines them; they use only "
+    "names `conformance` exports, so a backend's own tests may copy them."
+)
+
+
+def _scenario_source() -> str:
+    return inspect.getsource(_scenarios).strip("\n")
+
+
+def _names_text(names: Names, link: str) -> str:
+    """`Names it uses: ...`, one sentence; empty when the code uses nothing but builtins."""
+    parts = []
+    imported = [f"`from conformance import {', '.join(names.public)}`"] if names.public else []
+    imported += [f"`{line}`" for line in names.imports]
+    if imported:
+        parts.append(", ".join(imported))
+    if names.scenarios:
+        helpers = "the scenario helper" + ("s" if len(names.scenarios) > 1 else "")
+        parts.append(f"{helpers} {', '.join(f'`{n}`' for n in names.scenarios)} ({link})")
+    if names.own:
+        own = ", ".join(f"`{n}`" for n in names.own)
+        parts.append(f"the kit's own {own} (defined in the module named above, not importable)")
+    return f"Names it uses: {'; '.join(parts)}." if parts else ""
 
 
 # ── Markdown ──────────────────────────────────────────────────────────
@@ -231,6 +360,7 @@ def _markdown(areas: list[_Area], examples: list[Example]) -> Iterator[str]:
         heading = _area_heading(area)
         ids = ", ".join(f"[{entry.rule.id}](#{_slug(entry.rule.id)})" for entry in area.entries)
         yield f"- [{heading}](#{_slug(heading)}): {ids}"
+    yield f"- [{SCENARIOS_HEADING}](#{_slug(SCENARIOS_HEADING)})"
     for area in areas:
         yield ""
         yield f"## {_area_heading(area)}"
@@ -239,6 +369,16 @@ def _markdown(areas: list[_Area], examples: list[Example]) -> Iterator[str]:
             yield _md_prose(area.blurb)
         for entry in area.entries:
             yield from _md_rule(entry)
+    source = _scenario_source()
+    fence = "`" * max(3, _longest_backtick_run(source) + 1)
+    yield ""
+    yield f"## {SCENARIOS_HEADING}"
+    yield ""
+    yield _md_prose(SCENARIOS_TEXT)
+    yield ""
+    yield f"{fence}python"
+    yield source
+    yield fence
     yield ""
     yield "<!-- fmt:on -->"
 
@@ -263,6 +403,10 @@ def _md_rule(entry: _Entry) -> Iterator[str]:
         yield ""
         yield from _md_paragraphs(example.doc)
         yield _md_prose(_provenance(example, entry.rule.id))
+        names = _names_text(example.names, f"[{SCENARIOS_HEADING}](#{_slug(SCENARIOS_HEADING)})")
+        if names:
+            yield ""
+            yield _md_prose(names)
         if example.source is not None:
             fence = "`" * max(3, _longest_backtick_run(example.source) + 1)
             yield ""
@@ -354,6 +498,7 @@ def _html(areas: list[_Area], examples: list[Example]) -> Iterator[str]:
     for area in areas:
         links = ", ".join(f'<a href="#{_esc(e.rule.id)}">{_esc(e.rule.id)}</a>' for e in area.entries)
         yield f'<li><a href="#area-{_esc(area.code)}">{_esc(_area_heading(area))}</a>: {links}</li>'
+    yield f'<li><a href="#scenario-helpers">{_esc(SCENARIOS_HEADING)}</a></li>'
     yield "</ul>"
     yield "<h2>Capabilities</h2>"
     yield "<ul>"
@@ -370,6 +515,11 @@ def _html(areas: list[_Area], examples: list[Example]) -> Iterator[str]:
         for entry in area.entries:
             yield from _html_rule(entry)
         yield "</section>"
+    yield '<section class="area" id="scenario-helpers">'
+    yield f"<h2>{_esc(SCENARIOS_HEADING)}</h2>"
+    yield f"<p>{_html_prose(SCENARIOS_TEXT)}</p>"
+    yield f'<pre><code class="language-python">{_esc(_scenario_source())}</code></pre>'
+    yield "</section>"
     yield "</main>"
     yield "</body>"
     yield "</html>"
@@ -390,10 +540,16 @@ def _html_rule(entry: _Entry) -> Iterator[str]:
             if paragraph.strip():
                 yield f"<p>{_html_prose(paragraph.strip())}</p>"
         yield f'<p class="provenance">{_html_prose(_provenance(example, entry.rule.id))}</p>'
+        names = _names_text(example.names, SCENARIOS_HEADING)
+        if names:
+            yield f'<p class="provenance">{_html_prose(names).replace(_esc(SCENARIOS_HEADING), _SCENARIOS_LINK, 1)}</p>'
         if example.source is not None:
             yield f'<pre><code class="language-python">{_esc(example.source)}</code></pre>'
         yield "</section>"
     yield "</article>"
+
+
+_SCENARIOS_LINK = f'<a href="#scenario-helpers">{html.escape(SCENARIOS_HEADING)}</a>'
 
 
 def _esc(text: str) -> str:

@@ -15,10 +15,10 @@ from conformance import (
     VersionConflictError,
     apply_run_projection,
     effective_committed_view,
+    now_ms,
     strip_unpaired_tool_calls,
+    validate_message_delta,
 )
-from conformance.contract._messages import validate_delta
-from conformance.contract._threads import now_ms
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 
@@ -28,7 +28,7 @@ class CheckpointSkipsHierarchy(ReferenceStore):
 
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         run.validate_for_persist()
-        validate_delta((), 1, messages)
+        validate_message_delta((), 1, messages)
         async with self._lock:
             existing = self._threads.threads.get(thread_id)
             thread = existing.copy() if existing is not None else Thread(id=thread_id)
@@ -49,7 +49,7 @@ class CheckpointValidatesMessagesLate(ReferenceStore):
             projected = self._prepare_checkpoint(thread_id, run)
             self._threads.put(projected)
             self._runs.put(run.copy())
-            validate_delta((), 1, messages)
+            validate_message_delta((), 1, messages)
             self._replace_log(thread_id, messages)
 
 
@@ -59,7 +59,7 @@ class CheckpointAcceptsForeignRun(ReferenceStore):
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         async with self._lock:
             projected = self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id))
-            validate_delta((), 1, messages)
+            validate_message_delta((), 1, messages)
             self._threads.put(projected)
             self._replace_log(thread_id, messages)
             self._runs.put(run.copy())
@@ -78,7 +78,7 @@ class AppendAcceptsForeignRun(ReferenceStore):
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            validate_delta(log.positions if log is not None else {}, actual + 1, messages)
+            validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
             self._threads.put(self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id)))
             if messages:
                 self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
@@ -92,7 +92,7 @@ class CheckpointKeepsFirstRunWrite(ReferenceStore):
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         async with self._lock:
             projected = self._prepare_checkpoint(thread_id, run)
-            validate_delta((), 1, messages)
+            validate_message_delta((), 1, messages)
             stored = run.copy()
             old = self._runs.runs.get(run.run_id)
             if old is not None:
@@ -118,7 +118,7 @@ class CheckpointUpdatesRunInPlace(ReferenceStore):
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         async with self._lock:
             projected = self._prepare_checkpoint(thread_id, run)
-            validate_delta((), 1, messages)
+            validate_message_delta((), 1, messages)
             self._threads.put(projected)
             self._replace_log(thread_id, messages)
             old = self._runs.runs.get(run.run_id)
@@ -160,7 +160,7 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
         async with self._lock:
             log = self._logs.setdefault(thread_id, MessageLog())
             actual = len(log)
-            validate_delta(log.positions, actual + 1, messages)
+            validate_message_delta(log.positions, actual + 1, messages)
             log.extend([m.copy() for m in messages])
             if not log.messages:
                 del self._logs[thread_id]

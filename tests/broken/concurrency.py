@@ -5,8 +5,7 @@ from __future__ import annotations
 import anyio.lowlevel
 
 from broken import Broken
-from conformance import Message, RunRecord, ThreadRunStore, ThreadStore, VersionConflictError
-from conformance.contract._messages import validate_delta
+from conformance import Message, RunRecord, ThreadRunStore, ThreadStore, VersionConflictError, validate_message_delta
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 
@@ -28,7 +27,7 @@ class VersionCheckedBeforeAwait(ReferenceStore):
         await anyio.lowlevel.checkpoint()
         async with self._lock:
             found = self._logs.setdefault(thread_id, MessageLog())
-            validate_delta(found.positions, len(found) + 1, messages)
+            validate_message_delta(found.positions, len(found) + 1, messages)
             self._threads.put(self._prepare_checkpoint(thread_id, run))
             found.extend([m.copy() for m in messages])
             self._runs.put(run.copy())

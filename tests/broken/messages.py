@@ -15,13 +15,14 @@ from conformance import (
     MessageRecord,
     MessageSeqRange,
     MessageVisibilityFilter,
+    PageWindow,
     Role,
     ValidationError,
     effective_messages,
     strip_unpaired_tool_calls,
+    validate_message_delta,
+    validate_message_shape,
 )
-from conformance.contract._messages import validate_delta, validate_message_shape
-from conformance.contract._queries import window
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 
@@ -29,7 +30,7 @@ from reference_store._log import MessageLog
 def _page(records: list[MessageRecord], query: MessageQuery, keep: Callable[[MessageRecord], bool]) -> MessagePage:
     """Filter with `keep`, order by seq and window by `query.offset`/`query.limit` as given."""
     matching = sorted(filter(keep, records), key=lambda r: r.seq, reverse=query.order is MessageOrder.DESC)
-    win = window(query.offset, query.limit, len(matching))
+    win = PageWindow(offset=query.offset, limit=query.limit, total=len(matching))
     next_cursor, prev_cursor = win.cursors(query)
     return MessagePage(
         records=matching[win.start : win.end],
@@ -72,7 +73,7 @@ class AppendCreatesLogFirst(ReferenceStore):
         async with self._lock:
             log = self._logs.setdefault(thread_id, MessageLog())
             start_seq = len(log) + 1
-            validate_delta(log.positions, start_seq, messages)
+            validate_message_delta(log.positions, start_seq, messages)
             log.extend([m.copy() for m in messages])
             return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
 
@@ -91,7 +92,7 @@ class AppendUpserts(ReferenceStore):
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         async with self._lock:
             log = self._logs.get(thread_id)
-            validate_delta((), len(log) + 1 if log else 1, messages)
+            validate_message_delta((), len(log) + 1 if log else 1, messages)
             if not messages:
                 return []
             if log is None:

@@ -9,9 +9,17 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from broken import Broken
-from conformance import RunPage, RunQuery, RunRecord, ThreadPage, ThreadQuery
-from conformance.contract._queries import paginate_runs, thread_page
-from conformance.contract._threads import activity_key
+from conformance import (
+    PageWindow,
+    RunPage,
+    RunQuery,
+    RunRecord,
+    ThreadPage,
+    ThreadQuery,
+    paginate_runs,
+    paginate_thread_ids,
+    recent_activity_key,
+)
 from reference_store import ReferenceStore
 
 
@@ -42,9 +50,19 @@ class UncappedLimit(ReferenceStore):
     """Trusts the caller's limit: a limit of 201 returns 201 threads."""
 
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
-        normalized = replace(query.normalized(), limit=query.limit)
+        normalized = query.normalized()
         async with self._lock:
-            return self._threads.page(normalized)
+            threads = self._threads.threads
+            ordered = [i for i in self._threads.ids_in_order(0, len(threads)) if normalized.matches(threads[i])]
+        window = PageWindow(offset=normalized.offset, limit=query.limit, total=len(ordered))
+        next_cursor, prev_cursor = window.cursors(normalized)
+        return ThreadPage(
+            items=ordered[window.start : window.end],
+            total=window.total,
+            has_more=window.has_more,
+            next_cursor=next_cursor,
+            prev_cursor=prev_cursor,
+        )
 
 
 class RawResourceFilter(ReferenceStore):
@@ -75,7 +93,7 @@ class LikePrefix(ReferenceStore):
         pattern, others = _like(normalized.id_prefix), replace(normalized, id_prefix=None)
         async with self._lock:
             matching = [t for t in self._threads.threads.values() if others.matches(t) and pattern.match(t.id)]
-            return thread_page(normalized, [t.id for t in sorted(matching, key=activity_key)])
+            return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
 
 
 class IdOrder(ReferenceStore):
@@ -84,7 +102,9 @@ class IdOrder(ReferenceStore):
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
         normalized = query.normalized()
         async with self._lock:
-            return thread_page(normalized, sorted(i for i, t in self._threads.threads.items() if normalized.matches(t)))
+            return paginate_thread_ids(
+                sorted(i for i, t in self._threads.threads.items() if normalized.matches(t)), normalized
+            )
 
 
 class PrevCursorOnFirstPage(ReferenceStore):

@@ -13,8 +13,8 @@ from conformance import (
     Thread,
     ThreadStore,
     VersionConflictError,
+    validate_message_delta,
 )
-from conformance.contract._messages import validate_delta
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
 
@@ -46,7 +46,7 @@ class EmptyLogOnRefusedAppend(ReferenceStore):
         async with self._lock:
             found = self._logs.setdefault(thread_id, MessageLog())
             start_seq = len(found) + 1
-            validate_delta(found.positions, start_seq, messages)
+            validate_message_delta(found.positions, start_seq, messages)
             found.extend([m.copy() for m in messages])
             return [found.record(thread_id, seq) for seq in range(start_seq, len(found) + 1)]
 
@@ -91,7 +91,7 @@ class TwoStepCheckpointAppend(ReferenceStore):
             actual = len(found) if found is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            validate_delta(found.positions if found is not None else {}, actual + 1, messages)
+            validate_message_delta(found.positions if found is not None else {}, actual + 1, messages)
             projected = self._prepare_checkpoint(thread_id, run)
             self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
         await anyio.lowlevel.checkpoint()

@@ -54,7 +54,7 @@ from conformance import (
     effective_committed_view,
     normalize_lineage_id,
     paginate_threads,
-    sort_threads_by_recent_activity,
+    sorted_threads_by_recent_activity,
     validate_append_only_delta,
 )
 
@@ -310,7 +310,7 @@ class JsonFileStore(ThreadRunStore):
         """Thread ids by recent activity, then id (THR-5)."""
         offset, limit = _count(offset, "offset"), _count(limit, "limit")
         threads = [Thread.from_json(raw) for raw in (await self._read())["threads"].values()]
-        return [t.id for t in sort_threads_by_recent_activity(threads)][offset : offset + limit]
+        return [t.id for t in sorted_threads_by_recent_activity(threads)][offset : offset + limit]
 
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
         """One page of matching ids from one read of the file (QRY-1..5)."""
@@ -384,7 +384,7 @@ class JsonFileStore(ThreadRunStore):
             if messages:
                 data["logs"][thread_id] = [m.to_json() for m in [*existing, *messages]]
         start = len(existing) + 1
-        return [MessageRecord.from_message(thread_id, start + i, m.copy()) for i, m in enumerate(messages)]
+        return [MessageRecord.from_message(thread_id, start + i, m) for i, m in enumerate(messages)]
 
     # ── runs ─────────────────────────────────────────────────────────
 
