@@ -109,6 +109,7 @@ def test_every_profile_reports_a_run_that_outlasts_the_interval(
     _run(profile, tmp_path, lines)
     assert lines[0].startswith("conformance: SaveMachine: 1 examples of 4 planned, ")
     assert lines[-1].endswith(": done")
+    assert not [line for line in lines if "shrinking" in line], "a passing run said it was shrinking a failure"
 
 
 class FailingMachine(StoreMachine):

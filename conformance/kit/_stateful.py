@@ -31,10 +31,11 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import CallLog, checked, describe_call
+from conformance.kit._boundary import CallLog, StoreHang, checked, describe_call
 from conformance.kit._portal import LoopThread
 from conformance.kit._rules import RULES
 
@@ -116,9 +117,21 @@ class StoreMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         """Close the example's store and its event loop (an abandoned, hung loop is left alone)."""
         progress = type(self)._progress
-        if progress is not None and sys.exc_info()[1] is not None:  # teardown runs in a `finally`
+        if progress is not None and _failed(sys.exc_info()[1]):  # teardown runs in a `finally`
             progress.failing()
         self._loop.close(timeout=type(self)._timeout)
+
+
+def _failed(error: BaseException | None) -> bool:
+    """True when an example ends in a failure, not in Hypothesis's own control flow.
+
+    Hypothesis ends examples it discards (data exhausted, an unsatisfied assumption)
+    by raising too; only a check that failed, an error of the store or a hang is a
+    failure that Hypothesis will shrink.
+    """
+    if isinstance(error, StoreHang):
+        return True
+    return isinstance(error, Exception) and not isinstance(error, HypothesisException)
 
 
 class MachineRunner(Protocol):
