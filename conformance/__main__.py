@@ -2,11 +2,14 @@
 
     python -m conformance [--store TARGET] [--capabilities LIST] [--conformance-profile P]
                           [--conformance-report PATH] [--conformance-baseline FILE] [pytest args...]
+    python -m conformance --store-command "CMD ARGS" [...]   (a store in any language, docs/PROTOCOL.md)
     python -m conformance spec [--format md|html] [--output PATH]
+    python -m conformance serve --store TARGET
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
 `spec`, as the first argument only, renders the contract by example instead
 (every rule with its examples; see `conformance.kit._spec`) to stdout or `--output`.
+`serve` serves a Python store over the wire protocol on stdin and stdout.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import pytest
-
-from conformance.kit._target import DEFAULT_TARGET
+from conformance.kit._target import DEFAULT_TARGET, TargetError, load_target
 
 PLUGIN_MODULE = "conformance.kit._plugin"
 SPEC_COMMAND = "spec"
+SERVE_COMMAND = "serve"
 #: Running as `python -m conformance` imports the package before pytest starts, so an installed
 #: kit's plugin package cannot be marked for assertion rewriting and pytest warns; the contract
 #: tests, imported later, are rewritten all the same.
@@ -35,7 +37,7 @@ ALREADY_IMPORTED = (
 def pytest_arguments(argv: Sequence[str]) -> list[str]:
     """The pytest command line that runs the suite folder with the caller's arguments."""
     args = list(argv)
-    if not any(arg == "--store" or arg.startswith("--store=") for arg in args):
+    if not any(arg.split("=")[0] in ("--store", "--store-command") for arg in args):
         args = ["--store", DEFAULT_TARGET, *args]
     suite = Path(__file__).resolve().parent / "suite"
     plugin = [] if _plugin_installed() else ["-p", PLUGIN_MODULE]
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == [SPEC_COMMAND]:
         return spec_main(args[1:])
+    if args[:1] == [SERVE_COMMAND]:
+        return serve_main(args[1:])
+    import pytest  # here, not at the top: `serve` starts store processes without it
+
     return int(pytest.main(pytest_arguments(args)))
 
 
@@ -76,6 +82,29 @@ def spec_main(argv: Sequence[str]) -> int:
         path.write_text(text, encoding="utf-8", newline="\n")
         return 0
     return _print(text)
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    """`python -m conformance serve`: serve a Python store over the wire protocol (docs/PROTOCOL.md).
+
+    Reads requests on stdin and answers on stdout until `shutdown` or end of input;
+    exits with status 2 (argparse's) on bad arguments or a `--store` that names nothing.
+    """
+    from conformance.wire._server import serve_store
+
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance serve",
+        description="Serve a Python store over the wire protocol on stdin and stdout, "
+        "for `--store-command` or for comparing a store written in another language.",
+    )
+    parser.add_argument("--store", default=DEFAULT_TARGET, metavar="TARGET", help="module:attr or path/to/file.py:attr")
+    options = parser.parse_args(list(argv))
+    try:
+        source = load_target(options.store, base=Path.cwd())
+    except TargetError as error:
+        parser.error(str(error))
+    serve_store(source)
+    return 0
 
 
 def _print(text: str) -> int:
