@@ -131,6 +131,7 @@ class Connection:
         the conversation broke. Cancelled while it waits, it sends `$/cancelRequest`
         and re-raises at once.
         """
+        __tracebackhide__ = True
         if self.unsettled:
             await self._until(_Pending(""), lambda: not self.unsettled)
         self._raise_fault()
@@ -140,9 +141,9 @@ class Connection:
         pending = _Pending(line)
         self.pending[request_id] = pending
         self._send(line)
-        if self.requests.pending:
-            await self._drain()
         try:
+            if self.requests.pending and not self._draining:
+                await self._drain()
             if timeout is None:
                 await self._until(pending, lambda: pending.answered)
             else:
