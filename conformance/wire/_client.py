@@ -277,6 +277,10 @@ class StoreCommand:
         """Shut down the idle store processes (a store still open keeps its process until closed)."""
         _shut_down(self._idle, self._lock)
 
+    def _connect(self) -> Connection:
+        """Start a store process (the wire tests connect to a server in a thread instead)."""
+        return spawn(self.argv, cwd=self.cwd, env=self.env)
+
     def _take_idle(self) -> Connection | None:
         with self._lock:
             return self._idle.pop() if self._idle else None
@@ -287,7 +291,7 @@ class StoreCommand:
 
     @asynccontextmanager
     async def _open(self, location: str | None) -> AsyncIterator[WireStore]:
-        connection = self._take_idle() or spawn(self.argv, cwd=self.cwd, env=self.env)
+        connection = self._take_idle() or self._connect()
         keep = False
         try:
             connection.check_alive()

@@ -135,7 +135,15 @@ class _Server:
         elif self.store is None:
             self._error(request_id, p.NOT_READY, f"{method}: no store is open; send 'initialize', then 'open'")
         else:
-            self.running[request_id] = asyncio.get_running_loop().create_task(self._answer(request_id, method, params))
+            task = asyncio.get_running_loop().create_task(self._answer(request_id, method, params))
+            task.add_done_callback(lambda done: self._cancelled_before_start(request_id, method, done))
+            self.running[request_id] = task
+
+    def _cancelled_before_start(self, request_id: RequestId, method: str, task: asyncio.Task[None]) -> None:
+        """Answer a request cancelled before its task began: `_answer` never ran to answer it."""
+        if task.cancelled() and self.running.get(request_id) is task:
+            del self.running[request_id]
+            self._error(request_id, p.REQUEST_CANCELLED, f"{method} was cancelled before it began")
 
     def _start(self, tasks: set[asyncio.Task[None]], work: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
