@@ -13,7 +13,9 @@ directory, and records its wall time. Modes:
 - `node`, `node-per-store`: `examples/node/store.mjs`, reused or one per store.
 
 Prints one row per run and, per mode, the median wall time and its ratio to the
-in-process median (as Markdown, for `benchmarks/RESULTS.md`). Numbers are
+in-process median, and the same for the CPU time of the whole run (the kit and every
+store process it started, which are its children: less sensitive to other load on the
+machine than wall time), as Markdown for `benchmarks/RESULTS.md`. Numbers are
 measurements, never assertions.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,8 +53,13 @@ MODES: dict[str, list[str]] = {
 }
 
 
-def run_kit(arguments: list[str], *, profile: str, folder: Path) -> tuple[float, str]:
-    """Run the kit once; its wall time in seconds and its verdict line."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_kit(arguments: list[str], *, profile: str, folder: Path) -> tuple[float, float, str]:
+    """Run the kit once; its wall time and CPU time in seconds, and its verdict line."""
     command = [
         sys.executable,
         "-m",
@@ -63,13 +71,15 @@ def run_kit(arguments: list[str], *, profile: str, folder: Path) -> tuple[float,
         "-p",
         "no:randomly",
     ]
+    cpu = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     verdict = next((line for line in result.stdout.splitlines() if line.startswith("verdict:")), "")
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(arguments)} failed ({result.returncode}):\n{result.stdout[-3000:]}")
-    return elapsed, verdict
+    return elapsed, cpu, verdict
 
 
 def main() -> None:
@@ -80,6 +90,7 @@ def main() -> None:
     options = parser.parse_args()
     modes = [mode.strip() for mode in options.modes.split(",")]
     times: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpus: dict[str, list[float]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory(prefix="bench-wire-") as scratch:
         folder = Path(scratch)
         (folder / "per_store.py").write_text(PER_STORE_MODULE.format(serve=SERVE, node=NODE), encoding="utf-8")
@@ -87,16 +98,24 @@ def main() -> None:
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
         for number in range(1, options.rounds + 1):
             for mode in modes:
-                elapsed, verdict = run_kit(MODES[mode], profile=options.profile, folder=folder)
+                elapsed, cpu, verdict = run_kit(MODES[mode], profile=options.profile, folder=folder)
                 times[mode].append(elapsed)
-                print(f"round {number} {mode:15s} {elapsed:7.1f} s  load {os.getloadavg()[0]:.2f}  {verdict[:60]}")
-    base = statistics.median(times["in-process"]) if "in-process" in times else None
-    print("\n| mode | runs (s) | median (s) | ratio to in-process |\n|---|---|---|---|")
+                cpus[mode].append(cpu)
+                load = os.getloadavg()[0]
+                timing = f"{elapsed:6.1f} s wall {cpu:6.1f} s CPU"
+                print(f"round {number} {mode:15s} {timing}  load {load:.2f}  {verdict[:40]}")
+    print(
+        "\n| mode | wall (s), each run | median wall | wall ratio | CPU (s), each run | median CPU | CPU ratio |"
+        "\n|---|---|---|---|---|---|---|"
+    )
     for mode in modes:
-        median = statistics.median(times[mode])
-        ratio = f"{median / base:.2f}x" if base else "-"
-        runs = ", ".join(f"{t:.1f}" for t in times[mode])
-        print(f"| {mode} | {runs} | {median:.1f} | {ratio} |")
+        cells = []
+        for values in (times, cpus):
+            median = statistics.median(values[mode])
+            base = statistics.median(values["in-process"]) if "in-process" in values else None
+            ratio = f"{median / base:.2f}x" if base else "-"
+            cells += [", ".join(f"{v:.1f}" for v in values[mode]), f"{median:.1f}", ratio]
+        print(f"| {mode} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 The kit runs every contract test in an event loop of its own, while a store process
 lives from one test to the next. So the pipes are plain file descriptors, read and
-written without blocking (`os.read`, `os.write`) and awaited with
-`anyio.wait_readable`/`wait_writable`, which work in any asyncio or trio loop on a
-POSIX system; nothing here belongs to one loop.
+written without blocking (`os.read`, `os.write`) and awaited with the loop's reader
+(asyncio) or `anyio.wait_readable`/`wait_writable` (trio), which work in any loop on
+a POSIX system; nothing here belongs to one loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import anyio
@@ -45,6 +46,8 @@ class LineReader:
             if not data:
                 self.eof = True
             self.buffer += data
+            if 0 < len(data) < _CHUNK:
+                break  # the pipe held less than asked: it is empty now (saves a read that would fail)
         lines = self._split()
         if self.eof and self.buffer:
             lines.append(bytes(self.buffer))
@@ -60,7 +63,31 @@ class LineReader:
             lines = self.read_available()
             if lines or self.eof:
                 return lines
-            await anyio.wait_readable(self.fd)
+            await _readable(self.fd)
+
+
+async def _readable(fd: int) -> None:
+    """Wait until `fd` is readable: on asyncio with the loop's reader directly, elsewhere through anyio.
+
+    The direct way skips anyio's backend lookup and bookkeeping, which every request
+    pays; the cancellation of the waiting task works the same.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.wait_readable(fd)
+        return
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _resolve, ready)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _resolve(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
 
 
 class LineWriter:

@@ -243,6 +243,7 @@ class StoreCommand:
             def store(self, location):
                 return NODE(location=location)
 
+    POSIX only (Linux, macOS): the pipes are waited on as file descriptors.
     Raises `ValueError` for an empty command.
     """
 
@@ -334,6 +335,7 @@ class StoreCommand:
         try:
             if self.reuse and self._has_room():
                 await connection.request(p.CLOSE, {}, timeout=self.request_timeout)
+                connection.forward_stderr()  # what it logged goes to the report of the test that ends
                 return connection.fault is None and not connection.unsettled
             await connection.shutdown()
         except BaseException:

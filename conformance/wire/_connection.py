@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -54,8 +55,12 @@ from conformance.wire._protocol import (
 
 __all__ = ["Connection", "spawn"]
 
+#: Compact JSON, one encoder for every line (json.dumps with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 #: Lines of the process's standard error kept to quote when it dies.
 STDERR_TAIL = 20
+#: Seconds between two looks at the process's standard error while answers come in.
+STDERR_EVERY = 0.05
 #: Seconds a process gets to exit after `shutdown`, or to report its exit status after closing stdout.
 EXIT_GRACE = 2.0
 
@@ -107,6 +112,7 @@ class Connection:
         self.requests = LineWriter(process.stdin.fileno())
         self.stderr = stderr
         self.stderr_read = 0
+        self.stderr_looked = 0.0
         self.stderr_partial = b""
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self.ids = itertools.count(1)
@@ -136,8 +142,7 @@ class Connection:
             await self._until(_Pending(""), lambda: not self.unsettled)
         self._raise_fault()
         request_id = next(self.ids)
-        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        line = json.dumps(message, separators=(",", ":"))
+        line = _ENCODE({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         pending = _Pending(line)
         self.pending[request_id] = pending
         self._send(line)
@@ -168,7 +173,8 @@ class Connection:
             while not done() and self.fault is None:
                 if self.requests.pending and not self._draining:
                     await self._drain()
-                elif not self._reading:
+                    continue
+                if not self._reading:
                     await self._read_once()
                     continue
                 pending.waiting = anyio.Event()
@@ -200,7 +206,7 @@ class Connection:
                 self.fail(self._exited("the store process closed its standard output"))
         finally:
             self._reading = False
-        self.forward_stderr()
+        self.forward_stderr(every=STDERR_EVERY)
         for raw in lines:
             self._answer(_decode(raw))
             if self.fault is not None:
@@ -221,7 +227,7 @@ class Connection:
         pending.cancelled = True
         self.unsettled.add(request_id)
         if self.fault is None:
-            self._send(json.dumps({"jsonrpc": "2.0", "method": CANCEL_REQUEST, "params": {"id": request_id}}))
+            self._send(_ENCODE({"jsonrpc": "2.0", "method": CANCEL_REQUEST, "params": {"id": request_id}}))
 
     def _send(self, line: str) -> None:
         if self.fault is not None:
@@ -237,10 +243,15 @@ class Connection:
 
     # ── standard error ────────────────────────────────────────────────
 
-    def forward_stderr(self) -> None:
-        """Copy the new complete lines of the process's standard error to ours, prefixed `[store] `."""
-        if self.stderr.closed:
+    def forward_stderr(self, *, every: float = 0.0) -> None:
+        """Copy the new complete lines of the process's standard error to ours, prefixed `[store] `.
+
+        With `every`, only if that many seconds passed since the last look (it costs a system call).
+        """
+        now = time.monotonic()
+        if self.stderr.closed or now - self.stderr_looked < every:
             return
+        self.stderr_looked = now
         data = os.pread(self.stderr.fileno(), 1 << 20, self.stderr_read)
         if not data:
             return

@@ -37,6 +37,8 @@ from conformance.wire._channel import LineReader, LineWriter
 __all__ = ["serve_store"]
 
 RequestId = int | str
+#: Compact JSON, one encoder for every line (json.dumps with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def serve_store(source: Any, *, input_fd: int | None = None, output_fd: int | None = None) -> None:
@@ -271,7 +273,7 @@ class _Server:
     def _send(self, message: JsonObject) -> None:
         if self.gone:
             return
-        line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        line = _ENCODE(message).encode() + b"\n"
         try:
             left = self.writer.send(line)
         except BrokenPipeError:
