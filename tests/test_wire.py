@@ -880,3 +880,42 @@ def test_arguments_of_the_wrong_python_type_are_type_errors(
 ) -> None:
     with pytest.raises(TypeError, match=words):
         METHODS[method].encode_params(arguments)
+
+
+REQUESTS = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocol_version": "1.0"}},
+    {"jsonrpc": "2.0", "id": 2, "method": "open", "params": {"location": None}},
+    {"jsonrpc": "2.0", "id": 3, "method": "save_thread", "params": {"thread": {"id": "t1", "metadata": {}}}},
+    {"jsonrpc": "2.0", "id": 4, "method": "load_thread", "params": {"thread_id": "t1"}},
+    {"jsonrpc": "2.0", "id": 5, "method": "close", "params": {}},
+    {"jsonrpc": "2.0", "id": 6, "method": "shutdown", "params": {}},
+]
+
+
+def _answers(output: bytes) -> dict[int, object]:
+    return {answer["id"]: answer.get("result", answer.get("error")) for answer in map(json.loads, output.splitlines())}
+
+
+def test_a_file_of_requests_is_served_in_order() -> None:
+    """Requests written all at once (`serve < requests.jsonl`) are served as a waiting client's: `open` first."""
+    peer = _ServedInThread(ReferenceStore)
+    peer.stdin.write(b"".join(json.dumps(request).encode() + b"\n" for request in REQUESTS))
+    peer.stdin.close()
+    peer.thread.join(10)
+    answers = _answers(peer.stdout.read())
+    peer.stdout.close()
+    assert answers[4] == {"id": "t1", "metadata": {}}
+    assert answers[3] is None
+    assert answers[6] is None
+
+
+def test_serve_reads_requests_from_a_regular_file(tmp_path: Path) -> None:
+    """`python -m conformance serve < requests.jsonl`: a file cannot be polled, and is read all the same."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(request) + "\n" for request in REQUESTS), encoding="utf-8")
+    with requests.open("rb") as given:
+        result = subprocess.run(
+            [sys.executable, "-m", "conformance", "serve"], stdin=given, capture_output=True, check=False, timeout=60
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    assert _answers(result.stdout)[4] == {"id": "t1", "metadata": {}}

@@ -18,13 +18,14 @@ first). A store is opened and closed by one task that holds it open in between.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import json
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -85,15 +86,24 @@ class _Server:
         self.running: dict[RequestId, asyncio.Task[None]] = {}
         self.lifecycle: set[asyncio.Task[None]] = set()
         self.finished = asyncio.Event()
+        self.backlog: collections.deque[bytes] = collections.deque()
+        self.holding = False
         self.gone = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_reader(self.reader.fd, self._readable)
+        pump: asyncio.Task[None] | None = None
+        try:
+            loop.add_reader(self.reader.fd, self._readable)
+        except PermissionError:  # a regular file (`serve < requests.jsonl`): always readable, never polled
+            pump = loop.create_task(self._pump())
         try:
             await self.finished.wait()
         finally:
-            loop.remove_reader(self.reader.fd)
+            if pump is None:
+                loop.remove_reader(self.reader.fd)
+            else:
+                pump.cancel()
         for task in list(self.running.values()):
             task.cancel()
         await asyncio.gather(*self.running.values(), *self.lifecycle, return_exceptions=True)
@@ -103,11 +113,23 @@ class _Server:
     # ── input ─────────────────────────────────────────────────────────
 
     def _readable(self) -> None:
-        for raw in self.reader.read_available():
-            if self.finished.is_set():
-                return
-            self._receive(raw)
-        if self.reader.eof:
+        self.backlog.extend(self.reader.read_available())
+        self._take_backlog()
+
+    async def _pump(self) -> None:
+        while not self.reader.eof:
+            self._readable()
+            await asyncio.sleep(0)
+        self._take_backlog()
+
+    def _take_backlog(self) -> None:
+        """Handle the lines read so far, in order; a lifecycle request holds the rest until it is answered.
+
+        So a file of requests piped in (`open`, then calls) is served as the kit's waiting client is.
+        """
+        while self.backlog and not self.holding and not self.finished.is_set():
+            self._receive(self.backlog.popleft())
+        if self.reader.eof and not self.backlog and not self.holding:
             self.finished.set()
 
     def _receive(self, raw: bytes) -> None:
@@ -133,7 +155,8 @@ class _Server:
             return
         request_id = message["id"]
         if method in (p.INITIALIZE, p.OPEN, p.CLOSE, p.SHUTDOWN):
-            self._start(self.lifecycle, self._lifecycle(request_id, method, params))
+            self.holding = True
+            self._start_lifecycle(self._lifecycle(request_id, method, params))
         elif self.store is None:
             self._error(request_id, p.NOT_READY, f"{method}: no store is open; send 'initialize', then 'open'")
         else:
@@ -147,10 +170,15 @@ class _Server:
             del self.running[request_id]
             self._error(request_id, p.REQUEST_CANCELLED, f"{method} was cancelled before it began")
 
-    def _start(self, tasks: set[asyncio.Task[None]], work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    def _start_lifecycle(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.lifecycle.add(task)
+        task.add_done_callback(self._lifecycle_done)
+
+    def _lifecycle_done(self, task: asyncio.Task[None]) -> None:
+        self.lifecycle.discard(task)
+        self.holding = False
+        self._take_backlog()
 
     # ── lifecycle ─────────────────────────────────────────────────────
 
