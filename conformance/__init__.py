@@ -2,8 +2,9 @@
 
 Everything a backend or a client writes against is importable from here: errors,
 models, enums, queries and pages, the pure helpers, and the store base classes.
-The kit's names (`StoreContract`, `rule`, `RULES`, ...) load lazily, so a backend
-that imports only the contract does not import pytest.
+The kit's names (`StoreContract`, `rule`, `RULES`, ...) and the wire's (`StoreCommand`,
+`WireStore`, `serve_store`, ...) load lazily, so a backend that imports only the
+contract imports neither pytest nor the wire's process machinery.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,17 @@ if TYPE_CHECKING:
     from conformance.kit._runner import rule
     from conformance.kit._sources import open_store
     from conformance.kit._violation import RuleViolation
+    from conformance.wire._client import StoreCommand, WireStore
+    from conformance.wire._errors import (
+        RemoteStoreError,
+        StoreProcessExited,
+        UnknownResponseIdError,
+        WireError,
+        WireProtocolError,
+        WireTimeoutError,
+    )
+    from conformance.wire._protocol import PROTOCOL_VERSION as WIRE_PROTOCOL_VERSION
+    from conformance.wire._server import serve_store
 
 _LAZY = {
     "StoreContract": "conformance.kit._contract_tests",
@@ -104,16 +116,27 @@ _LAZY = {
     "RuleViolation": "conformance.kit._violation",
     "RULES_VERSION": "conformance._version",
     "__version__": "conformance._version",
+    "StoreCommand": "conformance.wire._client",
+    "WireStore": "conformance.wire._client",
+    "RemoteStoreError": "conformance.wire._errors",
+    "StoreProcessExited": "conformance.wire._errors",
+    "UnknownResponseIdError": "conformance.wire._errors",
+    "WireError": "conformance.wire._errors",
+    "WireProtocolError": "conformance.wire._errors",
+    "WireTimeoutError": "conformance.wire._errors",
+    "serve_store": "conformance.wire._server",
 }
+#: Public names that are another name inside their module.
+_RENAMED = {"WIRE_PROTOCOL_VERSION": ("conformance.wire._protocol", "PROTOCOL_VERSION")}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module, attribute = _RENAMED.get(name, (_LAZY.get(name), name))
     if module is None:
         raise AttributeError(f"module 'conformance' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), attribute)
 
 
 __all__ = [
@@ -126,6 +149,16 @@ __all__ = [
     "__version__",
     "open_store",
     "rule",
+    "RemoteStoreError",
+    "StoreCommand",
+    "StoreProcessExited",
+    "UnknownResponseIdError",
+    "WIRE_PROTOCOL_VERSION",
+    "WireError",
+    "WireProtocolError",
+    "WireStore",
+    "WireTimeoutError",
+    "serve_store",
     "AlreadyExistsError",
     "CheckpointSnapshot",
     "ChildThreadDeleteStrategy",

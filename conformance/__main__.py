@@ -6,13 +6,16 @@
     python -m conformance --help-pytest     every pytest option (they all pass through)
     python -m conformance spec [--format md|html] [--output PATH]
     python -m conformance new PATH
+    python -m conformance serve --store TARGET
+    python -m conformance --store-command "CMD ARGS" [...]   (a store in any language, docs/PROTOCOL.md)
 
 Exit status is pytest's: 0 when every selected rule the store must keep passed.
 A subcommand, as the first argument, does something else (`SUBCOMMANDS`): `spec`
 renders the contract by example (every rule with its summary and examples; see
 `conformance.kit._spec`) to stdout or `--output`: the repository's `docs/EXAMPLES.md`
 is this rendering, and `docs/SPEC.md` the normative spec it summarizes. `new` writes
-a skeleton backend and its test module (`conformance.kit._skeleton`).
+a skeleton backend and its test module (`conformance.kit._skeleton`). `serve` serves a
+Python store over the wire protocol on stdin and stdout (`conformance.wire`).
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import pytest
-
-from conformance.kit._target import DEFAULT_TARGET
+from conformance.kit._target import DEFAULT_TARGET, TargetError, load_target
 
 PLUGIN_MODULE = "conformance.kit._plugin"
 SPEC_COMMAND = "spec"
 NEW_COMMAND = "new"
+SERVE_COMMAND = "serve"
 HELP_FLAGS = ("-h", "--help")
 #: Running as `python -m conformance` imports the package before pytest starts, so an installed
 #: kit's plugin package cannot be marked for assertion rewriting and pytest warns; the contract
@@ -44,7 +46,7 @@ ALREADY_IMPORTED = (
 def pytest_arguments(argv: Sequence[str]) -> list[str]:
     """The pytest command line that runs the suite folder with the caller's arguments."""
     args = list(argv)
-    if not any(arg == "--store" or arg.startswith("--store=") for arg in args):
+    if not any(arg.split("=")[0] in ("--store", "--store-command") for arg in args):
         args = ["--store", DEFAULT_TARGET, *args]
     suite = Path(__file__).resolve().parent / "suite"
     plugin = [] if _plugin_installed() else ["-p", PLUGIN_MODULE]
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     command = SUBCOMMANDS.get(args[0]) if args else None
     if command is not None:
         return command.run(args[1:], f"{prog} {args[0]}")
+    import pytest  # here, not at the top: `serve` starts store processes without it
+
     ours = args[: args.index("--")] if "--" in args else args
     if HELP_PYTEST in ours:
         print(f"pytest's own options; each may follow `{prog}` (pytest calls itself pytest.main() below):")
@@ -126,6 +130,29 @@ def new_main(argv: Sequence[str], prog: str = f"python -m conformance {NEW_COMMA
     return _print(written.instructions(program=prog.rpartition(" ")[0]))
 
 
+def serve_main(argv: Sequence[str], prog: str = f"python -m conformance {SERVE_COMMAND}") -> int:
+    """`python -m conformance serve`: serve a Python store over the wire protocol (docs/PROTOCOL.md).
+
+    Reads requests on stdin and answers on stdout until `shutdown` or end of input;
+    exits with status 2 (argparse's) on bad arguments or a `--store` that names nothing.
+    """
+    from conformance.wire._server import serve_store
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve a Python store over the wire protocol on stdin and stdout, "
+        "for `--store-command` or for comparing a store written in another language.",
+    )
+    parser.add_argument("--store", default=DEFAULT_TARGET, metavar="TARGET", help="module:attr or path/to/file.py:attr")
+    options = parser.parse_args(list(argv))
+    try:
+        source = load_target(options.store, base=Path.cwd())
+    except TargetError as error:
+        parser.error(str(error))
+    serve_store(source)
+    return 0
+
+
 @dataclass(frozen=True)
 class Subcommand:
     """A subcommand: its usage after the program name, a one-line summary, and what runs it."""
@@ -141,6 +168,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "spec [--format F]", "print the contract by example (Markdown, or HTML) to stdout or --output", spec_main
     ),
     NEW_COMMAND: Subcommand("new PATH", "write a skeleton backend PATH and its test module beside it", new_main),
+    SERVE_COMMAND: Subcommand(
+        "serve --store TARGET",
+        "serve a Python store over the wire protocol (docs/PROTOCOL.md)",
+        serve_main,
+    ),
 }
 
 

@@ -1,9 +1,11 @@
-"""The package keeps its two rooms apart: the contract never reaches into the kit, and no import circle.
+"""The package keeps its rooms apart: the contract and the wire never reach into the kit, and no import circle.
 
-`conformance.contract` is what a backend imports in production; `conformance.kit` is
+`conformance.contract` is what a backend imports in production; `conformance.wire` is
+what a store process may import to be served (`serve_store`); `conformance.kit` is
 what only tests import. These tests read the source (imports as written, lazy ones
 inside functions included, `if TYPE_CHECKING:` blocks excluded) and import the
-contract in a fresh interpreter where pytest and Hypothesis cannot be imported.
+contract and the wire in a fresh interpreter where pytest and Hypothesis cannot be
+imported.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ def test_the_cycle_finder_sees_a_circle() -> None:
     assert _cycle(graph) == ["plugin", "runner", "stateful", "plugin"]
 
 
-def test_contract_modules_import_nothing_from_the_kit() -> None:
-    """Every module of `conformance.contract` imports only other contract modules, never the kit."""
+@pytest.mark.parametrize("room", ["contract", "wire"])
+def test_contract_and_wire_modules_import_nothing_from_the_kit(room: str) -> None:
+    """Every module of `conformance.contract` (and of the wire, which a store process may import) keeps off the kit."""
     reaching = {
         name: sorted(m for m in imports if m.startswith("conformance.kit"))
         for name, imports in GRAPH.items()
-        if name.startswith("conformance.contract")
+        if name.startswith(f"conformance.{room}")
     }
     assert {name: found for name, found in reaching.items() if found} == {}
 
@@ -117,9 +120,13 @@ BLOCKED = """
     import conformance
     import conformance.contract
 
-    for module in pkgutil.iter_modules(conformance.contract.__path__, "conformance.contract."):
-        __import__(module.name)
+    import conformance.wire
+
+    for package in (conformance.contract, conformance.wire):
+        for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+            __import__(module.name)
     store = conformance.ThreadRunStore  # a public name, through the package's front door
+    served = conformance.serve_store  # and the wire's, which load lazily
     loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("pytest", "_pytest", "hypothesis"))
     kit = sorted(name for name in sys.modules if name.startswith("conformance.kit"))
     print(f"loaded={loaded} kit={kit}")
@@ -127,7 +134,7 @@ BLOCKED = """
 
 
 def test_contract_imports_without_pytest_or_hypothesis() -> None:
-    """In an interpreter where pytest and Hypothesis cannot be imported, the whole contract still imports."""
+    """In an interpreter where pytest and Hypothesis cannot be imported, the whole contract and wire still import."""
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(BLOCKED)], capture_output=True, text=True, check=False, timeout=60
     )
@@ -143,9 +150,9 @@ def test_the_blocker_blocks() -> None:
     assert "pytest is blocked" in result.stderr
 
 
-@pytest.mark.parametrize("room", ["contract", "kit"])
+@pytest.mark.parametrize("room", ["contract", "kit", "wire"])
 def test_each_room_is_a_package_of_private_modules(room: str) -> None:
-    """`conformance.contract` and `conformance.kit` hold only private modules; public names live in `conformance`."""
+    """`conformance.contract`, `.kit` and `.wire` hold only private modules; public names live in `conformance`."""
     public = sorted(
         path.name
         for path in (PACKAGE / room).iterdir()

@@ -30,6 +30,7 @@ pytest.register_assert_rewrite(
 )
 
 from conformance._version import RULES_VERSION, __version__
+from conformance.kit._command import add_store_command_option, store_command_source
 from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._runner import (
@@ -90,6 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the store to test: module:attr or path/to/file.py:attr (a store class, a factory, "
         "an awaitable or async context manager factory); provides the `store` fixture",
     )
+    add_store_command_option(group)
     group.addoption(
         "--capabilities",
         dest="conformance_capabilities",
@@ -161,6 +163,11 @@ def pytest_configure(config: pytest.Config) -> None:
         except TargetError as error:
             raise pytest.UsageError(str(error)) from None
         config.pluginmanager.register(_StoreFixture(source), "conformance-store")
+    command = store_command_source(config)
+    if command is not None:
+        kit.report.store = f"command: {config.getoption('conformance_store_command')}"
+        source = command
+        config.pluginmanager.register(_StoreFixture(command), "conformance-store")
     config.pluginmanager.register(_KitSession(config, kit, source), "conformance-session")
 
 

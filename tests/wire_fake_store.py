@@ -1,0 +1,119 @@
+"""A fake store process for the wire tests: `python wire_fake_store.py MODE`, one fault per mode.
+
+It answers `initialize`, `open` and `close` like a store, logs each method it receives
+to standard error (`got <method>`), and answers store methods as MODE says:
+
+- `null`: null to everything (a store that is always empty);
+- `exit`: writes "fake store: crashed in <method>" to standard error and exits with status 3;
+- `garbage`: prints a debug line, not JSON, on standard output;
+- `unknown-id`: answers with an id 1000 past the request's;
+- `silent`: never answers;
+- `bad-kind`: a storage error of kind "Banana";
+- `internal`: a JSON-RPC internal error (-32603);
+- `bad-result`: `{"id": 5}` as the result (not a Thread);
+- `version`: answers `initialize` with protocol version 2.0;
+- `exit-idle`: exits right after answering `close`;
+- `mute-exit`: exits with status 0 at the first store method, having written nothing to standard error;
+- `no-result`, `bad-error`, `cancelled`, `request`: an answer with neither result nor
+  error, an error without a code, -32800 to a request never cancelled, a request of its own;
+- `bad-initialize`, `bad-capabilities`, `bad-open`: `initialize` answers a list, or
+  capabilities that are not names; `open` answers a number;
+- `minimal`: -32601 (method not found) for every default method, null otherwise;
+- `hold`: holds the answer to `load_thread("slow")` until it is cancelled, then logs
+  "answered cancelled" 0.2 s later and answers -32800; null to everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+ABSTRACT = {
+    "load_thread",
+    "save_thread",
+    "delete_thread",
+    "list_threads",
+    "load_committed_messages",
+    "save_messages",
+    "delete_messages",
+    "update_thread_metadata",
+    "create_run",
+    "load_run",
+    "latest_run",
+    "list_runs",
+    "checkpoint",
+}
+
+
+def send(message: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+    sys.stdout.flush()
+
+
+def log(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def main(mode: str) -> None:
+    held: int | None = None
+    for line in sys.stdin:
+        message = json.loads(line)
+        method, request_id = message["method"], message.get("id")
+        if mode == "mute-exit":
+            if method not in ("initialize", "open"):
+                sys.exit(0)
+        else:
+            log(f"got {method}")
+        if method == "$/cancelRequest":
+            if held is not None and message["params"]["id"] == held:
+                time.sleep(0.2)
+                log("answered cancelled")
+                send({"id": held, "error": {"code": -32800, "message": "cancelled"}})
+                held = None
+            continue
+        if method == "initialize":
+            version = "2.0" if mode == "version" else "1.0"
+            capabilities = [1] if mode == "bad-capabilities" else ["thread_state"]
+            initialized = {"protocol_version": version, "capabilities": capabilities}
+            send({"id": request_id, "result": [] if mode == "bad-initialize" else initialized})
+        elif method == "open" and mode == "bad-open":
+            send({"id": request_id, "result": 5})
+        elif method in ("open", "close", "shutdown"):
+            opened = {"storage_identity": f"fake:{os.getpid()}"}
+            send({"id": request_id, "result": opened if method == "open" else None})
+            if method == "shutdown" or (method == "close" and mode == "exit-idle"):
+                return
+        elif mode == "exit":
+            log(f"fake store: crashed in {method}")
+            sys.exit(3)
+        elif mode == "garbage":
+            print("debug: hello", flush=True)
+        elif mode == "unknown-id":
+            send({"id": request_id + 1000, "result": None})
+        elif mode == "bad-kind":
+            send({"id": request_id, "error": {"code": -32000, "message": "?", "data": {"kind": "Banana"}}})
+        elif mode == "internal":
+            send({"id": request_id, "error": {"code": -32603, "message": "KeyError: 'x'"}})
+        elif mode == "bad-result":
+            send({"id": request_id, "result": {"id": 5}})
+        elif mode == "no-result":
+            send({"id": request_id})
+        elif mode == "bad-error":
+            send({"id": request_id, "error": {"message": "no code"}})
+        elif mode == "cancelled":
+            send({"id": request_id, "error": {"code": -32800, "message": "cancelled"}})
+        elif mode == "request":
+            send({"id": request_id, "method": "load_thread", "params": {}})
+        elif mode == "minimal" and method not in ABSTRACT:
+            send({"id": request_id, "error": {"code": -32601, "message": f"no {method}"}})
+        elif mode == "hold" and message["params"].get("thread_id") == "slow":
+            held = request_id
+        elif mode != "silent":
+            send({"id": request_id, "result": None})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
