@@ -111,7 +111,7 @@ function checkMetadata(metadata, owner) {
   requireType(!present(metadata.custom) || isObject(metadata.custom), owner, "custom", "an object");
 }
 
-// MOD-2, as rule set 1.0 holds it: no lineage or run id may be blank when present.
+// MOD-2: no id, lineage id or run id may be blank when present (lineage is normalized first, THR-2).
 function validateThread(thread) {
   requireType(isObject(thread) && isString(thread.id), "thread", "id", "a string");
   const owner = `thread '${thread.id}'`;
@@ -125,7 +125,17 @@ function validateThread(thread) {
   if (normalizeLineageId(thread.parent_thread_id) === thread.id.trim()) throw invalid(`${owner} cannot parent itself`);
 }
 
-// THR-2: the stored form keeps lineage normalized and omits absent fields.
+// THR-2 (rule set 2.0): the thread to store is normalized first (resource and parent by MOD-1:
+// stripped, a blank one is none), then validated (MOD-2), as every upstream backend does.
+function normalizedThread(thread) {
+  requireType(isObject(thread) && isString(thread.id), "thread", "id", "a string");
+  for (const field of ["resource_id", "parent_thread_id"]) optionalString(thread, field, `thread '${thread.id}'`);
+  const stored = storedThread(thread);
+  validateThread(stored);
+  return stored;
+}
+
+// The stored form keeps lineage normalized and omits absent fields.
 function storedThread(thread) {
   const stored = copy(thread);
   stored.metadata = stored.metadata ?? {};
@@ -578,14 +588,14 @@ const id = (value, name) => {
 const METHODS = {
   load_thread: (s, p) => s.threads.get(id(p.thread_id, "thread_id")) ?? null,
   save_thread(s, p) {
-    validateThread(p.thread);
-    s.threads.set(p.thread.id, storedThread(p.thread));
+    const stored = normalizedThread(p.thread);
+    s.threads.set(stored.id, stored);
     return null;
   },
   save_thread_validated(s, p) {
-    validateThread(p.thread);
-    checkHierarchy(s, p.thread.id, p.thread.parent_thread_id);
-    s.threads.set(p.thread.id, storedThread(p.thread));
+    const stored = normalizedThread(p.thread);
+    checkHierarchy(s, stored.id, stored.parent_thread_id ?? null);
+    s.threads.set(stored.id, stored);
     return null;
   },
   validate_thread_hierarchy(s, p) {
