@@ -40,13 +40,13 @@ STORES = """
 
 
 def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
-    pytester.makepyfile(stores=STORES)
+    pytester.makepyfile(boundary_stores=STORES)
     return pytester.runpytest_inprocess(*QUIET, "--pyargs", "conformance.suite", *arguments)
 
 
 def test_a_wrongly_typed_return_is_reported_at_the_call_under_the_rule(pytester: pytest.Pytester) -> None:
     """`list_runs` returning a list fails RUN-4's tests at the call, naming what was expected."""
-    result = run(pytester, "--store", "stores:ListsRunsAsList", "--conformance-rules", "RUN-4")
+    result = run(pytester, "--store", "boundary_stores:ListsRunsAsList", "--conformance-rules", "RUN-4")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*RuleViolation: list_runs(RunQuery(*) returned list (*), expected RunPage*"])
     result.stdout.fnmatch_lines(["violates RUN-4: *"])
@@ -56,14 +56,14 @@ def test_a_wrongly_typed_return_is_reported_at_the_call_under_the_rule(pytester:
 def test_a_list_holding_the_wrong_items_is_named(pytester: pytest.Pytester) -> None:
     """`list_threads` returning ints is reported as a list holding int, expected list[str]."""
     result = run(
-        pytester, "--store", "stores:ListsIdsAsInts", "--conformance-rules", "THR-5", "-m", "not conformance_stateful"
+        pytester, "--store", "boundary_stores:ListsIdsAsInts", "--conformance-rules", "THR-5", "-m", "not conformance_stateful"
     )
     result.stdout.fnmatch_lines(["*list_threads(0, 10) returned a list holding int (*), expected list[[]str[]]*"])
 
 
 def test_an_error_that_is_no_storage_error_is_named_with_the_store_code(pytester: pytest.Pytester) -> None:
     """A KeyError escaping the store is named as such, its own line is shown, and no kit frame is."""
-    result = run(pytester, "--store", "stores:RaisesKeyError", "--conformance-rules", "THR-1")
+    result = run(pytester, "--store", "boundary_stores:RaisesKeyError", "--conformance-rules", "THR-1")
     result.stdout.fnmatch_lines(
         [
             "*raise KeyError(thread_id)  # the store's own line: the traceback shows it*",
@@ -176,9 +176,9 @@ LONG_FAILURE = """
 
 def test_a_machines_summary_line_is_one_short_line(pytester: pytest.Pytester) -> None:
     """In the summary, a failed rule's reason is one line of at most 150 characters; the failure keeps it all."""
-    pytester.makepyfile(stores=LONG_FAILURE)
+    pytester.makepyfile(boundary_stores=LONG_FAILURE)
     result = pytester.runpytest_inprocess(
-        *QUIET, "--pyargs", "conformance.suite", "--store", "stores:LongRuns", "-k", "test_run_machine"
+        *QUIET, "--pyargs", "conformance.suite", "--store", "boundary_stores:LongRuns", "-k", "test_run_machine"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     lines = result.stdout.lines

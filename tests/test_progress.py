@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule as step
 
@@ -145,6 +146,21 @@ def test_a_thorough_failure_names_the_seed_that_reproduces_it(monkeypatch: pytes
     assert len(seeds) == 1
     again = getattr(failure(int(seeds[0])), "__notes__", [])
     assert any(f"drew from seed {seeds[0]}:" in note for note in again)
+
+
+def test_a_loaded_hypothesis_profile_does_not_change_the_kits_profiles() -> None:
+    """A derandomized profile loaded by the user's conftest leaves thorough random, and vice versa."""
+    previous = settings._current_profile
+    settings.register_profile("conformance-test-fixed", derandomize=True)
+    settings.register_profile("conformance-test-random", derandomize=False)
+    try:
+        settings.load_profile("conformance-test-fixed")
+        assert _stateful.machine_settings("thorough").derandomize is False
+        settings.load_profile("conformance-test-random")
+        assert _stateful.machine_settings("ci").derandomize is True
+        assert _stateful.machine_settings("quick").database is None
+    finally:
+        settings.load_profile(previous or "default")
 
 
 def test_terminal_line_without_a_session_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:

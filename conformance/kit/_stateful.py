@@ -49,7 +49,7 @@ _T = TypeVar("_T")
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"max_examples": 30, "stateful_step_count": 25, "derandomize": True, "database": None},
     "ci": {"max_examples": 30, "stateful_step_count": 25, "derandomize": True, "database": None},
-    "thorough": {"max_examples": 300, "stateful_step_count": 50, "database": None},
+    "thorough": {"max_examples": 300, "stateful_step_count": 50, "derandomize": False, "database": None},
 }
 
 #: The least number of seconds between two progress reports of a machine run (in every profile).
@@ -64,12 +64,15 @@ def machine_settings(profile: str) -> settings:
 
     The explain phase is left out: it replays the shrunk failure under tracing, which
     turned a 20 s failing run into minutes, and the shrunk steps already explain it.
+    Randomness and the example database are always the profile's own, never those of a
+    Hypothesis profile the user's conftest loaded: a profile that does not say is random.
     """
+    chosen = {"derandomize": False, "database": None, **PROFILES[profile]}
     return settings(
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         phases=tuple(phase for phase in Phase if phase is not Phase.explain),
-        **PROFILES[profile],
+        **chosen,
     )
 
 
