@@ -161,7 +161,7 @@ def test_json_report_and_junit_properties(pytester: pytest.Pytester) -> None:
         str(report),
     )
     data = json.loads(report.read_text())
-    assert data["schema"] == 2
+    assert data["schema"] == 3
     assert (data["complete"], data["conforms"]) == (False, False)
     assert data["capabilities"]["durable"] is False
     statuses = {row["id"]: row["status"] for row in data["rules"]}

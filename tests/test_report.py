@@ -153,9 +153,9 @@ def test_version_line_names_the_installed_kit_and_rule_set() -> None:
 
 
 def test_json_shape() -> None:
-    """Schema 2: versions, store, capabilities, completeness, verdict, counts, baseline, every rule and test."""
+    """Schema 3: versions, store, capabilities, completeness, verdict, counts, baseline, stores, every rule and test."""
     report = full_report(
-        result("failed", "HIE-3", message="boom", nodeid="t::bad"), capabilities=frozenset({"durable"})
+        result("failed", "HIE-3", message="boom", nodeid="t::C::bad"), capabilities=frozenset({"durable"})
     )
     data = report.to_json()
     assert list(data) == [
@@ -172,9 +172,11 @@ def test_json_shape() -> None:
         "counts",
         "known_failures",
         "stale_baseline",
+        "stores",
         "rules",
     ]
-    assert data["schema"] == 2
+    assert data["schema"] == 3
+    assert data["stores"] == []  # one store: the report is its report
     assert (data["kit_version"], data["rules_version"], data["store"]) == ("9.8.7", "4.5", "pkg:make")
     assert data["capabilities"] == {name: name == "durable" for name in CAPABILITIES}
     assert (data["complete"], data["conforms"], data["partial_reasons"], data["setup_error"]) == (True, False, [], None)
@@ -189,7 +191,7 @@ def test_json_shape() -> None:
         "reason": "boom",
         "tests": [
             {"nodeid": "t::C::test_passed_HIE-3", "outcome": "passed", "blamed": [], "message": "", "duration": 0.0},
-            {"nodeid": "t::bad", "outcome": "failed", "blamed": ["HIE-3"], "message": "boom", "duration": 0.0},
+            {"nodeid": "t::C::bad", "outcome": "failed", "blamed": ["HIE-3"], "message": "boom", "duration": 0.0},
         ],
     }
     json.dumps(data)
@@ -232,3 +234,52 @@ TAGS = ("THR-2", "DEL-3", "ATO-1")
 def test_a_failure_blames_the_rules_its_violation_carries(error: BaseException | None, blamed: tuple[str, ...]) -> None:
     """Blame is data: a violation's own rules (its group's union), else every rule the test is tagged with."""
     assert blamed_rules(TAGS, error) == blamed
+
+
+def two_stores(*extra: TestResult) -> Report:
+    """Two stores, `a.py::TestA` (every capability) and `a.py::TestB` (none), each passing every rule once."""
+    report = Report(store=None, kit_version="9.8.7", rules_version="4.5")
+    for store, capabilities in (("a.py::TestA", EVERY), ("a.py::TestB", frozenset())):
+        report.capabilities = report.store_capabilities[store] = capabilities
+        for rule_id in RULES:
+            report.add(result("passed", rule_id, nodeid=f"{store}::test_{rule_id}"))
+    for outcome in extra:
+        report.add(outcome)
+    return report
+
+
+def test_a_session_of_several_stores_judges_each_store_on_its_own() -> None:
+    """Each store keeps its capabilities and failures; the session conforms only if every store does."""
+    report = two_stores(result("failed", "DUR-1", nodeid="a.py::TestA::test_durable"))
+    assert report.stores() == ["a.py::TestA", "a.py::TestB"]
+    first, second = report.for_store("a.py::TestA"), report.for_store("a.py::TestB")
+    assert (first.conforms(), status(first, "DUR-1")) == (False, "failed")
+    assert (second.conforms(), status(second, "DUR-1")) == (True, "skipped")
+    assert (report.complete(), report.conforms()) == (True, False)
+    assert report.verdict() == "does NOT conform: 1 of 2 stores fail (TestA)"
+    assert report.counts()["required"] == first.counts()["required"] + second.counts()["required"]
+    stores = report.to_json()["stores"]
+    assert [(row["store"], row["conforms"], row["failed"]) for row in stores] == [
+        ("a.py::TestA", False, ["DUR-1"]),
+        ("a.py::TestB", True, []),
+    ]
+    assert report.to_json()["capabilities"] is None  # each store has its own, in `stores`
+    lines = list(report.lines())
+    assert lines.index("── store TestA (a.py::TestA)") < lines.index("── store TestB (a.py::TestB)")
+    assert any(line.startswith("TestA verdict: does NOT conform: 1 of ") for line in lines)
+    assert lines[-1] == f"verdict: {report.verdict()}"
+
+
+def test_a_session_of_several_stores_is_partial_when_one_store_is() -> None:
+    """A store cut short (a hang) makes the session partial, naming that store; the other is still judged."""
+    report = two_stores()
+    report.stop("the store hangs", store="a.py::TestB")
+    assert report.for_store("a.py::TestA").conforms()
+    assert report.partial_reasons() == ["TestB: the store hangs"]
+    assert report.verdict() == (
+        "partial run of 2 stores: 1 not fully checked (TestB); no conformance verdict (TestB: the store hangs)"
+    )
+    assert not report.conforms()
+    clean = two_stores()
+    assert (clean.conforms(), clean.verdict()) == (True, "all 2 stores conform (TestA, TestB)")
+    assert full_report().to_json()["stores"] == []

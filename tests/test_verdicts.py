@@ -134,6 +134,55 @@ def test_xdist_gives_the_serial_verdict_once(tmp_path: Path) -> None:
     assert len(set(ran)) == len({test["nodeid"] for row in one["rules"] for test in row["tests"]})
 
 
+TWO_STORES = """
+    from conformance import StoreContract
+    from reference_store import ReferenceStore
+
+
+    class TestClaimsDurable(StoreContract):
+        capabilities = ("durable",)  # an in-memory store is not: DUR-1 and DUR-2 fail
+
+        def store(self):
+            return ReferenceStore
+
+
+    class TestInMemory(StoreContract):
+        capabilities = ()
+
+        def store(self):
+            return ReferenceStore
+"""
+
+
+def test_each_store_of_a_session_gets_its_own_verdict(tmp_path: Path) -> None:
+    """Two StoreContract classes: each judged with its own capabilities; a rule one fails is never shown skipped."""
+    (tmp_path / "test_two.py").write_text(textwrap.dedent(TWO_STORES), encoding="utf-8")
+    options = ("-m", "not conformance_stateful", "--conformance-report", "r.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_two.py", *options],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    lines = done.stdout.splitlines()
+    first = lines.index("── store TestClaimsDurable (test_two.py::TestClaimsDurable)")
+    second = lines.index("── store TestInMemory (test_two.py::TestInMemory)")
+    assert any(line.startswith("DUR-1   failed") for line in lines[first:second])
+    assert any(line.startswith("DUR-1   skipped") for line in lines[second:])
+    assert verdict(done.stdout).startswith("verdict: partial run of 2 stores: 2 not fully checked ")
+    assert "1 failing (TestClaimsDurable)" in verdict(done.stdout)
+    data = report(tmp_path / "r.json")
+    assert (data["complete"], data["conforms"], data["capabilities"]) == (False, False, None)
+    by_store = {row["store"]: row for row in data["stores"]}
+    assert by_store["test_two.py::TestClaimsDurable"]["failed"] == ["DUR-1", "DUR-2"]
+    assert by_store["test_two.py::TestClaimsDurable"]["capabilities"]["durable"] is True
+    assert by_store["test_two.py::TestInMemory"]["failed"] == []
+    assert by_store["test_two.py::TestInMemory"]["capabilities"]["durable"] is False
+
+
 # ── complete or partial ─────────────────────────────────────────────────
 
 

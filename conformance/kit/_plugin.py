@@ -16,7 +16,7 @@ import importlib.util
 import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +261,7 @@ class _KitSession:
             kept.append(item)
         if deselected:
             config.hook.pytest_deselected(items=deselected)
-        items[:] = sorted(kept, key=_run_order)
+        items[:] = sorted(kept, key=partial(_run_order, machines_first=_is_worker(config)))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Plan the contract tests left after every deselection (-k, -m, --conformance-rules, ...)."""
@@ -316,9 +316,8 @@ class _KitSession:
             return
         reason = f"the store hangs: {kit.hangs[owner]} contract tests in a row timed out after {kit.timeout:g} s each"
         if len(kit.stores) > 1:
-            reason = f"{getattr(owner, '__name__', owner)}: {reason}"
-            kit.hung[owner] = reason
-            kit.report.stop(reason)
+            kit.hung[owner] = f"{getattr(owner, '__name__', owner)}: {reason}"
+            kit.report.stop(reason, store=_owner_and_name(item.nodeid)[0])
         else:
             item.session.shouldstop = reason
 
@@ -332,8 +331,9 @@ class _KitSession:
         kit.active = True
         properties = dict(report.user_properties)
         if CAPABILITIES_PROPERTY in properties:
-            capabilities = str(properties[CAPABILITIES_PROPERTY])
-            kit.report.capabilities = frozenset(name for name in capabilities.split(",") if name)
+            capabilities = frozenset(name for name in str(properties[CAPABILITIES_PROPERTY]).split(",") if name)
+            kit.report.capabilities = capabilities
+            kit.report.store_capabilities[_owner_and_name(report.nodeid)[0]] = capabilities
         if SETUP_PROPERTY in properties:
             kit.report.setup_error = str(properties[SETUP_PROPERTY])
         blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
@@ -369,8 +369,8 @@ class _KitSession:
         for reason in (session.shouldfail, session.shouldstop):
             if reason:
                 report.stop(str(reason))
-        for reason in _narrowing(self.config, report.planned):
-            report.narrow(reason)
+        for store, reason in _narrowing(self.config, report.planned):
+            report.narrow(reason, store=store)
         if report.setup_error is not None:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         elif session.exitstatus == pytest.ExitCode.OK and (report.stale_baseline() or report.counts()["failed"]):
@@ -392,9 +392,10 @@ class _KitSession:
             terminalreporter.write_line(f"report written to {self.kit.report_path}")
 
 
-def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> list[str]:
-    """Why the planned tests are fewer than the whole kit: the options that narrowed it, and what is left out."""
-    reasons = []
+def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> list[tuple[str | None, str]]:
+    """Why the planned tests are fewer than the whole kit: the options that narrowed it (store None),
+    and what is left out of each store (test class `path::Class`)."""
+    reasons: list[str] = []
     for option, flag in (("keyword", "-k"), ("markexpr", "-m")):
         value = config.getoption(option, default="")
         if value:
@@ -408,8 +409,9 @@ def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> li
     if any("::" in arg for arg in config.args):
         reasons.append("narrowed to named test ids")
     if reasons:
-        return reasons  # what those options leave out goes without saying
+        return [(None, reason) for reason in reasons]  # what those options leave out goes without saying
     every = set(_contract_tests())
+    left: list[tuple[str | None, str]] = []
     classes: dict[str, set[str]] = {}
     for nodeid in planned:
         owner, name = _owner_and_name(nodeid)
@@ -419,8 +421,8 @@ def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> li
         if left_out:
             machines = [name for name in left_out if name.endswith("_machine")]
             what = "its state machines" if len(machines) == len(left_out) else f"{len(left_out)} contract tests"
-            reasons.append(f"{owner.rsplit('::', 1)[-1]} leaves out {what}")
-    return reasons
+            left.append((owner, f"{owner.rsplit('::', 1)[-1]} leaves out {what}"))
+    return left
 
 
 @pytest.fixture
@@ -465,12 +467,17 @@ def _rule_ids(item: pytest.Item) -> list[str]:
 _SPEC_ORDER = {rule_id: place for place, rule_id in enumerate(RULES)}
 
 
-def _run_order(item: pytest.Item) -> tuple[bool, int]:
+def _run_order(item: pytest.Item, *, machines_first: bool = False) -> tuple[bool, int]:
     """Contract tests in spec order, so a rule's own tests run before the cross-cutting ones
     (ATO, CON, ...) that touch it, and with -x the first failure names the most specific rule;
-    the state machines go last, being slower than the focused tests and less precise."""
+    the state machines go last, being slower than the focused tests and less precise.
+
+    Under pytest-xdist (`machines_first`) the machines go first instead: they are the
+    longest tests, and started last they would leave one worker running them alone.
+    """
     places = [_SPEC_ORDER[rule_id] for rule_id in _rule_ids(item)]
-    return item.get_closest_marker("conformance_stateful") is not None, min(places, default=-1)
+    stateful = item.get_closest_marker("conformance_stateful") is not None
+    return stateful != machines_first, min(places, default=-1)
 
 
 def _outcome(report: pytest.TestReport) -> Outcome | None:

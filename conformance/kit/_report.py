@@ -24,8 +24,9 @@ __all__ = ["Outcome", "Report", "RuleResult", "Status", "TestResult"]
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 Status = Literal["passed", "failed", "known_failure", "skipped", "incomplete", "not_run"]
 #: Version 2 added `complete`, `partial_reasons`, `setup_error`, `counts`, `known_failures`,
-#: `stale_baseline`, the `incomplete` status and each test's `blamed` rules.
-SCHEMA_VERSION = 2
+#: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
+#: `stores`: each store's own verdict when one session tested several (test classes).
+SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
 
@@ -99,6 +100,10 @@ class Report:
         #: Why the run ended before its end (`-x`, an interrupt, a store that hangs).
         self.stopped: list[str] = []
         self.setup_error: str | None = None
+        #: In a session of several stores: per store (test class `path::Class`), the
+        #: capabilities its tests ran with and the reasons that concern it alone.
+        self.store_capabilities: dict[str, frozenset[str]] = {}
+        self.store_reasons: dict[str, list[str]] = {}
 
     # ── collecting ──────────────────────────────────────────────────────
 
@@ -113,15 +118,42 @@ class Report:
             self.results[result.nodeid] = result
         self.planned.setdefault(result.nodeid, result.rules)
 
-    def narrow(self, reason: str) -> None:
-        """Record why the selection is narrower than the whole kit (once per reason)."""
-        if reason not in self.narrowed:
-            self.narrowed.append(reason)
+    def narrow(self, reason: str, *, store: str | None = None) -> None:
+        """Record why the selection is narrower than the whole kit (once per reason), or than one store's."""
+        reasons = self.narrowed if store is None else self.store_reasons.setdefault(store, [])
+        if reason not in reasons:
+            reasons.append(reason)
 
-    def stop(self, reason: str) -> None:
-        """Record why the run ended early (once per reason)."""
-        if reason not in self.stopped:
-            self.stopped.append(reason)
+    def stop(self, reason: str, *, store: str | None = None) -> None:
+        """Record why the run, or one store's tests (`store`: `path::Class`), ended early (once per reason)."""
+        reasons = self.stopped if store is None else self.store_reasons.setdefault(store, [])
+        if reason not in reasons:
+            reasons.append(reason)
+
+    # ── several stores in one session ───────────────────────────────────
+
+    def stores(self) -> list[str]:
+        """The stores (test classes, `path::Class`) the run planned contract tests of, in plan order."""
+        return list(dict.fromkeys(_owner(nodeid) for nodeid in self.planned))
+
+    def for_store(self, store: str) -> Report:
+        """The report of one store of the session: its tests, its capabilities, the reasons that concern it."""
+        part = Report(
+            store=store, kit_version=self.kit_version, rules_version=self.rules_version, baseline=self.baseline
+        )
+        part.capabilities = self.store_capabilities.get(store, self.capabilities)
+        part.planned = {nodeid: rules for nodeid, rules in self.planned.items() if _owner(nodeid) == store}
+        part.results = {nodeid: result for nodeid, result in self.results.items() if nodeid in part.planned}
+        part.narrowed = [*self.narrowed, *self.store_reasons.get(store, [])]
+        part.stopped = list(self.stopped)
+        part.expected = self.expected
+        part.setup_error = self.setup_error
+        return part
+
+    def _parts(self) -> list[Report]:
+        """One report per store when the session tested several; empty when it tested one (or none)."""
+        stores = self.stores()
+        return [self.for_store(store) for store in stores] if len(stores) > 1 else []
 
     # ── judging ─────────────────────────────────────────────────────────
 
@@ -156,7 +188,14 @@ class Report:
         return RuleResult(rule, "passed", tests)
 
     def counts(self) -> dict[str, int]:
-        """`required`, `checked`, `failed` and `known_failures`: rules, by what the run established."""
+        """`required`, `checked`, `failed` and `known_failures`: rules, by what the run established.
+
+        In a session of several stores, each store's rules count: the sums over the stores.
+        """
+        parts = self._parts()
+        if parts:
+            totals = [part.counts() for part in parts]
+            return {key: sum(counts[key] for counts in totals) for key in totals[0]}
         rows = [row for row in self.rule_results() if self.required(row.rule)]
         return {
             "required": len(rows),
@@ -166,14 +205,33 @@ class Report:
         }
 
     def stale_baseline(self) -> list[str]:
-        """Baseline entries whose rule was checked and passed every test: the baseline should drop them."""
+        """Baseline entries whose rule was checked and passed every test (in every store): drop them."""
+        parts = self._parts()
+        if parts:
+            statuses = [{row.rule.id: row.status for row in part.rule_results()} for part in parts]
+            return [
+                rule_id
+                for rule_id in self.baseline
+                if any(status.get(rule_id) == "passed" for status in statuses)
+                and not any(status.get(rule_id) in ("known_failure", "failed") for status in statuses)
+            ]
         return [row.rule.id for row in self.rule_results() if row.rule.id in self.baseline and row.status == "passed"]
 
     def partial_reasons(self) -> list[str]:
         """Why the run gives no verdict; empty for a complete run."""
         if self.setup_error is not None:
             return [f"set-up failed: {self.setup_error}"]
-        reasons = [*self.narrowed, *self.stopped]
+        parts = self._parts()
+        if parts:
+            return list(
+                dict.fromkeys(
+                    reason if reason in (*self.narrowed, *self.stopped) else f"{_class(part.store)}: {reason}"
+                    for part in parts
+                    for reason in part.partial_reasons()
+                )
+            )
+        own = [reason for reasons in self.store_reasons.values() for reason in reasons]
+        reasons = [*self.narrowed, *own, *self.stopped]
         if self.capabilities is None:
             reasons.append("no test ran, so the store's capabilities are unknown")
         counts = self.counts()
@@ -187,7 +245,10 @@ class Report:
         return not self.partial_reasons()
 
     def conforms(self) -> bool:
-        """True only for a complete run in which no required rule failed (baseline known failures excepted)."""
+        """True only for a complete run in which no required rule failed (baseline known failures excepted).
+
+        In a session of several stores: only when every store conforms.
+        """
         return self.complete() and self.counts()["failed"] == 0
 
     def capability_text(self) -> str:
@@ -200,6 +261,9 @@ class Report:
         """One line: conforms, does NOT conform, or a partial run that gives no verdict."""
         if self.setup_error is not None:
             return f"set-up failed: {self.setup_error}; no conformance verdict"
+        parts = self._parts()
+        if parts:
+            return self._session_verdict(parts)
         counts = self.counts()
         failed = [row.rule.id for row in self.rule_results() if row.status == "failed"]
         known = [row.rule.id for row in self.rule_results() if row.status == "known_failure"]
@@ -222,12 +286,44 @@ class Report:
             head += f"; stale baseline entries, passing every test: {', '.join(stale)} (remove them)"
         return f"{head}; capabilities: {self.capability_text()}"
 
+    def _session_verdict(self, parts: list[Report]) -> str:
+        """The verdict over several stores: each store's own verdict is on its summary's last line."""
+        names = [_class(part.store) for part in parts]
+        failing = [name for name, part in zip(names, parts, strict=True) if part.counts()["failed"]]
+        if not self.complete():
+            partial = [name for name, part in zip(names, parts, strict=True) if not part.complete()]
+            failed = f"; {len(failing)} failing ({', '.join(failing)})" if failing else ""
+            return (
+                f"partial run of {len(parts)} stores: {len(partial)} not fully checked ({', '.join(partial)})"
+                f"{failed}; no conformance verdict ({'; '.join(self.partial_reasons())})"
+            )
+        if failing:
+            return f"does NOT conform: {len(failing)} of {len(parts)} stores fail ({', '.join(failing)})"
+        return f"all {len(parts)} stores conform ({', '.join(names)})"
+
     def version_text(self) -> str:
         """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by."""
         return f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
 
     def lines(self) -> Iterable[str]:
-        """The terminal summary: one line per rule the run touched, the versions, then the verdict."""
+        """The terminal summary: one line per rule the run touched, the versions, then the verdict.
+
+        In a session of several stores, each store gets its own summary and verdict, then
+        the session's verdict.
+        """
+        parts = self._parts() if self.setup_error is None else []
+        for part in parts:
+            name = _class(part.store)
+            yield f"── store {name} ({part.store})"
+            for line in part.lines():
+                if line.startswith("verdict: "):
+                    yield f"{name} {line}"
+                elif line != part.version_text():
+                    yield line
+        if parts:
+            yield self.version_text()
+            yield f"verdict: {self.verdict()}"
+            return
         if self.setup_error is None:
             for row in self.rule_results():
                 if row.status == "not_run":
@@ -242,7 +338,7 @@ class Report:
         yield f"verdict: {self.verdict()}"
 
     def to_json(self) -> dict[str, Any]:
-        """The same report as a JSON object (schema version 2)."""
+        """The same report as a JSON object (schema version 3)."""
         rows = self.rule_results()
         return {
             "schema": SCHEMA_VERSION,
@@ -250,7 +346,7 @@ class Report:
             "rules_version": self.rules_version,
             "store": self.store,
             "capabilities": None
-            if self.capabilities is None
+            if self.capabilities is None or self._parts()
             else {name: name in self.capabilities for name in CAPABILITIES},
             "complete": self.complete(),
             "conforms": self.conforms(),
@@ -260,6 +356,22 @@ class Report:
             "counts": self.counts(),
             "known_failures": [row.rule.id for row in rows if row.status == "known_failure"],
             "stale_baseline": self.stale_baseline(),
+            "stores": [
+                {
+                    "store": part.store,
+                    "capabilities": None
+                    if part.capabilities is None
+                    else {name: name in part.capabilities for name in CAPABILITIES},
+                    "complete": part.complete(),
+                    "conforms": part.conforms(),
+                    "verdict": part.verdict(),
+                    "partial_reasons": part.partial_reasons(),
+                    "counts": part.counts(),
+                    "failed": [row.rule.id for row in part.rule_results() if row.status == "failed"],
+                    "known_failures": [row.rule.id for row in part.rule_results() if row.status == "known_failure"],
+                }
+                for part in self._parts()
+            ],
             "rules": [
                 {
                     "id": row.rule.id,
@@ -288,6 +400,16 @@ class Report:
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
         partial.replace(path)
+
+
+def _owner(nodeid: str) -> str:
+    """`path::Class` of `path::Class::test_x[params]` (params may hold `::` themselves)."""
+    return nodeid.split("[", 1)[0].rpartition("::")[0]
+
+
+def _class(store: str | None) -> str:
+    """`Class` of `path::Class`."""
+    return (store or "").rpartition("::")[2]
 
 
 def _test_name(nodeid: str) -> str:
