@@ -56,13 +56,7 @@ def test_a_wrongly_typed_return_is_reported_at_the_call_under_the_rule(pytester:
 def test_a_list_holding_the_wrong_items_is_named(pytester: pytest.Pytester) -> None:
     """`list_threads` returning ints is reported as a list holding int, expected list[str]."""
     result = run(
-        pytester,
-        "--store",
-        "boundary_stores:ListsIdsAsInts",
-        "--conformance-rules",
-        "THR-5",
-        "-m",
-        "not conformance_stateful",
+        pytester, "--store", "boundary_stores:ListsIdsAsInts", "--conformance-rules", "THR-5", "-m", "not conformance_stateful"
     )
     result.stdout.fnmatch_lines(["*list_threads(0, 10) returned a list holding int (*), expected list[[]str[]]*"])
 
