@@ -2,9 +2,10 @@
 
 Each module of `broken` is one pytest session: a `StoreContract` subclass per broken
 store, the rules of the module's zoo selected, a JSON report written. For every
-entry, its rule must have a failed test in that store's class. Together with the
-reference, minimal and JSON-file stores passing, this shows the kit neither misses
-these bugs nor cries wolf.
+entry, its rule must have a failed test in that store's class, and no failed test of
+that class may blame a rule outside the entry's `rule` and `also` (the rules its bug
+genuinely breaks). Together with the reference, minimal and JSON-file stores passing,
+this shows the kit neither misses these bugs, nor cries wolf, nor blames the wrong rule.
 """
 
 from __future__ import annotations
@@ -105,3 +106,33 @@ def test_kit_names_the_broken_rule(area: str, index: int, entry: Broken, zoo_fol
     assert tests, f"no test of {entry.rule} ran against {entry.target}"
     blamed = [test for test in tests if test["outcome"] == "failed" and entry.rule in test["blamed"]]
     assert blamed, f"{entry.target} ({entry.bug}) broke no test of {entry.rule}"
+
+
+@pytest.mark.parametrize(
+    ("area", "index", "entry"),
+    [pytest.param(*case, marks=pytest.mark.xdist_group(case[0])) for case in ZOO],
+    ids=[f"{entry.rule}-{entry.store.__name__}" for _, _, entry in ZOO],
+)
+def test_kit_blames_no_rule_the_bug_keeps(area: str, index: int, entry: Broken, zoo_folder: Path) -> None:
+    """No failed test of the broken store's class blames a rule outside its `rule` and `also`."""
+    report = _area_report(area, zoo_folder)
+    allowed = {entry.rule, *entry.also}
+    wrongly = sorted(
+        {
+            f"{rule_id} by {test['nodeid'].rpartition('::')[2]}"
+            for row in report["rules"]
+            for test in row["tests"]
+            if f"::TestBroken{index}::" in test["nodeid"] and test["outcome"] == "failed"
+            for rule_id in test["blamed"]
+            if rule_id not in allowed
+        }
+    )
+    assert wrongly == [], f"{entry.target} ({entry.bug}) is blamed for rules its bug keeps: {wrongly}"
+
+
+def test_also_names_other_known_rules() -> None:
+    """An entry's `also` names registered rules other than its own, each once."""
+    for _, _, entry in ZOO:
+        assert entry.rule not in entry.also, entry.target
+        assert len(set(entry.also)) == len(entry.also), entry.target
+        assert set(entry.also) <= set(RULES), entry.target

@@ -468,16 +468,19 @@ _SPEC_ORDER = {rule_id: place for place, rule_id in enumerate(RULES)}
 
 
 def _run_order(item: pytest.Item, *, machines_first: bool = False) -> tuple[bool, int]:
-    """Contract tests in spec order, so a rule's own tests run before the cross-cutting ones
-    (ATO, CON, ...) that touch it, and with -x the first failure names the most specific rule;
-    the state machines go last, being slower than the focused tests and less precise.
+    """Contract tests in spec order of the rule each is about (its first tag; later tags name
+    rules it checks on the way, blamed only when those checks fail), so a rule's own tests run
+    before the cross-cutting ones (ATO, CON, ...) that touch it, and with -x the first failure
+    names the most specific rule; the state machines go last, being slower than the focused
+    tests and less precise.
 
     Under pytest-xdist (`machines_first`) the machines go first instead: they are the
     longest tests, and started last they would leave one worker running them alone.
     """
-    places = [_SPEC_ORDER[rule_id] for rule_id in _rule_ids(item)]
+    rule_ids = _rule_ids(item)
+    place = _SPEC_ORDER[rule_ids[0]] if rule_ids else -1
     stateful = item.get_closest_marker("conformance_stateful") is not None
-    return stateful != machines_first, min(places, default=-1)
+    return stateful != machines_first, place
 
 
 def _outcome(report: pytest.TestReport) -> Outcome | None:

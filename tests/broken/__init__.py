@@ -20,6 +20,9 @@ class Broken:
     rule: str
     bug: str
     capabilities: str = "all"
+    #: Rules this bug genuinely breaks too, beside `rule` (each entry's comment says why).
+    #: A full run of the kit may blame these and no other rule; `rule` must fail.
+    also: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:

@@ -158,6 +158,7 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)  # run and hierarchy checked first (CKP-1)
             log = self._logs.setdefault(thread_id, MessageLog())
             actual = len(log)
             validate_message_delta(log.positions, actual + 1, messages)
@@ -166,7 +167,7 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
                 del self._logs[thread_id]
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._threads.put(projected)
             self._runs.put(run.copy())
             return actual + len(messages)
 
@@ -267,14 +268,36 @@ ZOO: list[Broken] = [
     Broken(CheckpointAcceptsForeignRun, "CKP-1", "checkpoint accepts a run of another thread"),
     Broken(AppendAcceptsForeignRun, "CKP-1", "checkpoint_append accepts a run of another thread"),
     Broken(CheckpointKeepsFirstRunWrite, "CKP-2", "the run upsert keeps the first write's created_at and thread_id"),
-    Broken(CheckpointResetsCreatedAt, "CKP-2", "checkpoint overwrites the thread's created_at with now"),
-    Broken(CheckpointUpdatesRunInPlace, "CKP-2", "a checkpointed run keeps its old write order for latest_run ties"),
+    # also CKP-4: checkpoint_append writes the thread as CKP-2 does (CKP-4), so it resets created_at too
+    Broken(
+        CheckpointResetsCreatedAt, "CKP-2", "checkpoint overwrites the thread's created_at with now", also=("CKP-4",)
+    ),
+    # also RUN-3: RUN-3 gives latest_run ties to the run checkpointed last
+    Broken(
+        CheckpointUpdatesRunInPlace,
+        "CKP-2",
+        "a checkpointed run keeps its old write order for latest_run ties",
+        also=("RUN-3",),
+    ),
     Broken(CheckpointTouchesParent, "CKP-2", "checkpoint bumps the parent thread's updated_at"),
-    Broken(AppendChecksVersionAfterWrite, "CKP-3", "checkpoint_append checks the version after appending the delta"),
+    # also ATO-1, CON-1: a refused (conflicting) append leaves its delta (ATO-1); every same-version writer
+    # appends (CON-1)
+    Broken(
+        AppendChecksVersionAfterWrite,
+        "CKP-3",
+        "checkpoint_append checks the version after appending the delta",
+        also=("ATO-1", "CON-1"),
+    ),
     Broken(AppendCountsReadView, "CKP-3", "checkpoint_append's version counts the read view, not the raw log"),
     Broken(AppendReturnsViewLength, "CKP-4", "checkpoint_append returns the read view's length, not the raw log's"),
     Broken(AppendTrustsMatchingVersion, "CKP-4", "checkpoint_append skips MSG-5 when expected_version matches"),
-    Broken(LoadCheckpointRawLog, "CKP-5", "load_checkpoint returns the raw log instead of the effective view"),
+    # also VIEW-2: load_checkpoint is where the store folds compaction (VIEW-2): the raw log folds nothing
+    Broken(
+        LoadCheckpointRawLog,
+        "CKP-5",
+        "load_checkpoint returns the raw log instead of the effective view",
+        also=("VIEW-2",),
+    ),
     Broken(LoadCheckpointViewVersion, "CKP-5", "load_checkpoint's message_version is the effective view's length"),
     Broken(ProjectionIgnoresAge, "CKP-6", "an older run overwrites a newer run's projection"),
     Broken(ProjectionDoneClearsAll, "CKP-6", "a done run clears active and open run ids naming other runs"),

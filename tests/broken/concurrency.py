@@ -54,8 +54,22 @@ class CheckThenSaveThread(ReferenceStore):
 
 ZOO: list[Broken] = [
     Broken(VersionCheckedBeforeAwait, "CON-1", "the version is checked, then an await, then the append", REFERENCE),
-    Broken(ReadThenCheckpoint, "CON-1", "checkpoint_append reads the log and checkpoints it back whole", REFERENCE),
-    Broken(ReadThenCheckpoint, "CON-2", "unversioned checkpoint_append loses the appends it did not read", REFERENCE),
+    # also CON-2: one bug, two rules: the read-then-write race loses appends with or without a version
+    Broken(
+        ReadThenCheckpoint,
+        "CON-1",
+        "checkpoint_append reads the log and checkpoints it back whole",
+        REFERENCE,
+        also=("CON-2",),
+    ),
+    # also CON-1: one bug, two rules: the read-then-write race lets several same-version appends win
+    Broken(
+        ReadThenCheckpoint,
+        "CON-2",
+        "unversioned checkpoint_append loses the appends it did not read",
+        REFERENCE,
+        also=("CON-1",),
+    ),
     Broken(ReadThenSaveMessages, "CON-2", "append_message_records reads the log and saves it back whole", REFERENCE),
     Broken(
         CheckThenSaveThread, "CON-3", "save_thread_validated checks the hierarchy and saves in two steps", REFERENCE

@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 
 from broken import Broken
-from conformance import ChildThreadDeleteStrategy, NotFoundError, ThreadMetadata, ThreadStore, ValidationError
+from conformance import (
+    ChildThreadDeleteStrategy,
+    NotFoundError,
+    ThreadMetadata,
+    ThreadStore,
+    ValidationError,
+    cascade_walk,
+)
 from conformance.contract._stores import delete_strategy
 from reference_store import ReferenceStore
 
@@ -137,7 +144,7 @@ class CascadeOneLevel(ReferenceStore):
 
 
 class CascadeLeavesState(ReferenceStore):
-    """Cascades over the whole subtree but drops only records and logs, leaving thread states behind."""
+    """Cascades over the whole subtree, cycles refused, but drops only records and logs, leaving states behind."""
 
     async def delete_thread_with_strategy(self, thread_id: str, strategy: ChildThreadDeleteStrategy = DETACH) -> None:
         if delete_strategy(strategy) is not CASCADE:
@@ -146,12 +153,16 @@ class CascadeLeavesState(ReferenceStore):
         async with self._lock:
             if thread_id not in self._threads.threads:
                 raise NotFoundError(f"thread {thread_id!r} not found")
-            pending = [thread_id]
-            while pending:
-                current = pending.pop()
-                pending += [child.id for child in self._threads.children(current)]
-                self._threads.drop(current)
-                self._logs.pop(current, None)
+            walk = cascade_walk(thread_id)
+            try:
+                parent_id = next(walk)
+                while True:
+                    parent_id = walk.send(self._threads.children(parent_id))
+            except StopIteration as done:
+                doomed: list[str] = done.value
+            for doomed_id in doomed:
+                self._threads.drop(doomed_id)
+                self._logs.pop(doomed_id, None)
 
 
 class _Cascade(ReferenceStore):
@@ -252,11 +263,27 @@ ZOO: list[Broken] = [
     Broken(DetachRebuildsMetadata, "DEL-3", "detached children lose created_at, title and custom"),
     Broken(DetachStampsCreatedAt, "DEL-3", "detach also sets the children's created_at to now"),
     Broken(DetachDropsOnlyTheRecord, "DEL-3", "detach deletes the thread record but leaves its log and state"),
-    Broken(CascadeOneLevel, "DEL-4", "cascade deletes the direct children only; grandchildren survive"),
+    # also DEL-5: one DELETE of the children walks no cycle, so a cascade over one deletes and does not raise
+    Broken(
+        CascadeOneLevel, "DEL-4", "cascade deletes the direct children only; grandchildren survive", also=("DEL-5",)
+    ),
     Broken(CascadeLeavesState, "DEL-4", "cascade leaves the thread state of every deleted thread behind"),
-    Broken(CascadeLoopsOnCycle, "DEL-5", "cascade has no visited set and walks a cycle forever"),
-    Broken(CascadeSkipsRepeats, "DEL-5", "cascade skips a repeated thread instead of refusing the cycle"),
-    Broken(CascadeDeletesWhileWalking, "DEL-5", "cascade deletes as it walks, so a cycle is left half deleted"),
+    # also ATO-1: the walk never ends inside ATO-1's test of the refused cascade, and a hang fails every rule of
+    # its test
+    Broken(CascadeLoopsOnCycle, "DEL-5", "cascade has no visited set and walks a cycle forever", also=("ATO-1",)),
+    # also DEL-6: the walk awaits list_child_threads and deletes one thread per call, so readers see a half-
+    # deleted tree
+    Broken(
+        CascadeSkipsRepeats, "DEL-5", "cascade skips a repeated thread instead of refusing the cycle", also=("DEL-6",)
+    ),
+    # also ATO-1, DEL-6: the refused cascade has deleted part of the cycle (ATO-1); it deletes one thread per
+    # awaited call (DEL-6)
+    Broken(
+        CascadeDeletesWhileWalking,
+        "DEL-5",
+        "cascade deletes as it walks, so a cycle is left half deleted",
+        also=("ATO-1", "DEL-6"),
+    ),
     Broken(SeedDefaultDelete, "DEL-6", "the seed's default delete awaits between the deletes of one subtree"),
     Broken(DetachInTwoStatements, "DEL-6", "detach clears the parents, then stamps updated_at in a second write"),
 ]

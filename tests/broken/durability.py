@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from stores.json_file_store import Data, JsonFileStore
 
 from broken import Broken
-from conformance import PersistedState
 
 
 class StatesInMemory(JsonFileStore):
-    """Persists everything but thread states, which it keeps in a dict of the store object."""
+    """Persists everything but thread states, which it keeps in a dict of the store object, never in the file.
+
+    Within one object every operation sees and changes the states as the file store
+    does (delete, checkpoint, rollback); only a reopened or second object has none.
+    """
 
     def __init__(self, location: str) -> None:
         super().__init__(location)
-        self._states: dict[str, PersistedState] = {}
+        self._states: dict[str, Any] = {}
 
-    async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
-        self._states[thread_id] = state.copy()
+    def _load(self) -> Data:
+        data = super()._load()
+        data["states"] = copy.deepcopy(self._states)
+        return data
 
-    async def load_thread_state(self, thread_id: str) -> PersistedState | None:
-        state = self._states.get(thread_id)
-        return None if state is None else state.copy()
+    def _save(self, data: Data) -> None:
+        super()._save({**data, "states": {}})
+        self._states = copy.deepcopy(data["states"])
 
 
 class CachedPerObject(JsonFileStore):
@@ -43,6 +49,9 @@ class CachedPerObject(JsonFileStore):
 
 
 ZOO: list[Broken] = [
-    Broken(StatesInMemory, "DUR-1", "thread states live in the store object, so a reopened store has none"),
+    # also DUR-2: a second store object on the same file sees no state either
+    Broken(
+        StatesInMemory, "DUR-1", "thread states live in the store object, so a reopened store has none", also=("DUR-2",)
+    ),
     Broken(CachedPerObject, "DUR-2", "each object caches the file at first use and never sees another's writes"),
 ]

@@ -140,7 +140,9 @@ ZOO: list[Broken] = [
     Broken(DepthGuardInsteadOfCycleCheck, "HIE-3", "a depth limit replaces the visited set: loops above pass"),
     Broken(ShallowCycleCheck, "HIE-3", "only a parent whose parent is the thread is refused; deeper cycles pass"),
     Broken(DanglingAncestorIsRoot, "HIE-4", "an ancestor that is not stored ends the walk instead of failing it"),
-    Broken(MissingParentAllowed, "HIE-4", "a parent that does not exist is accepted"),
+    # also HIE-2: validate('t', 't') of an unsaved t names a missing parent, accepted before the self-parent
+    # check
+    Broken(MissingParentAllowed, "HIE-4", "a parent that does not exist is accepted", also=("HIE-2",)),
     Broken(SaveThenValidate, "HIE-5", "saves before checking and keeps the thread when the check fails"),
     Broken(ChildrenIncludeDescendants, "HIE-6", "grandchildren and deeper are listed as children"),
     Broken(ChildSummariesOnly, "HIE-6", "children come back without metadata and run fields"),

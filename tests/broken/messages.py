@@ -231,10 +231,17 @@ class ToolResultWithoutCallId(ReferenceStore):
 
 ZOO: list[Broken] = [
     Broken(EmptyLogAsList, "MSG-1", "an absent log reads as [] instead of None"),
-    Broken(UnvalidatedSave, "MSG-2", "save_messages stores invalid messages and repeated ids"),
+    # also MOD-3: the invalid messages it stores are MOD-3's to refuse
+    Broken(UnvalidatedSave, "MSG-2", "save_messages stores invalid messages and repeated ids", also=("MOD-3",)),
     Broken(DeleteMessagesOfAnyThread, "MSG-3", "delete_messages on an unknown thread silently succeeds"),
     Broken(AppendCreatesLogFirst, "MSG-1", "append creates the log before validating; an empty delta leaves []"),
-    Broken(AppendNumbersTheDelta, "MSG-4", "append returns records numbered from 1, not from the log's tail"),
+    # also MSG-6: what append returns is no longer what the record reads give back
+    Broken(
+        AppendNumbersTheDelta,
+        "MSG-4",
+        "append returns records numbered from 1, not from the log's tail",
+        also=("MSG-6",),
+    ),
     Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
     Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
     Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),
@@ -245,5 +252,6 @@ ZOO: list[Broken] = [
     Broken(ViewIsRawLog, "VIEW-1", "load_messages returns the raw committed log"),
     Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries"),
     Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
-    Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted"),
+    # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
+    Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted", also=("MSG-5",)),
 ]

@@ -223,16 +223,36 @@ ZOO: list[Broken] = [
     Broken(UncappedLimit, "QRY-1", "does not cap limit at 200"),
     Broken(RawResourceFilter, "QRY-1", "does not normalize the resource_id filter"),
     Broken(BlankParentFilter, "QRY-1", "treats parent(' ') as a parent id instead of any()"),
-    Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards"),
-    Broken(IdOrder, "QRY-3", "orders query results by id only"),
+    # also SEC-1: a wildcard prefix returns ids outside the prefix
+    Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards", also=("SEC-1",)),
+    # also CUR-4: following next_cursor visits the matches out of THR-5 order
+    Broken(IdOrder, "QRY-3", "orders query results by id only", also=("CUR-4",)),
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page"),
     Broken(UnclampedPrevCursor, "QRY-4", "prev_cursor offset start - limit without max(..., 0)"),
     Broken(EndlessLimitZero, "QRY-5", "limit 0 says has_more with a next_cursor to the same offset"),
-    Broken(BareOffsetCursors, "CUR-1", "cursors are bare decimal offsets"),
-    Broken(UnboundCursors, "CUR-2", "cursors hold the offset only, not the query's filters"),
-    Broken(BareCursorsWhenFiltered, "CUR-3", "bare decimal cursors for filtered queries"),
-    Broken(LastItemNextCursor, "CUR-4", "next_cursor points at the last item shown, repeating it"),
-    Broken(PrefixFreeCursors, "SEC-1", "cursors leave id_prefix out, so they widen the listing"),
-    Broken(RunPrefixOnRunId, "SEC-1", "list_runs id_prefix matches the run id, not the thread id"),
-    Broken(RunLikePrefix, "SEC-1", "list_runs id_prefix as an unescaped LIKE pattern"),
+    # also CUR-2, CUR-3, CUR-4, SEC-1: a bare offset binds no filter: refused under its own filtered query
+    # (CUR-3, CUR-4), accepted under others, prefix dropped (CUR-2, SEC-1)
+    Broken(BareOffsetCursors, "CUR-1", "cursors are bare decimal offsets", also=("CUR-2", "CUR-3", "CUR-4", "SEC-1")),
+    # also CUR-1, CUR-4, SEC-1: a token without filters is no CUR-1 token of its query, cannot be followed
+    # (CUR-4), drops the prefix (SEC-1)
+    Broken(
+        UnboundCursors,
+        "CUR-2",
+        "cursors hold the offset only, not the query's filters",
+        also=("CUR-1", "CUR-4", "SEC-1"),
+    ),
+    # also CUR-1, CUR-4: a bare offset is no thr_ token (CUR-1) and filtered queries refuse it, so it cannot be
+    # followed (CUR-4)
+    Broken(BareCursorsWhenFiltered, "CUR-3", "bare decimal cursors for filtered queries", also=("CUR-1", "CUR-4")),
+    # also QRY-4: QRY-4 says next_cursor decodes to the offset just after the page
+    Broken(LastItemNextCursor, "CUR-4", "next_cursor points at the last item shown, repeating it", also=("QRY-4",)),
+    # also CUR-1, CUR-2: its token lacks the query's id_prefix (CUR-1), so it is a cursor of other filters
+    # (CUR-2)
+    Broken(
+        PrefixFreeCursors, "SEC-1", "cursors leave id_prefix out, so they widen the listing", also=("CUR-1", "CUR-2")
+    ),
+    # also RUN-4: RUN-4 says list_runs' id_prefix is a prefix of the thread id
+    Broken(RunPrefixOnRunId, "SEC-1", "list_runs id_prefix matches the run id, not the thread id", also=("RUN-4",)),
+    # also RUN-4: RUN-4 says list_runs' id_prefix is a literal prefix
+    Broken(RunLikePrefix, "SEC-1", "list_runs id_prefix as an unescaped LIKE pattern", also=("RUN-4",)),
 ]

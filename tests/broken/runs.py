@@ -130,14 +130,34 @@ class ListRunsHasMoreAtLastPage(ReferenceStore):
 
 ZOO: list[Broken] = [
     Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
-    Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation"),
-    Broken(CreateRunIgnoresActivation, "MOD-4", "create_run stores a run whose activation names another thread"),
-    Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON"),
+    # also RUN-1: RUN-1 is create_run's MOD-4 validation
+    Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation", also=("RUN-1",)),
+    # also RUN-1: RUN-1 is create_run's MOD-4 validation
+    Broken(
+        CreateRunIgnoresActivation,
+        "MOD-4",
+        "create_run stores a run whose activation names another thread",
+        also=("RUN-1",),
+    ),
+    # also MOD-5: a run field lost in storage is MOD-5's round trip
+    Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON", also=("MOD-5",)),
     Broken(LoadUnknownRunRaises, "RUN-2", "load_run of an unknown id raises NotFoundError"),
     Broken(LatestRunFirstWritten, "RUN-3", "latest_run keeps the first written run among equal updated_at"),
-    Broken(LatestRunByCreatedAt, "RUN-3", "latest_run picks the newest created_at, not the greatest updated_at"),
+    # also CKP-2, CKP-4: a checkpointed run must become the latest for RUN-3 ties (CKP-2, CKP-4)
+    Broken(
+        LatestRunByCreatedAt,
+        "RUN-3",
+        "latest_run picks the newest created_at, not the greatest updated_at",
+        also=("CKP-2", "CKP-4"),
+    ),
     Broken(ListRunsByRunId, "RUN-4", "list_runs orders by run_id only"),
     Broken(ListRunsLimitZeroEmpty, "RUN-4", "list_runs with limit 0 returns no run"),
-    Broken(ListRunsPrefixOnRunId, "RUN-4", "list_runs matches id_prefix against run_id instead of thread_id"),
+    # also SEC-1: matching the run id returns runs of threads outside the prefix
+    Broken(
+        ListRunsPrefixOnRunId,
+        "RUN-4",
+        "list_runs matches id_prefix against run_id instead of thread_id",
+        also=("SEC-1",),
+    ),
     Broken(ListRunsHasMoreAtLastPage, "RUN-4", "list_runs says has_more on a page that ends at the last run"),
 ]

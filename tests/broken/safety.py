@@ -46,8 +46,10 @@ class EmptyLogOnRefusedAppend(ReferenceStore):
         async with self._lock:
             found = self._logs.setdefault(thread_id, MessageLog())
             start_seq = len(found) + 1
-            validate_message_delta(found.positions, start_seq, messages)
+            validate_message_delta(found.positions, start_seq, messages)  # refused: the empty log stays
             found.extend([m.copy() for m in messages])
+            if not found.messages:
+                del self._logs[thread_id]  # an accepted empty delta leaves no log (MSG-1 holds)
             return [found.record(thread_id, seq) for seq in range(start_seq, len(found) + 1)]
 
 
@@ -119,7 +121,19 @@ ZOO: list[Broken] = [
     Broken(KeepsCallersRun, "ISO-1", "create_run keeps the caller's record, so mutating it rewrites the run"),
     Broken(SharesLoggedMessages, "ISO-1", "load_committed_messages hands out the stored message objects"),
     Broken(EmptyLogOnRefusedAppend, "ATO-1", "a refused append to an unknown thread leaves an empty log behind"),
-    Broken(StaleThreadCache, "ATO-2", "only save_thread and delete_thread invalidate the load_thread cache"),
+    # also DEL-3: a child read before a detach reads back with its old parent
+    Broken(
+        StaleThreadCache,
+        "ATO-2",
+        "only save_thread and delete_thread invalidate the load_thread cache",
+        also=("DEL-3",),
+    ),
     Broken(TwoStepCheckpointAppend, "ATO-3", "checkpoint_append writes messages and run in two steps with an await"),
-    Broken(OneByOneCascade, "ATO-3", "a cascade delete deletes one thread per call, so a cancel leaves a half tree"),
+    # also DEL-6: deleting one thread per awaited call shows readers a half-deleted tree
+    Broken(
+        OneByOneCascade,
+        "ATO-3",
+        "a cascade delete deletes one thread per call, so a cancel leaves a half tree",
+        also=("DEL-6",),
+    ),
 ]

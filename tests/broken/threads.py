@@ -176,13 +176,20 @@ class FirstStateWins(ReferenceStore):
 
 
 ZOO = [
-    Broken(ParentKeptUnstripped, "MOD-1", "parent ids stored with their spaces"),
-    Broken(BlankLineageAccepted, "MOD-2", "blank ids and self-parents accepted"),
-    Broken(ResourceKeptUnstripped, "THR-2", "resource ids stored with their spaces"),
-    Broken(BlankLineageRefused, "THR-2", "blank resource or parent refused instead of stored as None"),
-    Broken(CustomMetadataDropped, "MOD-5", "metadata.custom and title lost on save"),
+    # also THR-2: THR-2 stores the lineage normalized (MOD-1)
+    Broken(ParentKeptUnstripped, "MOD-1", "parent ids stored with their spaces", also=("THR-2",)),
+    # also THR-2: THR-2 validates (MOD-2) what it saves
+    Broken(BlankLineageAccepted, "MOD-2", "blank ids and self-parents accepted", also=("THR-2",)),
+    # also MOD-1: MOD-1 is the normalization THR-2 applies
+    Broken(ResourceKeptUnstripped, "THR-2", "resource ids stored with their spaces", also=("MOD-1",)),
+    # also MOD-1: MOD-1 normalizes a blank lineage id to None
+    Broken(BlankLineageRefused, "THR-2", "blank resource or parent refused instead of stored as None", also=("MOD-1",)),
+    # also THR-2: the saved thread no longer reads back as saved (THR-2)
+    Broken(CustomMetadataDropped, "MOD-5", "metadata.custom and title lost on save", also=("THR-2",)),
     Broken(PercentIdsRefused, "MOD-6", "portable % and \\ refused with RuntimeError"),
-    Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None"),
+    # also THR-3, THR-4: every read of an absent thread raises: a refused update or a delete cannot be seen to
+    # leave no thread
+    Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None", also=("THR-3", "THR-4")),
     Broken(SaveIgnoresExisting, "THR-2", "second save of an id ignored"),
     Broken(MetadataMerged, "THR-3", "metadata merged, not replaced; unknown id raises ValidationError"),
     Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log"),

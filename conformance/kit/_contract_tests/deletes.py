@@ -18,6 +18,7 @@ from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Snapshot, Tree, log, run, snapshot, thread, tree
+from conformance.kit._violation import RuleViolation, expect
 
 REJECT = ChildThreadDeleteStrategy.REJECT
 DETACH = ChildThreadDeleteStrategy.DETACH
@@ -125,6 +126,15 @@ async def _torn_reads(delete: Callable[[], Awaitable[None]], reads: Sequence[Rea
     ]
 
 
+async def _refused(call: Awaitable[None], error: type[Exception], rule_id: str) -> None:
+    """Await `call`, which must raise `error`; returning breaks `rule_id` (another error fails the test as usual)."""
+    try:
+        await call
+    except error:
+        return
+    raise RuleViolation(rule_id, f"DID NOT RAISE {error.__name__}")
+
+
 class DeleteRules:
     """DEL-1..6: `delete_thread_with_strategy` under reject, detach and cascade."""
 
@@ -139,9 +149,9 @@ class DeleteRules:
         await tree(store, {"keep": {"child": {}}})
         await _furnish(store, "keep")
         before = await snapshot(store, "ghost")
-        with pytest.raises(NotFoundError):
-            await store.delete_thread_with_strategy("ghost", strategy)
-        assert await snapshot(store, "ghost") == before
+        await _refused(store.delete_thread_with_strategy("ghost", strategy), NotFoundError, "DEL-1")
+        after = await snapshot(store, "ghost")
+        expect(after == before, "ATO-1", f"the refused delete changed the store: {before!r:.200} became {after!r:.200}")
 
     @rule("DEL-1", "ATO-1")
     @STRATEGIES
@@ -151,9 +161,9 @@ class DeleteRules:
         """An id that only orphans name as their parent is still unknown: NotFoundError, orphans untouched."""
         await tree(store, {"orphan": {"grandchild": {}}}, parent="never-saved")
         before = await snapshot(store, "never-saved")
-        with pytest.raises(NotFoundError):
-            await store.delete_thread_with_strategy("never-saved", strategy)
-        assert await snapshot(store, "never-saved") == before
+        await _refused(store.delete_thread_with_strategy("never-saved", strategy), NotFoundError, "DEL-1")
+        after = await snapshot(store, "never-saved")
+        expect(after == before, "ATO-1", f"the refused delete changed the store: {before!r:.200} became {after!r:.200}")
 
     @rule("DEL-1")
     @STRATEGIES
@@ -317,9 +327,11 @@ class DeleteRules:
             await store.save_thread(thread(thread_id, parent=parent))
         await _furnish(store, "a", "b", "c", "leaf")
         before = await snapshot(store)
-        with pytest.raises(ValidationError):
-            await store.delete_thread_with_strategy("a", CASCADE)
-        assert await snapshot(store) == before
+        await _refused(store.delete_thread_with_strategy("a", CASCADE), ValidationError, "DEL-5")
+        after = await snapshot(store)
+        expect(
+            after == before, "ATO-1", f"the refused cascade changed the store: {before!r:.200} became {after!r:.200}"
+        )
 
     # ── DEL-6 ─────────────────────────────────────────────────────────
 

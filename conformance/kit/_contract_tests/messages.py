@@ -15,6 +15,7 @@ from conformance.contract._runs import MessageSeqRange
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import assistant, log, run, system, thread, tool, user
+from conformance.kit._violation import expect
 
 TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 
@@ -502,10 +503,13 @@ class MessageRules:
         assert checkpoint is not None
         assert _ids(checkpoint.messages) == ["s1", "m3", "s2"]
 
-    @rule("VIEW-2")
+    @rule("VIEW-2", "CKP-5")
     async def test_message_version_stays_the_raw_length(self, store: ThreadRunStore) -> None:
-        """Folding seven messages into two still reports version 7, without any run."""
+        """Folding seven messages into two (VIEW-2) still reports version 7 (CKP-5), without any run."""
         await log(store, "t", "m1", "m2", "m3", "m4", "m5", system("s", summary_of=(1, 5)), "m7")
         checkpoint = await store.load_checkpoint("t")
         assert checkpoint is not None
-        assert (_ids(checkpoint.messages), checkpoint.message_version) == (["s", "m7"], 7)
+        folded = _ids(checkpoint.messages)
+        expect(folded == ["s", "m7"], "VIEW-2", f"the checkpoint's messages are {folded!r}, expected ['s', 'm7']")
+        version = checkpoint.message_version
+        expect(version == 7, "CKP-5", f"message_version is {version!r}, expected the raw log's length 7")

@@ -16,6 +16,7 @@ from conformance.contract._queries import MessageQuery, RunQuery, ThreadPage, Th
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, thread, tree
+from conformance.kit._violation import RuleViolation, expect
 
 #: Portable ids (MOD-6) full of characters that LIKE, GLOB or regexes would read as wildcards.
 TRICKY_IDS = ["%a", "_a", "\\a", "a%b", "a_b", "a\\b", "a.b", "a:b", "axb", "ab", "b%a"]
@@ -33,21 +34,43 @@ def _body(token: object, *, padded: bool = False) -> str:
     return encoded if padded else encoded.rstrip("=")
 
 
-def _token(cursor: str | None) -> dict[str, object]:
-    """The JSON object inside a thread cursor, after checking its layout (CUR-1)."""
-    assert cursor is not None, "expected a cursor on this page, got None"
-    assert cursor.startswith("thr_"), f"a thread cursor starts with 'thr_', got {cursor!r}"
+def _token(cursor: str | None, query: ThreadQuery) -> dict[str, object]:
+    """The JSON object inside a thread cursor of `query`, after checking its layout (CUR-1).
+
+    A missing cursor breaks QRY-4; a bare offset given to a filtered query, CUR-3 too.
+    """
+    expect(cursor is not None, "QRY-4", "expected a cursor on this page, got None")
+    assert cursor is not None
+    if cursor.isdecimal() and query.has_filters():
+        raise RuleViolation(("CUR-1", "CUR-3"), f"the store gave bare offset {cursor!r} to a filtered query")
+    expect(cursor.startswith("thr_"), "CUR-1", f"a thread cursor starts with 'thr_', got {cursor!r}")
     body = cursor.removeprefix("thr_")
-    assert URL_SAFE_BASE64.fullmatch(body), f"cursor body {body!r} is not unpadded URL-safe base64"
+    expect(URL_SAFE_BASE64.fullmatch(body), "CUR-1", f"cursor body {body!r} is not unpadded URL-safe base64")
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         token = json.loads(raw)
     except (binascii.Error, ValueError) as error:
-        raise AssertionError(f"cursor {cursor!r} does not hold a JSON token: {error}") from None
-    assert isinstance(token, dict), f"cursor {cursor!r} holds {token!r}, not a JSON object"
+        raise RuleViolation("CUR-1", f"cursor {cursor!r} does not hold a JSON token: {error}") from None
+    expect(isinstance(token, dict), "CUR-1", f"cursor {cursor!r} holds {token!r}, not a JSON object")
     compact = json.dumps(token, separators=(",", ":")).encode()
-    assert len(raw) == len(compact), f"cursor {cursor!r} holds non-compact JSON {raw!r}"
-    return token
+    expect(len(raw) == len(compact), "CUR-1", f"cursor {cursor!r} holds non-compact JSON {raw!r}")
+    return dict(token)
+
+
+def _at(query: ThreadQuery, cursor: str | None, offset: int, what: str = "cursor") -> None:
+    """The store's cursor, decoded under its own query, points at `offset`.
+
+    No cursor, or the wrong offset, breaks QRY-4; a cursor its own query refuses is no
+    token of that query (CUR-1, CUR-2), or a bare offset given to a filtered query (CUR-3 too).
+    """
+    expect(cursor is not None, "QRY-4", f"expected a {what} on this page, got None")
+    assert cursor is not None
+    try:
+        found = query.decode_cursor(cursor)
+    except InvalidCursorError as error:
+        rules = ("CUR-1", "CUR-3") if cursor.isdecimal() else ("CUR-1", "CUR-2")
+        raise RuleViolation(rules, f"the store's {what} {cursor!r} is refused by its own query: {error}") from None
+    expect(found == offset, "QRY-4", f"the {what} decodes to offset {found}, expected {offset}")
 
 
 def _offset(query: ThreadQuery, cursor: str | None) -> int:
@@ -81,6 +104,15 @@ async def _follow(store: ThreadRunStore, query: ThreadQuery) -> list[list[str]]:
             return pages
         offset = query.decode_cursor(page.next_cursor)
         assert len(pages) <= page.total + 1, f"next_cursor keeps paging after {len(pages)} pages of {page.total}"
+
+
+def _refused(query: ThreadQuery, cursor: str, rules: tuple[str, ...]) -> None:
+    """`query` must refuse the store's `cursor` (taken under other filters); else `rules` are broken."""
+    try:
+        found = query.decode_cursor(cursor)
+    except InvalidCursorError:
+        return
+    raise RuleViolation(rules, f"cursor {cursor!r} decodes to offset {found} under {query!r}, a query of other filters")
 
 
 class QueryRules:
@@ -255,7 +287,7 @@ class QueryRules:
         page = await store.list_threads_query(ThreadQuery(offset=offset, limit=0))
         assert page == ThreadPage(items=[], total=5, has_more=False, next_cursor=None, prev_cursor=None)
 
-    @rule("CUR-1")
+    @rule("CUR-1", "CUR-2", "CUR-3", "QRY-4", "SEC-1")
     @pytest.mark.parametrize(
         ("filters", "expected"),
         [
@@ -274,17 +306,27 @@ class QueryRules:
     async def test_cursor_is_thr_and_base64_of_a_json_token(
         self, store: ThreadRunStore, filters: ThreadQuery, expected: dict[str, object]
     ) -> None:
-        """Offset 2, limit 2 of 6: next is thr_ + base64 of {"offset": 4, ...filters}, prev of offset 0."""
+        """Offset 2, limit 2 of 6: next is thr_ + base64 of {"offset": 4, ...filters}, prev of offset 0.
+
+        Layout is CUR-1's; a token of other filters is a cursor of another query (CUR-2,
+        and SEC-1 when its id_prefix differs); the offsets are QRY-4's.
+        """
         await store.save_thread(thread("p"))
         for number in range(6):
             await store.save_thread(thread(f"c-%_{number}", parent="p", resource="r", updated_at=9 - number))
             await store.save_thread(thread(f"c-{number}", parent="p", resource="r", updated_at=20 - number))
             await store.save_thread(thread(f"c-%_root-{number}", updated_at=30 - number))
-        page = await store.list_threads_query(replace(filters, offset=2, limit=2))
-        assert _token(page.next_cursor) == {"offset": 4, **expected}
-        assert _token(page.prev_cursor) == {"offset": 0, **expected}
+        query = replace(filters, offset=2, limit=2)
+        page = await store.list_threads_query(query)
+        for what, cursor, offset in [("next_cursor", page.next_cursor, 4), ("prev_cursor", page.prev_cursor, 0)]:
+            token = _token(cursor, query)
+            expect(set(token) == {"offset", *expected}, "CUR-1", f"{what} token {token!r} has other fields")
+            held = {name: token[name] for name in expected}
+            rules = ("CUR-1", "CUR-2", "SEC-1") if held["id_prefix"] != expected["id_prefix"] else ("CUR-1", "CUR-2")
+            expect(held == expected, rules, f"{what} token holds filters {held!r}, expected {expected!r}")
+            expect(token["offset"] == offset, "QRY-4", f"{what} token holds offset {token['offset']!r}, not {offset}")
 
-    @rule("CUR-2")
+    @rule("CUR-2", "CUR-1", "QRY-4")
     @pytest.mark.parametrize(
         "other",
         [
@@ -301,18 +343,25 @@ class QueryRules:
         await _numbered(store, 5, resource="r")
         query = ThreadQuery(limit=2, resource_id="r")
         page = await store.list_threads_query(query)
-        assert _offset(query, page.next_cursor) == 2
+        _at(query, page.next_cursor, 2, "next_cursor")
         assert page.next_cursor is not None
-        with pytest.raises(InvalidCursorError):
-            other.decode_cursor(page.next_cursor)
+        _refused(other, page.next_cursor, ("CUR-2",))
 
-    @rule("CUR-2")
+    @rule("CUR-2", "CUR-1", "QRY-1", "QRY-4")
     async def test_cursor_decodes_under_either_spelling_of_its_filters(self, store: ThreadRunStore) -> None:
         """A cursor of resource "  r " is a cursor of resource "r": filters compare normalized."""
         await _numbered(store, 5, resource="r")
         page = await store.list_threads_query(ThreadQuery(limit=2, resource_id="  r "))
-        assert _offset(ThreadQuery(resource_id="r"), page.next_cursor) == 2
-        assert _offset(ThreadQuery(resource_id="  r "), page.next_cursor) == 2
+        expect(page.total == 5, "QRY-1", f"resource '  r ' matches {page.total} of the 5 threads of resource 'r'")
+        _at(ThreadQuery(resource_id="  r "), page.next_cursor, 2, "next_cursor")
+        assert page.next_cursor is not None
+        try:
+            found = ThreadQuery(resource_id="r").decode_cursor(page.next_cursor)
+        except InvalidCursorError as error:
+            raise RuleViolation(
+                "CUR-2", f"a cursor of resource '  r ' is refused under resource 'r': {error}"
+            ) from None
+        expect(found == 2, "CUR-2", f"under resource 'r' the cursor decodes to {found}, expected 2")
 
     @rule("CUR-2")
     @pytest.mark.parametrize(
@@ -369,7 +418,7 @@ class QueryRules:
             with pytest.raises(InvalidCursorError):
                 filtered.decode_cursor("7")
 
-    @rule("CUR-3")
+    @rule("CUR-3", "CUR-1", "QRY-4")
     @pytest.mark.parametrize(
         "query",
         [
@@ -385,10 +434,11 @@ class QueryRules:
         """A filtered query refuses bare offsets, so the store's cursors for it are tokens that decode."""
         await _numbered(store, 6, resource="r")
         page = await store.list_threads_query(query)
-        for cursor, offset in [(page.next_cursor, 4), (page.prev_cursor, 0)]:
-            assert cursor is not None, "expected next and prev cursors on this page"
-            assert not cursor.isdecimal(), f"the store gave bare offset {cursor!r} to a filtered query"
-            assert query.decode_cursor(cursor) == offset
+        for what, cursor, offset in [("next_cursor", page.next_cursor, 4), ("prev_cursor", page.prev_cursor, 0)]:
+            expect(cursor is not None, "QRY-4", f"expected a {what} on this page, got None")
+            assert cursor is not None
+            expect(not cursor.isdecimal(), "CUR-3", f"the store gave bare offset {cursor!r} to a filtered query")
+            _at(query, cursor, offset, what)
 
     @rule("CUR-4")
     @pytest.mark.parametrize("limit", [1, 2, 3, 7])
@@ -437,7 +487,7 @@ class QueryRules:
         expected = [f"run-{n:02d}" for n, thread_id in enumerate(TRICKY_IDS) if thread_id.startswith(prefix)]
         assert (sorted(r.run_id for r in page.items), page.total) == (expected, len(expected))
 
-    @rule("SEC-1", "CUR-2")
+    @rule("SEC-1", "CUR-2", "CUR-1", "QRY-4")
     @pytest.mark.parametrize(
         ("taken_under", "decoded_under"),
         [("a", None), (None, "a"), ("a_", "a"), ("a", "a_"), ("a", "a%")],
@@ -451,10 +501,9 @@ class QueryRules:
             await store.save_thread(thread(thread_id))
         query = ThreadQuery(limit=1, id_prefix=taken_under)
         page = await store.list_threads_query(query)
-        assert _offset(query, page.next_cursor) == 1
+        _at(query, page.next_cursor, 1, "next_cursor")
         assert page.next_cursor is not None
-        with pytest.raises(InvalidCursorError):
-            ThreadQuery(limit=1, id_prefix=decoded_under).decode_cursor(page.next_cursor)
+        _refused(ThreadQuery(limit=1, id_prefix=decoded_under), page.next_cursor, ("SEC-1", "CUR-2"))
 
     @rule("SEC-1", "CUR-3")
     async def test_bare_offset_is_refused_under_a_prefix(self) -> None:

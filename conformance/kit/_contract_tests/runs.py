@@ -24,6 +24,7 @@ from conformance.contract._runs import (
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, snapshot
+from conformance.kit._violation import expect
 
 WAITING = RunWaitingState(reason=WaitingReason.USER_INPUT, ticket_ids=["ticket-1"])
 OUTCOME = RunOutcome(termination_reason={"type": "natural_end"}, final_output="ok")
@@ -172,6 +173,13 @@ async def _run_ids(store: ThreadRunStore, query: RunQuery) -> list[str]:
     return [record.run_id for record in page.items]
 
 
+def _expect_prefixed(found: list[str], expected: list[str], prefix: str) -> None:
+    """`list_runs(id_prefix=prefix)` gave `found`: a run outside the prefix breaks SEC-1 too, a missing one RUN-4."""
+    outside = [run_id for run_id in found if run_id not in expected]
+    expect(not outside, ("RUN-4", "SEC-1"), f"id_prefix {prefix!r} lists {outside!r}, runs of threads outside it")
+    expect(found == expected, "RUN-4", f"id_prefix {prefix!r} lists {found!r}, expected {expected!r}")
+
+
 class RunRules:
     """RUN-1..4: creating, loading, choosing the latest and listing run records; MOD-4 on create."""
 
@@ -286,24 +294,22 @@ class RunRules:
         assert await _run_ids(store, RunQuery(status=RunStatus.DONE, thread_id="t2")) == ["r3"]
         assert await _run_ids(store, RunQuery(status=RunStatus.CREATED)) == []
 
-    @rule("RUN-4")
+    @rule("RUN-4", "SEC-1")
     async def test_list_runs_id_prefix_matches_the_thread_id(self, store: ThreadRunStore) -> None:
         """id_prefix is a prefix of the run's thread_id, not of its run_id."""
         await store.create_run(run("chat-run", "x-thread", created_at=1))
         await store.create_run(run("x-run", "chat-1", created_at=2))
         await store.create_run(run("y-run", "chat", created_at=3))
         await store.create_run(run("z-run", "a-chat", created_at=4))
-        assert await _run_ids(store, RunQuery(id_prefix="chat")) == ["x-run", "y-run"]
+        _expect_prefixed(await _run_ids(store, RunQuery(id_prefix="chat")), ["x-run", "y-run"], "chat")
 
-    @rule("RUN-4")
+    @rule("RUN-4", "SEC-1")
     async def test_list_runs_id_prefix_is_literal(self, store: ThreadRunStore) -> None:
         """`_`, `%`, `*` and `\\` in id_prefix match only themselves."""
         for number, thread_id in enumerate(["a_b", "axb", "a%c", "abc", "a*d", "a\\e", "aze"]):
             await store.create_run(run(f"r{number}", thread_id, created_at=number))
-        assert await _run_ids(store, RunQuery(id_prefix="a_")) == ["r0"]
-        assert await _run_ids(store, RunQuery(id_prefix="a%")) == ["r2"]
-        assert await _run_ids(store, RunQuery(id_prefix="a*")) == ["r4"]
-        assert await _run_ids(store, RunQuery(id_prefix="a\\")) == ["r5"]
+        for prefix, expected in [("a_", ["r0"]), ("a%", ["r2"]), ("a*", ["r4"]), ("a\\", ["r5"])]:
+            _expect_prefixed(await _run_ids(store, RunQuery(id_prefix=prefix)), expected, prefix)
 
     @rule("RUN-4")
     async def test_list_runs_orders_by_created_at_then_run_id(self, store: ThreadRunStore) -> None:
