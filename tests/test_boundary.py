@@ -8,7 +8,15 @@ fixtures, and runs inside the kit's event loop, so loop-bound resources work.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+
+from conformance import NotFoundError, RunRecord, Thread, ThreadMetadata, ThreadRunStore
+from conformance.kit._boundary import CallLog, checked
+from conformance.kit._violation import BrokenCall, RuleViolation
+from reference_store import ReferenceStore
 
 QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
 
@@ -188,3 +196,50 @@ def test_a_machines_summary_line_is_one_short_line(pytester: pytest.Pytester) ->
     rule_lines = [line for line in summary if line.startswith("RUN-4 ")]
     assert len(rule_lines) == 1
     assert len(rule_lines[0]) <= len("RUN-4   failed        ") + 150
+
+
+class _AwkwardStore(ReferenceStore):
+    """Raises NotFoundError for unknown threads and runs, and a RuntimeError on ids holding `%` (and on `boom`)."""
+
+    async def load_thread(self, thread_id: str) -> Thread | None:
+        found = await super().load_thread(thread_id)
+        if found is None:
+            raise NotFoundError(thread_id)
+        return found
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        raise NotFoundError(run_id)
+
+    async def save_thread(self, thread: Thread) -> None:
+        if "%" in thread.id or thread.id == "boom":
+            raise RuntimeError("cannot encode")
+        await super().save_thread(thread)
+
+
+@pytest.mark.parametrize(
+    ("call", "rules"),
+    [
+        (lambda store: store.load_thread("ghost"), ("THR-1",)),
+        (lambda store: store.load_run("ghost"), ("RUN-2",)),
+        (lambda store: store.save_thread(Thread(id="a%b")), ("MOD-6",)),
+    ],
+    ids=["load_thread-raises", "load_run-raises", "percent-id-crashes"],
+)
+def test_a_call_that_breaks_its_own_rule_names_it(call: Any, rules: tuple[str, ...]) -> None:
+    """Whatever the test, a read raising NotFoundError for an unknown id, or a crash on a `%` id, is that call's rule."""
+    store = checked(_AwkwardStore(), CallLog())
+    with pytest.raises(BrokenCall) as raised:
+        asyncio.run(call(store))
+    assert raised.value.rules == rules
+
+
+def test_other_failures_of_a_call_blame_the_test() -> None:
+    """NotFoundError where the contract raises it, or a crash on a plain id, names no rule of the call's own."""
+    store = checked(_AwkwardStore(), CallLog())
+    with pytest.raises(NotFoundError):
+        asyncio.run(store.update_thread_metadata("ghost", ThreadMetadata()))
+    with pytest.raises(RuleViolation) as raised:
+        asyncio.run(store.save_thread(Thread(id="boom")))
+    assert not isinstance(raised.value, BrokenCall)
+    assert raised.value.rules == ()
+

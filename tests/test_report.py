@@ -9,7 +9,7 @@ import pytest
 
 from conformance import CAPABILITIES, RULES, RULES_VERSION, __version__
 from conformance.kit._report import Outcome, Report, TestResult
-from conformance.kit._violation import RuleViolation, blamed_rules
+from conformance.kit._violation import BrokenCall, RuleViolation, blamed_rules
 
 EVERY = frozenset(CAPABILITIES)
 
@@ -228,12 +228,30 @@ TAGS = ("THR-2", "DEL-3", "ATO-1")
         (None, TAGS),
         (ExceptionGroup("two", [RuleViolation("DEL-3", "x"), RuleViolation("THR-2", "y")]), ("THR-2", "DEL-3")),
         (ExceptionGroup("mixed", [RuleViolation("DEL-3", "x"), KeyError("a")]), TAGS),
+        (BrokenCall("THR-1", "load_thread('a') raised NotFoundError"), ("THR-1",)),
+        (BrokenCall("DEL-3", "a broken call of a tagged rule"), ("DEL-3",)),
+        (ExceptionGroup("call", [BrokenCall("MOD-6", "x"), RuleViolation("DEL-3", "y")]), ("DEL-3", "MOD-6")),
+        (ExceptionGroup("call-plain", [BrokenCall("MOD-6", "x"), KeyError("a")]), (*TAGS, "MOD-6")),
     ],
-    ids=["one", "two", "foreign", "unnamed", "plain-assert", "error", "none", "group", "group-with-plain"],
+    ids=[
+        *("one", "two", "foreign", "unnamed", "plain-assert", "error", "none", "group", "group-with-plain"),
+        *("broken-call", "broken-call-tagged", "group-with-call", "group-with-call-and-plain"),
+    ],
 )
 def test_a_failure_blames_the_rules_its_violation_carries(error: BaseException | None, blamed: tuple[str, ...]) -> None:
-    """Blame is data: a violation's own rules (its group's union), else every rule the test is tagged with."""
+    """Blame is data: a violation's own rules (its group's union), else every rule the test is tagged with;
+    a broken store call blames its own rule, tagged or not, and not the test's."""
     assert blamed_rules(TAGS, error) == blamed
+
+
+def test_a_broken_call_fails_its_own_rule_and_leaves_the_tests_rule_unproven() -> None:
+    """A QRY-2 test whose arranging save_thread broke MOD-6 fails MOD-6; QRY-2 is not passed, nor failed."""
+    report = full_report(result("failed", "QRY-2", message="BrokenCall: MOD-6: ...", blamed=("MOD-6",)))
+    statuses = {row.rule.id: row.status for row in report.rule_results()}
+    assert statuses["MOD-6"] == "failed"
+    assert statuses["QRY-2"] == "incomplete"
+    assert [r for r, status in statuses.items() if status not in ("passed", "skipped")] == ["MOD-6", "QRY-2"]
+    assert not report.conforms()
 
 
 def two_stores(*extra: TestResult) -> Report:

@@ -10,8 +10,13 @@
 
 A broken promise raises `RuleViolation` with no rules of its own, so it blames the
 rules of the test that made the call, and is chained to the store's own error, so
-the traceback shows the store's code. Calls the store makes to itself (a default
-method calling an abstract one) are not wrapped.
+the traceback shows the store's code. Two breaches break a rule of the call itself,
+whatever the test (often in its arrange step), and raise `BrokenCall` naming that rule:
+a read that raises `NotFoundError` where an unknown id reads as `None` (`load_thread`:
+THR-1, `load_run`: RUN-2, `load_messages` and `load_committed_messages`: MSG-1), and
+an error other than a `StorageError` from a call on an id holding the portable `%` or
+`\\` (MOD-6: such an id is stored, or refused with `ValidationError`). Calls the store
+makes to itself (a default method calling an abstract one) are not wrapped.
 
 `store_problems(store)` is the set-up check: the abstract methods written, none
 still marked `@unwritten`, and every store method a coroutine function.
@@ -28,10 +33,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
-from conformance.contract._errors import StorageError
+from conformance.contract._errors import NotFoundError, StorageError
 from conformance.contract._stores import ThreadRunStore
 from conformance.contract._unwritten import unwritten_methods
-from conformance.kit._violation import RuleViolation
+from conformance.kit._violation import BrokenCall, RuleViolation
 
 __all__ = ["CallLog", "StoreCall", "StoreHang", "checked", "describe_call", "store_methods", "store_problems"]
 
@@ -47,6 +52,15 @@ def store_methods() -> dict[str, inspect.Signature]:
 
 _METHODS = store_methods()
 _HINTS: dict[str, Any] = {name: get_type_hints(getattr(ThreadRunStore, name)).get("return") for name in _METHODS}
+#: The reads whose unknown id reads as None, and the rule that says so: NotFoundError from them breaks it.
+_NONE_FOR_UNKNOWN = {
+    "load_thread": "THR-1",
+    "load_run": "RUN-2",
+    "load_messages": "MSG-1",
+    "load_committed_messages": "MSG-1",
+}
+#: Portable id characters (MOD-6) that stores keyed by paths or LIKE patterns choke on.
+_AWKWARD = frozenset("%\\")
 #: What an argument looks like in a call's description, at most.
 _ARGUMENT_WIDTH = 60
 
@@ -149,11 +163,25 @@ class _Checked(ThreadRunStore):
                     "async; write `async def`, or wrap a blocking store in conformance.SyncStoreAdapter",
                 )
             result = await pending
+        except NotFoundError as error:
+            self._calls.finish(token)
+            if name in _NONE_FOR_UNKNOWN:
+                raise BrokenCall(
+                    _NONE_FOR_UNKNOWN[name], f"{call} raised {error!r}; an unknown id reads as None"
+                ) from error
+            raise
         except (StorageError, RuleViolation):
             self._calls.finish(token)
             raise
         except Exception as error:
             self._calls.finish(token)
+            awkward = sorted({c for i in _ids(args) for c in i if c in _AWKWARD})
+            if awkward:
+                raise BrokenCall(
+                    "MOD-6",
+                    f"{call} raised {error!r}; an id with the portable {' and '.join(map(repr, awkward))} "
+                    "is stored, or refused with ValidationError",
+                ) from error
             raise RuleViolation(
                 (), f"{call} raised {error!r}; only StorageError subclasses may escape a store"
             ) from error
@@ -167,6 +195,20 @@ class _Checked(ThreadRunStore):
         if wrong is not None:
             raise RuleViolation((), f"{call} returned {wrong}, expected {_type_name(expected)}")
         return result
+
+
+def _ids(args: tuple[Any, ...]) -> list[str]:
+    """The ids a call names: its text arguments, and the ids of the records (or lists of them) it passes."""
+    found: list[str] = []
+    for value in args:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                found.append(item)
+            for field in ("id", "run_id", "thread_id"):
+                named = getattr(item, field, None)
+                if isinstance(named, str):
+                    found.append(named)
+    return found
 
 
 def _forwarder(name: str, signature: inspect.Signature) -> Callable[..., Awaitable[Any]]:

@@ -42,7 +42,7 @@ class TestResult:
     outcome: Outcome
     message: str = ""
     duration: float = 0.0
-    #: The rules a failure breaks (a subset of `rules`); empty unless the test failed.
+    #: The rules a failure breaks (of `rules`, or a store call's own: `BrokenCall`); empty unless it failed.
     blamed: tuple[str, ...] = ()
     #: True when the test was skipped because the store lacks a capability it needs.
     capability_skip: bool = False
@@ -167,8 +167,16 @@ class Report:
         for nodeid, rules in self.planned.items():
             for rule_id in rules:
                 by_rule[rule_id].append(nodeid)
+        # A store call that broke its own rule (a `BrokenCall`) blames that rule from a test not tagged with it.
+        elsewhere: dict[str, list[str]] = {rule_id: [] for rule_id in RULES}
+        for nodeid, result in self.results.items():
+            for rule_id in result.blamed:
+                if rule_id in elsewhere and rule_id not in result.rules:
+                    elsewhere[rule_id].append(nodeid)
         return [
-            self._judge(RULES[rule_id], [self.results[n] for n in nodeids if n in self.results], nodeids)
+            self._judge(
+                RULES[rule_id], [self.results[n] for n in [*nodeids, *elsewhere[rule_id]] if n in self.results], nodeids
+            )
             for rule_id, nodeids in by_rule.items()
         ]
 
@@ -180,6 +188,8 @@ class Report:
         if not planned:
             return RuleResult(rule, "not_run", tests)
         ran = [t for t in tests if t.outcome != "skipped" or t.capability_skip]
+        if any(_stopped_short(t) for t in ran):
+            return RuleResult(rule, "incomplete", tests)
         left_out = self.expected.get(rule.id, set()) - {_test_name(nodeid) for nodeid in planned}
         if len(ran) < len(planned) or left_out:
             return RuleResult(rule, "incomplete" if tests else "not_run", tests)
@@ -329,7 +339,9 @@ class Report:
                 if row.status == "not_run":
                     continue
                 detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
-                if row.status == "incomplete":
+                if row.status == "incomplete" and any(_stopped_short(t) for t in row.tests):
+                    detail = f"a test stopped at another rule's broken store call: {row.rule.text}"
+                elif row.status == "incomplete":
                     detail = f"not every test ran: {row.rule.text}"
                 elif row.status == "skipped" and not row.reason:
                     detail = f"needs capability {row.rule.capability!r} (not declared)"
@@ -400,6 +412,11 @@ class Report:
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
         partial.replace(path)
+
+
+def _stopped_short(test: TestResult) -> bool:
+    """True when `test` failed on a store call that broke another rule (`BrokenCall`), before checking its own."""
+    return test.outcome in ("failed", "xfailed") and bool(test.blamed) and not set(test.blamed) & set(test.rules)
 
 
 def _owner(nodeid: str) -> str:
