@@ -242,4 +242,3 @@ def test_other_failures_of_a_call_blame_the_test() -> None:
         asyncio.run(store.save_thread(Thread(id="boom")))
     assert not isinstance(raised.value, BrokenCall)
     assert raised.value.rules == ()
-

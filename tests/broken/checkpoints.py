@@ -264,7 +264,13 @@ class ProjectionDoneClearsAll(ReferenceStore):
 
 ZOO: list[Broken] = [
     Broken(CheckpointSkipsHierarchy, "CKP-1", "checkpoint does not validate the parent's hierarchy"),
-    Broken(CheckpointValidatesMessagesLate, "CKP-1", "checkpoint writes thread and run before validating messages"),
+    # also ATO-1: a checkpoint refused for its messages leaves the thread and run it wrote first
+    Broken(
+        CheckpointValidatesMessagesLate,
+        "CKP-1",
+        "checkpoint writes thread and run before validating messages",
+        also=("ATO-1",),
+    ),
     Broken(CheckpointAcceptsForeignRun, "CKP-1", "checkpoint accepts a run of another thread"),
     Broken(AppendAcceptsForeignRun, "CKP-1", "checkpoint_append accepts a run of another thread"),
     Broken(CheckpointKeepsFirstRunWrite, "CKP-2", "the run upsert keeps the first write's created_at and thread_id"),
@@ -279,7 +285,9 @@ ZOO: list[Broken] = [
         "a checkpointed run keeps its old write order for latest_run ties",
         also=("RUN-3",),
     ),
-    Broken(CheckpointTouchesParent, "CKP-2", "checkpoint bumps the parent thread's updated_at"),
+    # also ATO-3: the parent is bumped in a second write after an await: a cancel between leaves the checkpoint
+    # without it
+    Broken(CheckpointTouchesParent, "CKP-2", "checkpoint bumps the parent thread's updated_at", also=("ATO-3",)),
     # also ATO-1, CON-1: a refused (conflicting) append leaves its delta (ATO-1); every same-version writer
     # appends (CON-1)
     Broken(
@@ -288,8 +296,20 @@ ZOO: list[Broken] = [
         "checkpoint_append checks the version after appending the delta",
         also=("ATO-1", "CON-1"),
     ),
-    Broken(AppendCountsReadView, "CKP-3", "checkpoint_append's version counts the read view, not the raw log"),
-    Broken(AppendReturnsViewLength, "CKP-4", "checkpoint_append returns the read view's length, not the raw log's"),
+    # also CON-1: the version is read, then the delta appended unchecked: every same-version writer wins the race
+    Broken(
+        AppendCountsReadView,
+        "CKP-3",
+        "checkpoint_append's version counts the read view, not the raw log",
+        also=("CON-1",),
+    ),
+    # also CON-2: the version is read again after the append: concurrent appenders are all told the final length
+    Broken(
+        AppendReturnsViewLength,
+        "CKP-4",
+        "checkpoint_append returns the read view's length, not the raw log's",
+        also=("CON-2",),
+    ),
     Broken(AppendTrustsMatchingVersion, "CKP-4", "checkpoint_append skips MSG-5 when expected_version matches"),
     # also VIEW-2: load_checkpoint is where the store folds compaction (VIEW-2): the raw log folds nothing
     Broken(

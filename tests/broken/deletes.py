@@ -256,7 +256,13 @@ class DetachInTwoStatements(ReferenceStore):
 
 ZOO: list[Broken] = [
     Broken(UnknownIdIgnored, "DEL-1", "deleting an unknown id returns silently instead of raising NotFoundError"),
-    Broken(RejectChecksAfterDeleting, "DEL-2", "reject deletes the thread before finding its children, then raises"),
+    # also ATO-1: the refused reject has already deleted the thread
+    Broken(
+        RejectChecksAfterDeleting,
+        "DEL-2",
+        "reject deletes the thread before finding its children, then raises",
+        also=("ATO-1",),
+    ),
     Broken(RejectLeavesState, "DEL-2", "reject deletes a childless thread but leaves its thread state"),
     Broken(DetachKeepsUpdatedAt, "DEL-3", "detached children keep their old updated_at"),
     Broken(DetachStampsSeconds, "DEL-3", "detached children get updated_at in seconds, not milliseconds"),
@@ -273,17 +279,34 @@ ZOO: list[Broken] = [
     Broken(CascadeLoopsOnCycle, "DEL-5", "cascade has no visited set and walks a cycle forever", also=("ATO-1",)),
     # also DEL-6: the walk awaits list_child_threads and deletes one thread per call, so readers see a half-
     # deleted tree
+    # also ATO-3: it awaits between the deletes of the subtree: a cancel between leaves it half deleted
     Broken(
-        CascadeSkipsRepeats, "DEL-5", "cascade skips a repeated thread instead of refusing the cycle", also=("DEL-6",)
+        CascadeSkipsRepeats,
+        "DEL-5",
+        "cascade skips a repeated thread instead of refusing the cycle",
+        also=("DEL-6", "ATO-3"),
     ),
     # also ATO-1, DEL-6: the refused cascade has deleted part of the cycle (ATO-1); it deletes one thread per
     # awaited call (DEL-6)
+    # also ATO-3: it deletes as it walks, awaiting between: a cancel leaves the subtree half deleted
     Broken(
         CascadeDeletesWhileWalking,
         "DEL-5",
         "cascade deletes as it walks, so a cycle is left half deleted",
-        also=("ATO-1", "DEL-6"),
+        also=("ATO-1", "DEL-6", "ATO-3"),
     ),
-    Broken(SeedDefaultDelete, "DEL-6", "the seed's default delete awaits between the deletes of one subtree"),
-    Broken(DetachInTwoStatements, "DEL-6", "detach clears the parents, then stamps updated_at in a second write"),
+    # also ATO-3: it awaits between the deletes of one subtree: a cancel between leaves it half deleted
+    Broken(
+        SeedDefaultDelete,
+        "DEL-6",
+        "the seed's default delete awaits between the deletes of one subtree",
+        also=("ATO-3",),
+    ),
+    # also ATO-3: a cancel between the two statements leaves the children detached without their updated_at
+    Broken(
+        DetachInTwoStatements,
+        "DEL-6",
+        "detach clears the parents, then stamps updated_at in a second write",
+        also=("ATO-3",),
+    ),
 ]

@@ -234,7 +234,13 @@ ZOO: list[Broken] = [
     # also MOD-3: the invalid messages it stores are MOD-3's to refuse
     Broken(UnvalidatedSave, "MSG-2", "save_messages stores invalid messages and repeated ids", also=("MOD-3",)),
     Broken(DeleteMessagesOfAnyThread, "MSG-3", "delete_messages on an unknown thread silently succeeds"),
-    Broken(AppendCreatesLogFirst, "MSG-1", "append creates the log before validating; an empty delta leaves []"),
+    # also ATO-1: a refused append to an unknown thread leaves an empty log behind
+    Broken(
+        AppendCreatesLogFirst,
+        "MSG-1",
+        "append creates the log before validating; an empty delta leaves []",
+        also=("ATO-1",),
+    ),
     # also MSG-6: what append returns is no longer what the record reads give back
     Broken(
         AppendNumbersTheDelta,
@@ -250,7 +256,8 @@ ZOO: list[Broken] = [
     Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),
     Broken(RangeExcludesEnd, "MSG-8", "load_message_records_range excludes to_seq"),
     Broken(ViewIsRawLog, "VIEW-1", "load_messages returns the raw committed log"),
-    Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries"),
+    # also CKP-5: load_checkpoint returns the effective view (CKP-5), which folds summaries: it does not
+    Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries", also=("CKP-5",)),
     Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
     # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
     Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted", also=("MSG-5",)),

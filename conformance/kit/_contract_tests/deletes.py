@@ -232,11 +232,12 @@ class DeleteRules:
         await store.save_thread(thread("a"))
         await store.save_thread(_child("b", "a"))
         await _furnish(store, "b")
+        before = await _stored(store, "b")  # what save_thread keeps of the child is THR-2's business
         log_before = await store.load_committed_messages("b")
         state_before = await store.load_thread_state("b")
         await store.delete_thread_with_strategy("a", DETACH)
         stored = await _stored(store, "b")
-        assert stored == _detached(_child("b", "a"), stored.metadata.updated_at)
+        assert stored == _detached(before, stored.metadata.updated_at)
         assert await store.load_committed_messages("b") == log_before
         assert await store.load_thread_state("b") == state_before
 
@@ -246,8 +247,10 @@ class DeleteRules:
         await store.save_thread(thread("a"))
         await store.save_thread(_child("b", "a"))
         await store.save_thread(_child("c", "b"))
+        before = await store.load_thread("c")  # what save_thread keeps of it is THR-2's business
         await store.delete_thread_with_strategy("a", DETACH)
-        assert await store.load_thread("c") == _child("c", "b")
+        assert before is not None
+        assert await store.load_thread("c") == before
         assert [child.id for child in await store.list_child_threads("b")] == ["c"]
 
     @rule("DEL-3")
