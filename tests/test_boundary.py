@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance import NotFoundError, RunRecord, Thread, ThreadMetadata, ThreadRunStore
+from conformance import NotFoundError, RunRecord, Thread, ThreadMetadata
 from conformance.kit._boundary import CallLog, checked
 from conformance.kit._violation import BrokenCall, RuleViolation
 from reference_store import ReferenceStore
@@ -226,7 +226,7 @@ class _AwkwardStore(ReferenceStore):
     ids=["load_thread-raises", "load_run-raises", "percent-id-crashes"],
 )
 def test_a_call_that_breaks_its_own_rule_names_it(call: Any, rules: tuple[str, ...]) -> None:
-    """Whatever the test, a read raising NotFoundError for an unknown id, or a crash on a `%` id, is that call's rule."""
+    """In any test, a read raising NotFoundError for an unknown id, or a crash on a `%` id, is that call's rule."""
     store = checked(_AwkwardStore(), CallLog())
     with pytest.raises(BrokenCall) as raised:
         asyncio.run(call(store))
