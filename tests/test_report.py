@@ -172,6 +172,7 @@ def test_json_shape() -> None:
         "counts",
         "known_failures",
         "stale_baseline",
+        "blocked",
         "stores",
         "rules",
     ]
@@ -251,7 +252,16 @@ def test_a_broken_call_fails_its_own_rule_and_leaves_the_tests_rule_unproven() -
     assert statuses["MOD-6"] == "failed"
     assert statuses["QRY-2"] == "incomplete"
     assert [r for r, status in statuses.items() if status not in ("passed", "skipped")] == ["MOD-6", "QRY-2"]
-    assert not report.conforms()
+    # The run itself was complete: the store does not conform, and QRY-2 is named as not checked past it.
+    assert (report.complete(), report.conforms(), report.blocked()) == (True, False, ["QRY-2"])
+    assert report.verdict().startswith(
+        f"does NOT conform: 1 of {len(RULES)} required rules failed (MOD-6); "
+        "1 more not checked past those failures (QRY-2); "
+    )
+    # A rule whose other tests did not run at all stays a reason for a partial run.
+    report.plan("t::C::test_never_ran", ("QRY-2",))
+    assert report.blocked() == []
+    assert not report.complete()
 
 
 def two_stores(*extra: TestResult) -> Report:

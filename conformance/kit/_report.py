@@ -25,7 +25,8 @@ Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 Status = Literal["passed", "failed", "known_failure", "skipped", "incomplete", "not_run"]
 #: Version 2 added `complete`, `partial_reasons`, `setup_error`, `counts`, `known_failures`,
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
-#: `stores`: each store's own verdict when one session tested several (test classes).
+#: `stores`: each store's own verdict when one session tested several (test classes), and
+#: `blocked`: rules not checked past another rule's broken store call.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -62,6 +63,8 @@ class RuleResult:
     rule: Rule
     status: Status
     tests: list[TestResult] = field(default_factory=list)
+    #: Incomplete only because a test stopped at another rule's broken store call (`BrokenCall`).
+    blocked: bool = False
 
     @property
     def reason(self) -> str:
@@ -187,12 +190,12 @@ class Report:
             return RuleResult(rule, "known_failure" if rule.id in self.baseline else "failed", tests)
         if not planned:
             return RuleResult(rule, "not_run", tests)
-        ran = [t for t in tests if t.outcome != "skipped" or t.capability_skip]
-        if any(_stopped_short(t) for t in ran):
-            return RuleResult(rule, "incomplete", tests)
+        ran = [t for t in tests if t.nodeid in planned and (t.outcome != "skipped" or t.capability_skip)]
         left_out = self.expected.get(rule.id, set()) - {_test_name(nodeid) for nodeid in planned}
         if len(ran) < len(planned) or left_out:
             return RuleResult(rule, "incomplete" if tests else "not_run", tests)
+        if any(_stopped_short(t) for t in ran):
+            return RuleResult(rule, "incomplete", tests, blocked=True)
         if all(t.capability_skip for t in ran):
             return RuleResult(rule, "skipped", tests)
         return RuleResult(rule, "passed", tests)
@@ -245,10 +248,18 @@ class Report:
         if self.capabilities is None:
             reasons.append("no test ran, so the store's capabilities are unknown")
         counts = self.counts()
-        unchecked = counts["required"] - counts["checked"]
+        unchecked = counts["required"] - counts["checked"] - len(self.blocked())
         if unchecked and not reasons:
             reasons.append(f"{unchecked} required rules not checked")
         return reasons
+
+    def blocked(self) -> list[str]:
+        """Required rules left unchecked only because a test stopped at another rule's broken store call.
+
+        The run that reached them is complete: the store fails the other rule, so it does not
+        conform whatever these would show; they are named in the verdict, not counted as partial.
+        """
+        return [row.rule.id for row in self.rule_results() if row.blocked and self.required(row.rule)]
 
     def complete(self) -> bool:
         """True when the run checked every rule the store must keep, with nothing narrowed or cut short."""
@@ -287,6 +298,9 @@ class Report:
             head = (
                 f"does NOT conform: {len(failed)} of {counts['required']} required rules failed ({', '.join(failed)})"
             )
+            blocked = self.blocked()
+            if blocked:
+                head += f"; {len(blocked)} more not checked past those failures ({', '.join(blocked)})"
         else:
             head = f"conforms to all {counts['required'] - len(known)} required rules"
         if known:
@@ -339,7 +353,7 @@ class Report:
                 if row.status == "not_run":
                     continue
                 detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
-                if row.status == "incomplete" and any(_stopped_short(t) for t in row.tests):
+                if row.blocked:
                     detail = f"a test stopped at another rule's broken store call: {row.rule.text}"
                 elif row.status == "incomplete":
                     detail = f"not every test ran: {row.rule.text}"
@@ -368,6 +382,7 @@ class Report:
             "counts": self.counts(),
             "known_failures": [row.rule.id for row in rows if row.status == "known_failure"],
             "stale_baseline": self.stale_baseline(),
+            "blocked": self.blocked(),
             "stores": [
                 {
                     "store": part.store,
