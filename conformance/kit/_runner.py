@@ -14,6 +14,7 @@ and the kit's own frames are hidden from tracebacks.
 from __future__ import annotations
 
 import inspect
+import itertools
 import signal
 import tempfile
 import threading
@@ -49,12 +50,13 @@ SKIPPED_PROPERTY = "conformance_capability_skip"
 TIMEOUT_PROPERTY = "conformance_timeout"
 SETUP_PROPERTY = "conformance_setup"
 
-#: What a durable contract test receives as `reopen`: opens another store on the test's location.
+#: What a durable contract test receives as `reopen` (another store on the test's location), and
+#: any test as `fresh` (a new, independent store on a location of its own).
 Reopen = Callable[[], AbstractAsyncContextManager[ThreadRunStore]]
 
 BODY_ATTRIBUTE = "__conformance_body__"
 #: Arguments of a contract test body that the kit supplies, not pytest.
-KIT_ARGUMENTS = ("store", "reopen")
+KIT_ARGUMENTS = ("store", "reopen", "fresh")
 
 
 def rule(*ids: str, requires: str | None = None) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., None]]:
@@ -247,6 +249,8 @@ class Kit:
                         kwargs["store"] = checked(opened, calls)
                     if "reopen" in parameters:
                         kwargs["reopen"] = lambda: _checked_reopen(source, self.location, arguments, calls)
+                    if "fresh" in parameters:
+                        kwargs["fresh"] = lambda: _checked_fresh(source, self.location, arguments, calls)
                     stage[0] = "the test"
                     try:
                         await body(instance, **kwargs)
@@ -309,6 +313,23 @@ def _checked_reopen(
     @asynccontextmanager
     async def opened() -> AsyncIterator[ThreadRunStore]:
         async with reopen(source, location, arguments=arguments) as store:
+            yield checked(store, calls)
+
+    return opened()
+
+
+def _checked_fresh(
+    source: StoreSource, location: Path, arguments: dict[str, Any], calls: CallLog
+) -> AbstractAsyncContextManager[ThreadRunStore]:
+    """`fresh` for a test that needs a second, independent store: a new one on a location of its own."""
+    places = itertools.count(1)
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[ThreadRunStore]:
+        while (place := location / f"fresh-{next(places)}").exists():
+            pass
+        place.mkdir(parents=True)
+        async with open_store(source, place, arguments=arguments) as store:
             yield checked(store, calls)
 
     return opened()
