@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 #: A string is SQL when it holds a statement keyword, a bound comparison or is an order word.
 _SQL = re.compile(
-    r"\b(SELECT|INSERT|DELETE FROM|UPDATE|CREATE|WHERE|ORDER BY|IS NULL|BETWEEN|LIMIT)\b|[<>=] \?|^(ASC|DESC|BEGIN IMMEDIATE| AND )$"
+    r"\b(SELECT|INSERT|DELETE FROM|UPDATE|CREATE|WHERE|ORDER BY|IS NULL|BETWEEN|LIMIT)\b"
+    r"|[<>=] \?|^(ASC|DESC|BEGIN IMMEDIATE| AND )$"
 )
 
 _COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -61,9 +62,7 @@ class Mutant:
 def _sql_edits(text: str) -> Iterator[tuple[str, str, str]]:
     """Every SQL mutation of a string literal's source text, as (new text, old, new)."""
     # a WHERE condition with its operand(s), kept bindable: the same number of `?`, always true
-    condition = re.compile(
-        r"(\{\w+\}|\b[a-z_]+) (?:BETWEEN \? AND \?|(?:=|!=|<|<=|>|>=) \?|IS NULL)"
-    )
+    condition = re.compile(r"(\{\w+\}|\b[a-z_]+) (?:BETWEEN \? AND \?|(?:=|!=|<|<=|>|>=) \?|IS NULL)")
     rules: list[tuple[str, Callable[[re.Match[str]], str]]] = [
         (r"\bASC\b", lambda m: "DESC"),
         (r"\bDESC\b", lambda m: "ASC"),
@@ -92,7 +91,7 @@ def _sql_edits(text: str) -> Iterator[tuple[str, str, str]]:
         for match in re.finditer(pattern, text):
             new = replace(match)
             yield text[: match.start()] + new + text[match.end() :], match.group(0).strip(), new.strip()
-    if " WHERE " in text or text.strip("\"' f").startswith(("(", "{")) or _SQL.search(text) and "?" in text:
+    if " WHERE " in text or text.strip("\"' f").startswith(("(", "{")) or (_SQL.search(text) and "?" in text):
         for match in condition.finditer(text):
             held = match.group(0)
             if held.startswith(("SELECT", "FROM")):
@@ -198,10 +197,9 @@ def _strings(tree: ast.AST, skip: set[int]) -> Iterator[ast.Constant | ast.Joine
         if isinstance(node, ast.Expr) and id(node) in skip:
             inside.add(id(node.value))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside:
-            yield node
-        elif isinstance(node, ast.JoinedStr):
-            yield node
+        literal = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside
+        if literal or isinstance(node, ast.JoinedStr):
+            yield node  # type: ignore[misc]
 
 
 def _offsets(source: str) -> list[int]:

@@ -132,7 +132,7 @@ def run_kit(source: str, name: str, timeout: float) -> tuple[str, str, float]:
 
 def kit_only(options: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _mutants import mutants  # noqa: PLC0415 - a script's sibling module
+    from _mutants import mutants  # a script's sibling module
 
     target = TARGETS[options.target]
     source = target.read_text(encoding="utf-8")
