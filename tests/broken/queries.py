@@ -96,6 +96,28 @@ class LikePrefix(ReferenceStore):
             return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
 
 
+class PrefixRangeIntoSurrogates(ReferenceStore):
+    """Matches id_prefix as the range `prefix <= id < successor`, the successor's last character plus one.
+
+    It does not skip the surrogates, so the successor of a prefix ending in U+D7FF is a
+    lone surrogate that SQLite cannot bind (read as "no match"), and one ending in
+    U+10FFFF has no successor (`chr` raises ValueError).
+    """
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        prefix = normalized.id_prefix
+        if not prefix:
+            return await super().list_threads_query(query)
+        successor = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        if any(0xD800 <= ord(char) <= 0xDFFF for char in successor):
+            return paginate_thread_ids([], normalized)
+        others = replace(normalized, id_prefix=None)
+        async with self._lock:
+            matching = [t for t in self._threads.threads.values() if others.matches(t) and prefix <= t.id < successor]
+            return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
+
+
 class IdOrder(ReferenceStore):
     """Orders filtered listings by id only, the primary key, forgetting recent activity."""
 
@@ -224,6 +246,7 @@ ZOO: list[Broken] = [
     Broken(RawResourceFilter, "QRY-1", "does not normalize the resource_id filter"),
     Broken(BlankParentFilter, "QRY-1", "treats parent(' ') as a parent id instead of any()"),
     Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards"),
+    Broken(PrefixRangeIntoSurrogates, "QRY-2", "id_prefix as a code point range whose end lands in the surrogates"),
     Broken(IdOrder, "QRY-3", "orders query results by id only"),
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page"),
     Broken(UnclampedPrevCursor, "QRY-4", "prev_cursor offset start - limit without max(..., 0)"),
