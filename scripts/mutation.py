@@ -21,8 +21,9 @@ mutant, written to a temporary folder: `python -m conformance --store <mutant>:m
 -x -q --conformance-profile quick --conformance-timeout 10`. Exit 1 from the kit kills
 the mutant, exit 4 (the set-up check refused the store) kills it too and is counted
 apart, a run past the wall limit counts as killed by timeout, exit 0 is a survivor.
-Results go to mutants-kit/<target>.json; `--only 12,40` reruns some mutants,
-`--list` and `--show ID` print them.
+Results go to mutants-kit/<target>.json; `--only 12,40` reruns some mutants and updates
+that file, `--summary` prints it again, `--list` and `--show ID` print the mutants.
+Every survivor must have a row in docs/MUTATION.md's kit-only section with its class.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def kit_only(options: argparse.Namespace) -> int:
         diff = difflib.unified_diff(source.splitlines(), mutant.source.splitlines(), lineterm="", n=1)
         print("\n".join(diff))
         return 0
+    if options.summary:
+        saved = json.loads((RESULTS / f"{options.target}.json").read_text(encoding="utf-8"))
+        return summarize(options.target, {int(index): result for index, result in saved["results"].items()})
     if options.only:
         chosen = [int(part) for part in options.only.split(",")]
     elif options.sample and options.sample < len(every):
@@ -179,11 +183,25 @@ def kit_only(options: argparse.Namespace) -> int:
                 flush=True,
             )
     RESULTS.mkdir(exist_ok=True)
-    record = RESULTS / f"{options.target}{'-only' if options.only else ''}.json"
+    record = RESULTS / f"{options.target}.json"
+    if options.only and record.exists():  # a rerun (after adding tests): update those mutants' outcomes
+        earlier = json.loads(record.read_text(encoding="utf-8"))
+        merged = {int(index): result for index, result in earlier["results"].items()}
+        results = {**merged, **results}
+        options.seed = earlier["seed"]
     record.write_text(
         json.dumps({"seed": options.seed, "total": len(every), "results": results}, indent=1, sort_keys=True),
         encoding="utf-8",
     )
+    return summarize(options.target, results)
+
+
+#: A kit-only survivor's row in docs/MUTATION.md: | sqlite #12 | line | change | class: why |
+KIT_ROW = re.compile(r"^\|\s*(sqlite|postgres) #(\d+)\s*\|[^|]*\|[^|]*\|\s*([a-z-]+)")
+
+
+def summarize(target: str, results: dict[int, dict[str, object]]) -> int:
+    """Print outcomes by kind, the score with its Wilson interval, and every survivor with its class."""
     by_kind: dict[str, Counter[str]] = {}
     for result in results.values():
         by_kind.setdefault(str(result["kind"]), Counter())[str(result["outcome"])] += 1
@@ -199,11 +217,21 @@ def kit_only(options: argparse.Namespace) -> int:
         f" (95% Wilson interval {low:.1%}..{high:.1%}); set-up check {outcomes_count['setup']},"
         f" timeout {outcomes_count['timeout']}; load {os.getloadavg()}"
     )
-    for index, result in sorted(results.items()):
-        if result["outcome"] not in {"killed", "setup", "timeout"}:
-            print(f"  {result['outcome']}: #{index} line {result['line']} {result['kind']}: {result['change']}")
-    print(f"results: {record.relative_to(ROOT)}")
-    return 0 if killed >= 0.95 * len(results) else 1
+    lines = EXPLAINED.read_text(encoding="utf-8").splitlines() if EXPLAINED.exists() else []
+    classes = {int(m.group(2)): m.group(3) for line in lines if (m := KIT_ROW.match(line)) and m.group(1) == target}
+    survivors = {i: r for i, r in sorted(results.items()) if r["outcome"] not in {"killed", "setup", "timeout"}}
+    for index, result in survivors.items():
+        label = classes.get(index, "UNEXPLAINED")
+        print(f"  {result['outcome']} [{label}]: #{index} line {result['line']} {result['kind']}: {result['change']}")
+    equivalent = sum(1 for index in survivors if classes.get(index) == "equivalent")
+    if equivalent:
+        share = killed / (len(results) - equivalent)
+        print(f"without the {equivalent} equivalent mutants: {killed} of {len(results) - equivalent} = {share:.1%}")
+    for index in sorted(set(classes) - set(survivors)):
+        if index in results:
+            print(f"  listed in {EXPLAINED.name} but killed now: {target} #{index}")
+    print(f"results: {(RESULTS / f'{target}.json').relative_to(ROOT)}")
+    return 0 if killed >= 0.95 * len(results) and all(index in classes for index in survivors) else 1
 
 
 def main() -> int:
@@ -218,6 +246,7 @@ def main() -> int:
     parser.add_argument("--only", help="kit only: comma-separated mutant ids to test")
     parser.add_argument("--list", action="store_true", help="kit only: list the mutants and their ids")
     parser.add_argument("--show", type=int, help="kit only: print one mutant's diff")
+    parser.add_argument("--summary", action="store_true", help="kit only: summarize the last results, run nothing")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="mutants tested at once")
     parser.add_argument("--no-run", action="store_true", help="only read the outcomes of the last run")
     parser.add_argument(

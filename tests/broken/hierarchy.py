@@ -104,6 +104,17 @@ class MissingParentAllowed(ReferenceStore):
         await super().validate_thread_hierarchy(thread_id, parent_thread_id)
 
 
+class UnencodableParentPasses(ReferenceStore):
+    """Looks the parent up as UTF-8 and takes an id that cannot be encoded as nothing to check."""
+
+    async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
+        try:
+            (parent_thread_id or "").encode("utf-8")
+        except UnicodeEncodeError:
+            return
+        await super().validate_thread_hierarchy(thread_id, parent_thread_id)
+
+
 class SaveThenValidate(ReferenceStore):
     """Upserts first and checks after, without rolling back when the check fails."""
 
@@ -141,6 +152,7 @@ ZOO: list[Broken] = [
     Broken(ShallowCycleCheck, "HIE-3", "only a parent whose parent is the thread is refused; deeper cycles pass"),
     Broken(DanglingAncestorIsRoot, "HIE-4", "an ancestor that is not stored ends the walk instead of failing it"),
     Broken(MissingParentAllowed, "HIE-4", "a parent that does not exist is accepted"),
+    Broken(UnencodableParentPasses, "HIE-4", "a parent id that cannot be encoded (a lone surrogate) passes"),
     Broken(SaveThenValidate, "HIE-5", "saves before checking and keeps the thread when the check fails"),
     Broken(ChildrenIncludeDescendants, "HIE-6", "grandchildren and deeper are listed as children"),
     Broken(ChildSummariesOnly, "HIE-6", "children come back without metadata and run fields"),
