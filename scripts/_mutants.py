@@ -12,7 +12,8 @@ the result still compiles. Kinds:
 - `delete`: a statement replaced by `pass`;
 - `sql`: inside a string that is SQL (a statement, a condition fragment, `ASC`/`DESC`):
   ASC/DESC swapped, `<`/`<=` and `>`/`>=` swapped, `= ?` to `!= ?`, `IS NULL`/`IS NOT NULL`,
-  `AND`/`OR` swapped, `BEGIN IMMEDIATE` to `BEGIN`, one WHERE condition dropped (made always true, parameters kept),
+  `AND`/`OR` swapped, `BEGIN IMMEDIATE` to `BEGIN`, `FOR UPDATE` dropped,
+  one WHERE condition dropped (made always true, parameters kept),
   an ORDER BY tie-breaker dropped, an ORDER BY given `DESC`, `LIMIT`/`OFFSET` n to n+1,
   a number n to n+1, `max`/`min` swapped, `INSERT OR REPLACE` to `INSERT OR IGNORE`.
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 #: A string is SQL when it holds a statement keyword, a bound comparison or is an order word.
 _SQL = re.compile(
     r"\b(SELECT|INSERT|DELETE FROM|UPDATE|CREATE|WHERE|ORDER BY|IS NULL|BETWEEN|LIMIT)\b"
-    r"|[<>=] \?|^(ASC|DESC|BEGIN IMMEDIATE| AND )$"
+    r"|[<>=] (?:\?|%\()|^(ASC|DESC|BEGIN IMMEDIATE| AND )$"
 )
 
 _COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -59,29 +60,42 @@ class Mutant:
     source: str
 
 
+#: A bound parameter: sqlite3's `?` or psycopg's `%(name)s`.
+_P = r"(\?|%\(\w+\)s)"
+
+
+def _always_true(held: str) -> str:
+    """A condition that is always true and binds the same parameters as `held`."""
+    bound = re.findall(_P, held)
+    if "%(" in held:
+        return "(" + " OR ".join([f"{name}::text IS NULL" for name in bound] + ["TRUE"]) + ")"
+    return "(" + " OR ".join([*bound, "1"]) + ")" if bound else "1"
+
+
 def _sql_edits(text: str) -> Iterator[tuple[str, str, str]]:
     """Every SQL mutation of a string literal's source text, as (new text, old, new)."""
-    # a WHERE condition with its operand(s), kept bindable: the same number of `?`, always true
-    condition = re.compile(r"(\{\w+\}|\b[a-z_]+) (?:BETWEEN \? AND \?|(?:=|!=|<|<=|>|>=) \?|IS NULL)")
+    # a WHERE condition with its operand(s), kept bindable: the same parameters, always true
+    condition = re.compile(rf"(\{{\w+\}}|\b[a-z_.]+) (?:BETWEEN {_P} AND {_P}|(?:=|!=|<|<=|>|>=) {_P}|IS NULL)")
     rules: list[tuple[str, Callable[[re.Match[str]], str]]] = [
         (r"\bASC\b", lambda m: "DESC"),
         (r"\bDESC\b", lambda m: "ASC"),
-        (r"(?<![<>!]) = \?", lambda m: " != ?"),
-        (r" <= \?", lambda m: " < ?"),
-        (r" < \?", lambda m: " <= ?"),
-        (r" >= \?", lambda m: " > ?"),
-        (r" > \?", lambda m: " >= ?"),
+        (rf"(?<![<>!]) = {_P}", lambda m: f" != {m.group(1)}"),
+        (rf" <= {_P}", lambda m: f" < {m.group(1)}"),
+        (rf" < {_P}", lambda m: f" <= {m.group(1)}"),
+        (rf" >= {_P}", lambda m: f" > {m.group(1)}"),
+        (rf" > {_P}", lambda m: f" >= {m.group(1)}"),
         (r"\bIS NULL\b", lambda m: "IS NOT NULL"),
-        (r"(?<!BETWEEN \?) AND ", lambda m: " OR "),
+        (r" AND ", lambda m: " OR "),
         (r" OR (?!REPLACE|IGNORE)", lambda m: " AND "),
         (r"\bmax\(", lambda m: "min("),
         (r"\bmin\(", lambda m: "max("),
-        (r"\bLIMIT \?", lambda m: "LIMIT ? + 1"),
-        (r"\bOFFSET \?", lambda m: "OFFSET ? + 1"),
+        (rf"\bLIMIT {_P}", lambda m: f"LIMIT {m.group(1)} + 1"),
+        (rf"\bOFFSET {_P}", lambda m: f"OFFSET {m.group(1)} + 1"),
         (r"\bLIMIT (\d+)", lambda m: f"LIMIT {int(m.group(1)) + 1}"),
         (r"(?<![\w{])(?<!LIMIT )\d+\b(?!\w)", lambda m: str(int(m.group(0)) + 1)),
         (r"INSERT OR REPLACE", lambda m: "INSERT OR IGNORE"),
         (r"BEGIN IMMEDIATE", lambda m: "BEGIN"),
+        (r" FOR UPDATE\b", lambda m: ""),
         # drop the last key of a multi-key ORDER BY (the tie-breaker)
         (r"(ORDER BY [^L\"']*?), (\w+)( DESC| ASC)?(?= LIMIT|\"|')", lambda m: m.group(1)),
         # a one-key ORDER BY without direction gets DESC
@@ -89,15 +103,17 @@ def _sql_edits(text: str) -> Iterator[tuple[str, str, str]]:
     ]
     for pattern, replace in rules:
         for match in re.finditer(pattern, text):
+            if match.group(0) == " AND " and re.search(rf"BETWEEN {_P}$", text[: match.start()]):
+                continue  # the AND of BETWEEN x AND y is syntax, not logic
             new = replace(match)
             yield text[: match.start()] + new + text[match.end() :], match.group(0).strip(), new.strip()
-    if " WHERE " in text or text.strip("\"' f").startswith(("(", "{")) or (_SQL.search(text) and "?" in text):
+    bound = "?" in text or "%(" in text
+    if " WHERE " in text or text.strip("\"' f").startswith(("(", "{")) or (_SQL.search(text) and bound):
         for match in condition.finditer(text):
             held = match.group(0)
             if held.startswith(("SELECT", "FROM")):
                 continue
-            bound = held.count("?")
-            new = "(" + " OR ".join(["?"] * bound + ["1"]) + ")" if bound else "1"
+            new = _always_true(held)
             yield text[: match.start()] + new + text[match.end() :], f"drop `{held}`", new
 
 
