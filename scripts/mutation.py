@@ -182,6 +182,9 @@ def kit_only(options: argparse.Namespace) -> int:
                 f" {mutant.kind} line {mutant.line}: {mutant.change[:90]}  {detail[:60]}",
                 flush=True,
             )
+            partial = RESULTS / f"{options.target}.partial.json"  # an interrupted run keeps what it measured
+            partial.parent.mkdir(exist_ok=True)
+            partial.write_text(json.dumps({"seed": options.seed, "results": results}, indent=1), encoding="utf-8")
     RESULTS.mkdir(exist_ok=True)
     record = RESULTS / f"{options.target}.json"
     if options.only and record.exists():  # a rerun (after adding tests): update those mutants' outcomes
