@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from broken import Broken
-from conformance import AlreadyExistsError, NotFoundError, RunPage, RunQuery, RunRecord
+from conformance import AlreadyExistsError, NotFoundError, RunPage, RunQuery, RunRecord, StorageIOError
 from reference_store import ReferenceStore
 
 
@@ -128,12 +128,22 @@ class ListRunsHasMoreAtLastPage(ReferenceStore):
         return page
 
 
+class LoadRunSendsUnstorableIds(ReferenceStore):
+    """load_run sends any id to its database, which fails on NUL or a lone surrogate: StorageIOError, not None."""
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        if "\x00" in run_id or any(0xD800 <= ord(char) <= 0xDFFF for char in run_id):
+            raise StorageIOError(f"the database cannot take the id {run_id!r}")
+        return await super().load_run(run_id)
+
+
 ZOO: list[Broken] = [
     Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
     Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation"),
     Broken(CreateRunIgnoresActivation, "MOD-4", "create_run stores a run whose activation names another thread"),
     Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON"),
     Broken(LoadUnknownRunRaises, "RUN-2", "load_run of an unknown id raises NotFoundError"),
+    Broken(LoadRunSendsUnstorableIds, "RUN-2", "load_run of an id with NUL or a lone surrogate raises StorageIOError"),
     Broken(LatestRunFirstWritten, "RUN-3", "latest_run keeps the first written run among equal updated_at"),
     Broken(LatestRunByCreatedAt, "RUN-3", "latest_run picks the newest created_at, not the greatest updated_at"),
     Broken(ListRunsByRunId, "RUN-4", "list_runs orders by run_id only"),
