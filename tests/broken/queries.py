@@ -14,6 +14,7 @@ from conformance import (
     RunPage,
     RunQuery,
     RunRecord,
+    StorageIOError,
     ThreadPage,
     ThreadQuery,
     paginate_runs,
@@ -116,6 +117,17 @@ class PrefixRangeIntoSurrogates(ReferenceStore):
         async with self._lock:
             matching = [t for t in self._threads.threads.values() if others.matches(t) and prefix <= t.id < successor]
             return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
+
+
+class FilterSendsUnstorableText(ReferenceStore):
+    """Sends a resource or parent filter to its database as is: NUL or a lone surrogate raises StorageIOError."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        for text in (normalized.resource_id, normalized.parent_filter.parent_id):
+            if text is not None and ("\x00" in text or any(0xD800 <= ord(char) <= 0xDFFF for char in text)):
+                raise StorageIOError(f"the database cannot take {text!r}")
+        return await super().list_threads_query(query)
 
 
 class IdOrder(ReferenceStore):
@@ -246,6 +258,7 @@ ZOO: list[Broken] = [
     Broken(RawResourceFilter, "QRY-1", "does not normalize the resource_id filter"),
     Broken(BlankParentFilter, "QRY-1", "treats parent(' ') as a parent id instead of any()"),
     Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards"),
+    Broken(FilterSendsUnstorableText, "QRY-2", "a resource or parent filter with NUL or a lone surrogate raises"),
     Broken(PrefixRangeIntoSurrogates, "QRY-2", "id_prefix as a code point range whose end lands in the surrogates"),
     Broken(IdOrder, "QRY-3", "orders query results by id only"),
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page"),

@@ -149,6 +149,15 @@ class QueryRules:
         assert (sorted(page.items), page.total) == ([prefix, prefix + "z"], 2)
 
     @rule("QRY-2")
+    @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
+    async def test_filter_no_store_can_hold_matches_nothing(self, store: ThreadRunStore, odd: str) -> None:
+        """A resource or parent filter holding NUL or a lone surrogate matches no thread: an empty page."""
+        await store.save_thread(thread("a", resource="r"))
+        for query in [ThreadQuery(resource_id=odd), ThreadQuery(parent_filter=ThreadParentFilter.parent(odd))]:
+            page = await store.list_threads_query(query)
+            assert (page.items, page.total, page.has_more) == ([], 0, False)
+
+    @rule("QRY-2")
     async def test_resource_filter_matches_normalized_resource(self, store: ThreadRunStore) -> None:
         """A thread saved with resource " r " matches resource "r"; "rr" and no resource do not."""
         await store.save_thread(thread("a", resource=" r "))
