@@ -172,6 +172,29 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
             return actual + len(messages)
 
 
+class AppendValidatesOneSeqLate(ReferenceStore):
+    """`checkpoint_append` checks each message at one seq past the one it lands on (`version + 2`).
+
+    A summary whose compaction mark ends at its own seq then passes MOD-3.
+    """
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            validate_message_delta(log.positions if log is not None else {}, actual + 2, messages)
+            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            if messages:
+                log = self._logs.setdefault(thread_id, MessageLog())
+                log.extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
 class AppendCountsReadView(ReferenceStore):
     """The version guard counts the read view (`len(load_messages)`), not the raw committed log."""
 
@@ -311,6 +334,7 @@ ZOO: list[Broken] = [
         also=("CON-2",),
     ),
     Broken(AppendTrustsMatchingVersion, "CKP-4", "checkpoint_append skips MSG-5 when expected_version matches"),
+    Broken(AppendValidatesOneSeqLate, "CKP-4", "checkpoint_append checks each message one seq past where it lands"),
     # also VIEW-2: load_checkpoint is where the store folds compaction (VIEW-2): the raw log folds nothing
     Broken(
         LoadCheckpointRawLog,

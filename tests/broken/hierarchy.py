@@ -104,6 +104,17 @@ class MissingParentAllowed(ReferenceStore):
         await super().validate_thread_hierarchy(thread_id, parent_thread_id)
 
 
+class UnencodableParentPasses(ReferenceStore):
+    """Looks the parent up as UTF-8 and takes an id that cannot be encoded as nothing to check."""
+
+    async def validate_thread_hierarchy(self, thread_id: str, parent_thread_id: str | None) -> None:
+        try:
+            (parent_thread_id or "").encode("utf-8")
+        except UnicodeEncodeError:
+            return
+        await super().validate_thread_hierarchy(thread_id, parent_thread_id)
+
+
 class SaveThenValidate(ReferenceStore):
     """Upserts first and checks after, without rolling back when the check fails."""
 
@@ -143,6 +154,7 @@ ZOO: list[Broken] = [
     # also HIE-2: validate('t', 't') of an unsaved t names a missing parent, accepted before the self-parent
     # check
     Broken(MissingParentAllowed, "HIE-4", "a parent that does not exist is accepted", also=("HIE-2",)),
+    Broken(UnencodableParentPasses, "HIE-4", "a parent id that cannot be encoded (a lone surrogate) passes"),
     # also ATO-1, CON-3: a refused save keeps the thread it wrote (ATO-1); concurrent saves each check after
     # writing, so both of A->B and B->A stay (CON-3)
     Broken(

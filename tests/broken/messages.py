@@ -146,6 +146,29 @@ class BeforeInclusive(ReferenceStore):
         return _page(await self.load_message_records(thread_id) or [], normalized, keep)
 
 
+#: What a signed 64-bit INTEGER column holds at most (SQLite, PostgreSQL bigint).
+_I64_MAX = 2**63 - 1
+
+
+class SeqBoundsOverflow(ReferenceStore):
+    """Binds `after`/`before` as signed 64-bit integers unclamped: 2**63 raises OverflowError, as sqlite3 does."""
+
+    async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
+        for bound in (query.after, query.before):
+            if isinstance(bound, int) and bound > _I64_MAX:
+                raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return await super().list_message_records(thread_id, query)
+
+
+class RangeEndOverflow(ReferenceStore):
+    """Binds a range's `to_seq` as a signed 64-bit integer unclamped: 2**63 raises OverflowError."""
+
+    async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
+        if range.to_seq > _I64_MAX:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return await super().load_message_records_range(thread_id, range)
+
+
 class ExternalIncludesInternal(ReferenceStore):
     """Treats the external visibility filter as no filter at all."""
 
@@ -254,7 +277,9 @@ ZOO: list[Broken] = [
     Broken(BeforeInclusive, "MSG-7", "the before filter keeps seq == before"),
     Broken(ExternalIncludesInternal, "MSG-7", "the external visibility filter keeps internal messages"),
     Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),
+    Broken(SeqBoundsOverflow, "MSG-7", "after/before of 2**63 or more overflow a 64-bit bind instead of filtering"),
     Broken(RangeExcludesEnd, "MSG-8", "load_message_records_range excludes to_seq"),
+    Broken(RangeEndOverflow, "MSG-8", "a range to_seq of 2**63 or more overflows a 64-bit bind"),
     Broken(ViewIsRawLog, "VIEW-1", "load_messages returns the raw committed log"),
     # also CKP-5: load_checkpoint returns the effective view (CKP-5), which folds summaries: it does not
     Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries", also=("CKP-5",)),

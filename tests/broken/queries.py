@@ -14,6 +14,7 @@ from conformance import (
     RunPage,
     RunQuery,
     RunRecord,
+    StorageIOError,
     ThreadPage,
     ThreadQuery,
     paginate_runs,
@@ -94,6 +95,39 @@ class LikePrefix(ReferenceStore):
         async with self._lock:
             matching = [t for t in self._threads.threads.values() if others.matches(t) and pattern.match(t.id)]
             return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
+
+
+class PrefixRangeIntoSurrogates(ReferenceStore):
+    """Matches id_prefix as the range `prefix <= id < successor`, the successor's last character plus one.
+
+    It does not skip the surrogates, so the successor of a prefix ending in U+D7FF is a
+    lone surrogate that SQLite cannot bind (read as "no match"), and one ending in
+    U+10FFFF has no successor (`chr` raises ValueError).
+    """
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        prefix = normalized.id_prefix
+        if not prefix:
+            return await super().list_threads_query(query)
+        successor = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        if any(0xD800 <= ord(char) <= 0xDFFF for char in successor):
+            return paginate_thread_ids([], normalized)
+        others = replace(normalized, id_prefix=None)
+        async with self._lock:
+            matching = [t for t in self._threads.threads.values() if others.matches(t) and prefix <= t.id < successor]
+            return paginate_thread_ids([t.id for t in sorted(matching, key=recent_activity_key)], normalized)
+
+
+class FilterSendsUnstorableText(ReferenceStore):
+    """Sends a resource or parent filter to its database as is: NUL or a lone surrogate raises StorageIOError."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        normalized = query.normalized()
+        for text in (normalized.resource_id, normalized.parent_filter.parent_id):
+            if text is not None and ("\x00" in text or any(0xD800 <= ord(char) <= 0xDFFF for char in text)):
+                raise StorageIOError(f"the database cannot take {text!r}")
+        return await super().list_threads_query(query)
 
 
 class IdOrder(ReferenceStore):
@@ -225,6 +259,8 @@ ZOO: list[Broken] = [
     Broken(BlankParentFilter, "QRY-1", "treats parent(' ') as a parent id instead of any()"),
     # also SEC-1: a wildcard prefix returns ids outside the prefix
     Broken(LikePrefix, "QRY-2", "id_prefix as an unescaped LIKE pattern: % and _ are wildcards", also=("SEC-1",)),
+    Broken(FilterSendsUnstorableText, "QRY-2", "a resource or parent filter with NUL or a lone surrogate raises"),
+    Broken(PrefixRangeIntoSurrogates, "QRY-2", "id_prefix as a code point range whose end lands in the surrogates"),
     # also CUR-4: following next_cursor visits the matches out of THR-5 order
     Broken(IdOrder, "QRY-3", "orders query results by id only", also=("CUR-4",)),
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page"),

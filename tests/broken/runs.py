@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from broken import Broken
-from conformance import AlreadyExistsError, NotFoundError, RunPage, RunQuery, RunRecord
+from conformance import AlreadyExistsError, NotFoundError, RunPage, RunQuery, RunRecord, StorageIOError
 from reference_store import ReferenceStore
 
 
@@ -128,6 +128,15 @@ class ListRunsHasMoreAtLastPage(ReferenceStore):
         return page
 
 
+class LoadRunSendsUnstorableIds(ReferenceStore):
+    """load_run sends any id to its database, which fails on NUL or a lone surrogate: StorageIOError, not None."""
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        if "\x00" in run_id or any(0xD800 <= ord(char) <= 0xDFFF for char in run_id):
+            raise StorageIOError(f"the database cannot take the id {run_id!r}")
+        return await super().load_run(run_id)
+
+
 ZOO: list[Broken] = [
     Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
     # also RUN-1: RUN-1 is create_run's MOD-4 validation
@@ -142,6 +151,7 @@ ZOO: list[Broken] = [
     # also MOD-5: a run field lost in storage is MOD-5's round trip
     Broken(LoadRunDropsActivation, "RUN-2", "load_run loses the activation JSON", also=("MOD-5",)),
     Broken(LoadUnknownRunRaises, "RUN-2", "load_run of an unknown id raises NotFoundError"),
+    Broken(LoadRunSendsUnstorableIds, "RUN-2", "load_run of an id with NUL or a lone surrogate raises StorageIOError"),
     Broken(LatestRunFirstWritten, "RUN-3", "latest_run keeps the first written run among equal updated_at"),
     # also CKP-2, CKP-4: a checkpointed run must become the latest for RUN-3 ties (CKP-2, CKP-4)
     Broken(

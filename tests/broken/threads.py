@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from broken import Broken
-from conformance import NotFoundError, PersistedState, Thread, ThreadMetadata, ValidationError, normalize_lineage_id
+from conformance import (
+    Message,
+    MessageRecord,
+    NotFoundError,
+    PersistedState,
+    Thread,
+    ThreadMetadata,
+    ValidationError,
+    normalize_lineage_id,
+)
 from reference_store import ReferenceStore
 
 
@@ -106,6 +117,23 @@ class DeleteKeepsLog(ReferenceStore):
             self._states.pop(thread_id, None)
 
 
+class DeleteKeepsLogLength(ReferenceStore):
+    """delete_thread removes the messages but remembers the log's length: a new log continues the old seqs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lengths: dict[str, int] = {}
+
+    async def delete_thread(self, thread_id: str) -> None:
+        self._lengths[thread_id] = len(await self.load_committed_messages(thread_id) or [])
+        await super().delete_thread(thread_id)
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        records = await super().append_message_records(thread_id, messages)
+        shift = self._lengths.get(thread_id, 0)
+        return [replace(record, seq=record.seq + shift) for record in records]
+
+
 class OldestFirst(ReferenceStore):
     """Lists threads by activity ascending (an ORDER BY without DESC)."""
 
@@ -192,8 +220,9 @@ ZOO = [
     Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None", also=("THR-3", "THR-4")),
     Broken(SaveIgnoresExisting, "THR-2", "second save of an id ignored"),
     Broken(MetadataMerged, "THR-3", "metadata merged, not replaced; unknown id raises ValidationError"),
-    # also MSG-1: MSG-1: a deleted thread's log reads None; it still reads the old messages
+    # also MSG-1: a deleted thread's log reads None; it still reads the old messages
     Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log", also=("MSG-1",)),
+    Broken(DeleteKeepsLogLength, "THR-4", "delete_thread keeps the log's length: appends after it continue old seqs"),
     Broken(OldestFirst, "THR-5", "threads listed oldest first"),
     Broken(UpdatedAtOnly, "THR-5", "threads ordered by updated_at only, without the created_at fallback"),
     Broken(LatestOfBothStamps, "THR-5", "threads ordered by the later of created_at and updated_at"),

@@ -35,6 +35,8 @@ BAD_DELTAS: dict[str, list[Message]] = {
     "committed-id": [user("m4"), user("m2")],
     "repeated-id": [user("m4"), user("m4")],
     "invalid-message": [user("m4"), tool("m5", "")],
+    # valid one seq later: a summary's mark must end before the summary's own seq (MOD-3), here 5
+    "mark-reaching-its-summary": [user("m4"), system("s5", summary_of=(2, 5))],
 }
 
 
@@ -312,7 +314,7 @@ class CheckpointRules(ProjectionRules):
     @rule("CKP-4")
     @pytest.mark.parametrize("delta", list(BAD_DELTAS.values()), ids=list(BAD_DELTAS))
     async def test_checkpoint_append_rejects_a_bad_delta(self, store: ThreadRunStore, delta: list[Message]) -> None:
-        """A committed id, a repeated id or an invalid message raises ValidationError; nothing changes."""
+        """A committed id, a repeated id or an invalid message (at its seq in the log) raises ValidationError."""
         await store.save_thread(thread("t", created_at=1))
         await log(store, "t", "m1", "m2", "m3")
         before = await snapshot(store, "t")

@@ -131,6 +131,13 @@ class HierarchyRules:
             await store.validate_thread_hierarchy("t", "ghost")
 
     @rule("HIE-4")
+    async def test_validate_rejects_a_parent_no_store_can_hold(self, store: ThreadRunStore) -> None:
+        """A parent id with a lone surrogate ("\\ud800") is never stored, so it is not found either."""
+        await store.save_thread(thread("other"))
+        with pytest.raises(ValidationError):
+            await store.validate_thread_hierarchy("t", "\ud800")
+
+    @rule("HIE-4")
     @pytest.mark.parametrize("depth", [1, 3])
     async def test_validate_rejects_missing_ancestor(self, store: ThreadRunStore, depth: int) -> None:
         """A stored parent whose chain leads up to a thread that is not stored raises ValidationError."""

@@ -329,6 +329,15 @@ class MessageRules:
         assert await _listed_seqs(store, MessageQuery(after=1, before=3)) == [2]
 
     @rule("MSG-7")
+    @pytest.mark.parametrize("bound", [2**63, 2**64], ids=["2**63", "2**64"])
+    async def test_after_and_before_past_64_bits(self, store: ThreadRunStore, bound: int) -> None:
+        """after or before of 2**63 and more is a number like any: after keeps none, before keeps all."""
+        await _filtered_log(store)
+        assert await _listed_seqs(store, MessageQuery(after=bound)) == []
+        assert await _listed_seqs(store, MessageQuery(before=bound)) == [1, 2, 3, 4, 5, 6]
+        assert await _listed_seqs(store, MessageQuery(after=4, before=bound)) == [5, 6]
+
+    @rule("MSG-7")
     async def test_run_id_keeps_that_runs_messages(self, store: ThreadRunStore) -> None:
         """run_id="r2" keeps exactly the messages whose metadata names run r2."""
         await _filtered_log(store)
@@ -424,6 +433,14 @@ class MessageRules:
         await log(store, "t", "m1", "m2", "m3", "m4", "m5")
         records = await store.load_message_records_range("t", MessageSeqRange(from_seq=from_seq, to_seq=to_seq))
         assert [(r.seq, r.message_id) for r in records] == [(seq, f"m{seq}") for seq in expected]
+
+    @rule("MSG-8")
+    @pytest.mark.parametrize("to_seq", [2**63, 2**64], ids=["2**63", "2**64"])
+    async def test_range_to_past_64_bits_reaches_the_end(self, store: ThreadRunStore, to_seq: int) -> None:
+        """A range from 2 to 2**63 (or more) gives seqs 2..5 of five messages: the bound is a number like any."""
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5")
+        records = await store.load_message_records_range("t", MessageSeqRange(from_seq=2, to_seq=to_seq))
+        assert [r.seq for r in records] == [2, 3, 4, 5]
 
     @rule("MSG-8")
     async def test_unknown_message_record_is_none(self, store: ThreadRunStore) -> None:

@@ -164,6 +164,31 @@ class QueryRules:
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
         assert (sorted(page.items), page.total) == (expected, len(expected))
 
+    @rule("QRY-2", requires="any_ids")
+    @pytest.mark.parametrize(
+        "prefix", ["a\ud7fe", "a\ud7ff", "a\U0010ffff"], ids=["below-surrogates", "before-surrogates", "last"]
+    )
+    async def test_id_prefix_ending_at_a_code_point_edge(self, store: ThreadRunStore, prefix: str) -> None:
+        """A prefix ending just below the surrogates (U+D7FE, U+D7FF) or in U+10FFFF matches the ids it starts.
+
+        A store that turns a prefix into a range `prefix <= id < successor` must skip
+        the surrogates for the successor of U+D7FF and has none for U+10FFFF.
+        """
+        ids = ["a\ud7fe", "a\ud7fez", "a\ud7ff", "a\ud7ffz", "a\ue000", "a\ue001", "a\U0010ffff", "a\U0010ffffz", "b"]
+        for thread_id in ids:
+            await store.save_thread(thread(thread_id))
+        page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
+        assert (sorted(page.items), page.total) == ([prefix, prefix + "z"], 2)
+
+    @rule("QRY-2")
+    @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
+    async def test_filter_no_store_can_hold_matches_nothing(self, store: ThreadRunStore, odd: str) -> None:
+        """A resource or parent filter holding NUL or a lone surrogate matches no thread: an empty page."""
+        await store.save_thread(thread("a", resource="r"))
+        for query in [ThreadQuery(resource_id=odd), ThreadQuery(parent_filter=ThreadParentFilter.parent(odd))]:
+            page = await store.list_threads_query(query)
+            assert (page.items, page.total, page.has_more) == ([], 0, False)
+
     @rule("QRY-2")
     async def test_resource_filter_matches_normalized_resource(self, store: ThreadRunStore) -> None:
         """A thread saved with resource " r " matches resource "r"; "rr" and no resource do not."""

@@ -108,6 +108,28 @@ class ThreadRules:
         assert not await store.load_committed_messages("t")  # no message; that it reads None is MSG-1's
         assert await store.load_run("r1") == run("r1", "t")
 
+    @rule("THR-1", "RUN-2", "MSG-8", "CKP-5")
+    @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
+    async def test_an_id_no_store_can_hold_is_unknown(self, store: ThreadRunStore, odd: str) -> None:
+        """An id holding NUL or a lone surrogate was never stored, so reads of it find nothing."""
+        await log(store, "t", "m1")
+        await store.create_run(run("r1", "t"))
+        assert await store.load_thread(odd) is None
+        assert await store.load_run(odd) is None
+        assert await store.load_message_record("t", odd) is None
+        assert await store.load_message_record(odd, "m1") is None
+        assert await store.load_checkpoint(odd) is None
+
+    @rule("THR-4")
+    async def test_log_of_a_deleted_thread_starts_again_at_seq_one(self, store: ThreadRunStore) -> None:
+        """After deleting a thread with two messages, appending to its id numbers the new log from 1."""
+        await store.save_thread(thread("t"))
+        await log(store, "t", "m1", "m2")
+        await store.delete_thread("t")
+        assert [r.seq for r in await log(store, "t", "n1")] == [1]
+        records = await store.load_message_records("t")
+        assert [(r.seq, r.message_id) for r in records or []] == [(1, "n1")]
+
     @rule("THR-4", "THR-6")
     async def test_delete_thread_removes_state(self, store: ThreadRunStore) -> None:
         """Deleting a thread removes its thread state."""
