@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
 from conformance.contract._errors import NotFoundError, ValidationError
@@ -10,6 +12,7 @@ from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, snapshot, thread, tree
+from conformance.kit._violation import RuleViolation, expect
 
 PORTABLE_IDS = ["t", "a" * 128, "A-z_0.9:x", "100%", "back\\slash", "under_score", "..", "::"]
 ANY_IDS = ["日本語", "with space", "slash/inside", "emoji-🧵", "é" * 40]
@@ -111,14 +114,28 @@ class ThreadRules:
     @rule("THR-1", "RUN-2", "MSG-8", "CKP-5")
     @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
     async def test_an_id_no_store_can_hold_is_unknown(self, store: ThreadRunStore, odd: str) -> None:
-        """An id holding NUL or a lone surrogate was never stored, so reads of it find nothing."""
+        """An id holding NUL or a lone surrogate was never stored, so reads of it find nothing.
+
+        Each read answers to its own rule: a store whose `load_run` chokes on such an id
+        breaks RUN-2, not THR-1 or CKP-5.
+        """
         await log(store, "t", "m1")
         await store.create_run(run("r1", "t"))
-        assert await store.load_thread(odd) is None
-        assert await store.load_run(odd) is None
-        assert await store.load_message_record("t", odd) is None
-        assert await store.load_message_record(odd, "m1") is None
-        assert await store.load_checkpoint(odd) is None
+        reads: list[tuple[str, str, Callable[[], Awaitable[object]]]] = [
+            ("THR-1", "load_thread", lambda: store.load_thread(odd)),
+            ("RUN-2", "load_run", lambda: store.load_run(odd)),
+            ("MSG-8", "load_message_record('t', ...)", lambda: store.load_message_record("t", odd)),
+            ("MSG-8", "load_message_record(..., 'm1')", lambda: store.load_message_record(odd, "m1")),
+            ("CKP-5", "load_checkpoint", lambda: store.load_checkpoint(odd)),
+        ]
+        for rule_id, name, read in reads:
+            try:
+                found = await read()
+            except Exception as error:
+                raise RuleViolation(
+                    rule_id, f"{name} of {odd!r} raised {error!r}; an id never stored reads as None"
+                ) from error
+            expect(found is None, rule_id, f"{name} of {odd!r} returned {found!r}, not None")
 
     @rule("THR-4")
     async def test_log_of_a_deleted_thread_starts_again_at_seq_one(self, store: ThreadRunStore) -> None:
