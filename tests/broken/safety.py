@@ -121,12 +121,13 @@ ZOO: list[Broken] = [
     Broken(KeepsCallersRun, "ISO-1", "create_run keeps the caller's record, so mutating it rewrites the run"),
     Broken(SharesLoggedMessages, "ISO-1", "load_committed_messages hands out the stored message objects"),
     Broken(EmptyLogOnRefusedAppend, "ATO-1", "a refused append to an unknown thread leaves an empty log behind"),
-    # also DEL-3: a child read before a detach reads back with its old parent
+    # also DEL-3, CKP-2: a child read before a detach reads back with its old parent (DEL-3); a thread
+    # read before a checkpoint reads back without the checkpoint's stamp (CKP-2)
     Broken(
         StaleThreadCache,
         "ATO-2",
         "only save_thread and delete_thread invalidate the load_thread cache",
-        also=("DEL-3",),
+        also=("DEL-3", "CKP-2"),
     ),
     Broken(TwoStepCheckpointAppend, "ATO-3", "checkpoint_append writes messages and run in two steps with an await"),
     # also DEL-6: deleting one thread per awaited call shows readers a half-deleted tree
