@@ -290,6 +290,15 @@ def _count(value: object, name: str) -> int:
     return value
 
 
+#: The greatest value of PostgreSQL's bigint: an offset past it skips every row anyway.
+_BIGINT_MAX = 2**63 - 1
+
+
+def _clamped(number: int) -> int:
+    """`number`, or bigint's greatest value when it is greater (a larger parameter is an error)."""
+    return min(number, _BIGINT_MAX)
+
+
 def _messages(value: object) -> list[Message]:
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"argument 'messages' must be a list of Message, got {type(value).__name__}")
@@ -896,7 +905,7 @@ class PostgresStore(ThreadRunStore):
         rows = await self._rows(
             "SELECT id FROM threads WHERE store = %(store)s "
             "ORDER BY activity DESC, id LIMIT %(limit)s OFFSET %(offset)s",
-            offset=_count(offset, "offset"),
+            offset=_clamped(_count(offset, "offset")),
             limit=_count(limit, "limit"),
         )
         return [row[0] for row in rows]
@@ -905,7 +914,7 @@ class PostgresStore(ThreadRunStore):
         """One page of matching ids and their total from one statement (QRY-1..5, SEC-1)."""
         normalized = _of(query, ThreadQuery, "query").normalized()
         where = ["store = %(store)s"]
-        params: dict[str, Any] = {"limit": normalized.limit, "offset": normalized.offset}
+        params: dict[str, Any] = {"limit": normalized.limit, "offset": _clamped(normalized.offset)}
         if normalized.resource_id is not None:
             where.append("resource_id = %(resource)s")
             params["resource"] = normalized.resource_id
@@ -1045,7 +1054,7 @@ class PostgresStore(ThreadRunStore):
         normalized = _of(query, MessageQuery, "query").normalized()
         thread_id = _str(thread_id, "thread_id")
         where = ["store = %(store)s", "thread_id = %(thread)s"]
-        params: dict[str, Any] = {"thread": thread_id, "limit": normalized.limit, "offset": normalized.offset}
+        params: dict[str, Any] = {"thread": thread_id, "limit": normalized.limit, "offset": _clamped(normalized.offset)}
         if normalized.after is not None:
             where.append("seq > %(after)s")
             params["after"] = normalized.after
@@ -1133,7 +1142,7 @@ class PostgresStore(ThreadRunStore):
         """One page of matching runs by `created_at`, then `run_id`, and their total (RUN-4, SEC-1)."""
         normalized = _of(query, RunQuery, "query").normalized()
         where = ["store = %(store)s"]
-        params: dict[str, Any] = {"limit": normalized.limit, "offset": normalized.offset}
+        params: dict[str, Any] = {"limit": normalized.limit, "offset": _clamped(normalized.offset)}
         if normalized.thread_id is not None:
             where.append("thread_id = %(thread)s")
             params["thread"] = normalized.thread_id

@@ -17,6 +17,7 @@ from conformance import (
     StorageIOError,
     ThreadPage,
     ThreadQuery,
+    ValidationError,
     paginate_runs,
     paginate_thread_ids,
     recent_activity_key,
@@ -141,6 +142,15 @@ class IdOrder(ReferenceStore):
             )
 
 
+class RefusesHugeOffset(ReferenceStore):
+    """Sends the offset to its database as a 64-bit integer, refusing one past 2**63 - 1."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        if query.offset > 2**63 - 1:
+            raise ValidationError(f"offset {query.offset} is out of range for type bigint")
+        return await super().list_threads_query(query)
+
+
 class PrevCursorOnFirstPage(ReferenceStore):
     """Gives a prev_cursor whenever limit > 0, even on the first page."""
 
@@ -263,6 +273,7 @@ ZOO: list[Broken] = [
     Broken(PrefixRangeIntoSurrogates, "QRY-2", "id_prefix as a code point range whose end lands in the surrogates"),
     # also CUR-4: following next_cursor visits the matches out of THR-5 order
     Broken(IdOrder, "QRY-3", "orders query results by id only", also=("CUR-4",)),
+    Broken(RefusesHugeOffset, "QRY-3", "an offset past 2**63 - 1 is refused instead of giving an empty page"),
     # also QRY-2: the spurious first-page prev_cursor of a filter no store can hold (a lone surrogate)
     # cannot be encoded, so that query crashes instead of returning its empty page
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page", also=("QRY-2",)),

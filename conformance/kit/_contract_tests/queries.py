@@ -247,11 +247,13 @@ class QueryRules:
         assert (page.items, page.total) == (ids[2:5], 7)
 
     @rule("QRY-3")
-    async def test_offset_past_the_end_gives_no_items(self, store: ThreadRunStore) -> None:
-        """Offset 9 over 7 matches gives no item, the total still 7, and nothing more."""
+    @pytest.mark.parametrize("offset", [9, 2**63, 2**64 + 1], ids=["9", "2**63", "2**64+1"])
+    async def test_offset_past_the_end_gives_no_items(self, store: ThreadRunStore, offset: int) -> None:
+        """An offset past 7 matches gives no item, the total still 7, and nothing more: also one
+        past what a 64-bit integer holds (a backend must not refuse it, nor let it wrap)."""
         await _numbered(store, 7)
-        page = await store.list_threads_query(ThreadQuery(offset=9, limit=3))
-        assert (page.items, page.total) == ([], 7)
+        page = await store.list_threads_query(ThreadQuery(offset=offset, limit=3))
+        assert (page.items, page.total, page.has_more) == ([], 7, False)
 
     @rule("QRY-4")
     async def test_middle_page_has_more_and_both_cursors(self, store: ThreadRunStore) -> None:
