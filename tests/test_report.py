@@ -292,6 +292,12 @@ def test_a_session_of_several_stores_judges_each_store_on_its_own() -> None:
         ("a.py::TestB", True, []),
     ]
     assert report.to_json()["capabilities"] is None  # each store has its own, in `stores`
+    # A rule blocked in one store is judged with that store's capabilities, not the last store's:
+    # DUR-1 applies to TestA (every capability), not to TestB (none).
+    blocked = two_stores(result("failed", "DUR-1", nodeid="a.py::TestA::test_x", blamed=("THR-1",)))
+    blocked.add(result("failed", "DUR-2", nodeid="a.py::TestB::test_y", blamed=("THR-1",)))
+    assert blocked.blocked() == ["DUR-1"]
+    assert blocked.to_json()["blocked"] == ["DUR-1"]
     lines = list(report.lines())
     assert lines.index("── store TestA (a.py::TestA)") < lines.index("── store TestB (a.py::TestB)")
     assert any(line.startswith("TestA verdict: does NOT conform: 1 of ") for line in lines)

@@ -258,7 +258,12 @@ class Report:
 
         The run that reached them is complete: the store fails the other rule, so it does not
         conform whatever these would show; they are named in the verdict, not counted as partial.
+        In a session of several stores: the rules blocked in any store, each store judged on its own.
         """
+        parts = self._parts()
+        if parts:
+            blocked = {rule_id for part in parts for rule_id in part.blocked()}
+            return [rule_id for rule_id in RULES if rule_id in blocked]
         return [row.rule.id for row in self.rule_results() if row.blocked and self.required(row.rule)]
 
     def complete(self) -> bool:
