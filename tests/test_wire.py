@@ -55,6 +55,7 @@ from conformance import (
     serve_store,
 )
 from conformance.kit._scenarios import assistant, run, system, thread, tool, user
+from conformance.wire._channel import BusyWait, LineReader
 from conformance.wire._connection import Connection
 from conformance.wire._protocol import METHODS, error_from_json, error_to_json
 from reference_store import ReferenceStore
@@ -510,6 +511,84 @@ async def test_concurrent_calls_are_all_answered(served: StoreCommand) -> None:
             for number in range(40):
                 group.start_soon(store.save_thread, thread(f"t{number:02d}", updated_at=number))
         assert len(await store.list_threads(0, 100)) == 40
+
+
+def test_busy_wait_backs_off_after_empty_polls_and_resets_on_a_line() -> None:
+    """Empty polls make the next 1, 3, 7 reads sleep at once; a poll that finds a line polls again next time."""
+    read_end, write_end = os.pipe()
+    try:
+        reader, busy = LineReader(read_end), BusyWait(seconds=0.001)
+        skipped = []
+        for _ in range(3):
+            assert busy.due()
+            assert busy.poll(reader) == []
+            skipped.append(0)
+            while not busy.due():
+                skipped[-1] += 1
+        assert skipped == [1, 3, 7]
+        os.write(write_end, b'{"a":1}\n{"b":')
+        assert busy.poll(reader) == [b'{"a":1}']  # the partial line waits for its end
+        assert busy.due()
+        assert not BusyWait(seconds=0).due()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+class _Polling(InThread):
+    """Served in a thread, with the kit polling up to 10 s for an answer: a poll in the wrong place shows."""
+
+    def _connect(self) -> Connection:
+        connection = super()._connect()
+        connection.busy_wait = BusyWait(seconds=10)
+        return connection
+
+
+class _Gathering(ReferenceStore):
+    """`save_thread` returns only once `CALLERS` calls are inside it at the same time (or after 5 s).
+
+    `most` is the most calls it ever had inside at once.
+    """
+
+    CALLERS = 5
+    most = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.all_in = anyio.Event()
+
+    async def save_thread(self, thread: Thread) -> None:
+        self.inside += 1
+        type(self).most = max(type(self).most, self.inside)
+        if self.inside == self.CALLERS:
+            self.all_in.set()
+        try:
+            with anyio.move_on_after(5):
+                await self.all_in.wait()
+            await super().save_thread(thread)
+        finally:
+            self.inside -= 1
+
+
+async def test_callers_started_together_are_in_the_store_at_once_though_a_lone_caller_polls(
+    closing: Callable[[StoreCommand], StoreCommand],
+) -> None:
+    """The kit's brief poll for an answer (`BusyWait`) comes after every ready caller sent its request.
+
+    Were it to poll first, each call would end before the next began and the store
+    would never see them together: the concurrency rules would test nothing over the
+    wire. (The 10 s poll makes that order show: polling first, the first call would
+    wait out the store's 5 s alone.)
+    """
+    _Gathering.most = 0
+    command = closing(_Polling(_Gathering))
+    async with command() as store:
+        await store.load_thread("warm")  # a lone call: the poll's path
+        async with anyio.create_task_group() as group:
+            for number in range(_Gathering.CALLERS):
+                group.start_soon(store.save_thread, thread(f"t{number}"))
+    assert _Gathering.most == _Gathering.CALLERS
 
 
 def _factory() -> ReferenceStore:
