@@ -183,6 +183,58 @@ def test_each_store_of_a_session_gets_its_own_verdict(tmp_path: Path) -> None:
     assert by_store["test_two.py::TestInMemory"]["capabilities"]["durable"] is False
 
 
+# ── a rule a test stands on, broken ─────────────────────────────────────
+
+
+def test_a_call_that_should_have_been_refused_leaves_the_run_complete(tmp_path: Path) -> None:
+    """save_thread lets an invalid thread through: ATO-1 has nothing to roll back, and says so.
+
+    The run is whole, so the verdict is "does NOT conform" (THR-2 fails, blamed from the
+    ATO-1 test too) with ATO-1 named as not checked past it, never "partial run".
+    """
+    done = kit(
+        tmp_path,
+        "--store",
+        "broken.threads:BlankLineageAccepted",
+        "--conformance-profile",
+        "quick",
+        "--conformance-report",
+        "r.json",
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    line = verdict(done.stdout)
+    assert line.startswith("verdict: does NOT conform: "), line
+    assert "more not checked past those failures (ATO-1)" in line
+    data = report(tmp_path / "r.json")
+    assert (data["complete"], data["conforms"], data["blocked"]) == (True, False, ["ATO-1"])
+    assert statuses(data)["THR-2"] == "failed"
+    refusal = next(row for row in data["rules"] if row["id"] == "THR-2")
+    assert any("test_refused_operation_changes_nothing[save_thread-invalid]" in t["nodeid"] for t in refusal["tests"])
+
+
+@pytest.mark.parametrize(
+    ("store", "rule_id", "blamed"),
+    [
+        ("broken.threads:CustomMetadataDropped", "ATO-2", "THR-2"),
+        ("broken.messages:AppendNumbersTheDelta", "CON-2", "MSG-4"),
+    ],
+    ids=["ATO-2", "CON-2"],
+)
+def test_a_baseline_that_breaks_its_own_rule_blames_it_and_leaves_the_rule_unchecked(
+    tmp_path: Path, store: str, rule_id: str, blamed: str
+) -> None:
+    """ATO-2 needs a fresh store to read back a write as its rule says, CON-2 a lone append numbered right.
+
+    When they do not, the test blames that rule and its own is "not checked", never "passed".
+    """
+    done = kit(tmp_path, "--store", store, "--conformance-rules", rule_id, "--conformance-report", "r.json")
+    assert done.returncode == 1, done.stdout[-3000:]
+    data = report(tmp_path / "r.json")
+    assert statuses(data)[blamed] == "failed"
+    assert statuses(data)[rule_id] == "incomplete"
+    assert data["blocked"] == [rule_id]
+
+
 # ── complete or partial ─────────────────────────────────────────────────
 
 

@@ -19,6 +19,7 @@ from conformance.contract._queries import RunQuery
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, thread, user
+from conformance.kit._violation import BrokenCall
 
 #: How many writers race at once.
 WRITERS = 50
@@ -154,13 +155,15 @@ class ConcurrencyRules:
     async def test_concurrent_appends_return_the_seqs_their_messages_hold(self, store: ThreadRunStore) -> None:
         """Each writer's returned records carry the seqs at which its messages are read back.
 
-        What one append returns, alone, is MSG-4 and MSG-6's business: a store that numbers
-        a lone append wrongly breaks those rules, and this test has no race to judge.
+        What one append returns, alone, is MSG-4's business: a store that numbers a lone
+        append wrongly breaks that rule, which this test then blames; CON-2 is not checked
+        past it (there is no race to judge).
         """
         await log(store, "alone", "a0")
         alone = await store.append_message_records("alone", [user("a1"), user("a2")])
-        if [(r.message_id, r.seq) for r in alone] != [("a1", 2), ("a2", 3)]:
-            return
+        numbered = [(r.message_id, r.seq) for r in alone]
+        if numbered != [("a1", 2), ("a2", 3)]:
+            raise BrokenCall("MSG-4", f"a lone append of a1, a2 after a0 returned {numbered}, not a1 at 2, a2 at 3")
         await log(store, "t", "m0")
         returned = await race_appends([store], "t")
         records = await store.load_message_records("t") or []

@@ -27,7 +27,7 @@ from conformance.contract._stores import ThreadRunStore
 from conformance.kit._contract_tests.cancellation import CancellationRules
 from conformance.kit._runner import Reopen, rule
 from conformance.kit._scenarios import assistant, log, run, snapshot, thread, tool, tree, user
-from conformance.kit._violation import expect
+from conformance.kit._violation import BrokenCall, expect
 
 Step = Callable[[ThreadRunStore], Awaitable[object]]
 
@@ -241,81 +241,114 @@ async def _with_cycle(store: ThreadRunStore) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Refused:
-    """An operation that must raise `error` on the stocked store (after `extra` setup)."""
+    """An operation that must raise `error` on the stocked store (after `extra` setup), as rule `by` says."""
 
     name: str
     call: Step
     error: type[StorageError]
+    by: str
     extra: Step | None = None
 
 
 REFUSALS = [
-    _Refused("save_thread-invalid", lambda s: s.save_thread(Thread(id="p", active_run_id=" ")), ValidationError),
     _Refused(
-        "save_thread_validated-cycle", lambda s: s.save_thread_validated(thread("p", parent="c")), ValidationError
+        "save_thread-invalid", lambda s: s.save_thread(Thread(id="p", active_run_id=" ")), ValidationError, "THR-2"
+    ),
+    _Refused(
+        "save_thread_validated-cycle",
+        lambda s: s.save_thread_validated(thread("p", parent="c")),
+        ValidationError,
+        "HIE-5",
     ),
     _Refused(
         "save_thread_validated-missing-parent",
         lambda s: s.save_thread_validated(thread("n", parent="ghost")),
         ValidationError,
+        "HIE-5",
     ),
     _Refused(
-        "update_thread_metadata-unknown", lambda s: s.update_thread_metadata("ghost", ThreadMetadata()), NotFoundError
+        "update_thread_metadata-unknown",
+        lambda s: s.update_thread_metadata("ghost", ThreadMetadata()),
+        NotFoundError,
+        "THR-3",
     ),
     *(
-        _Refused(f"delete_with_strategy-unknown-{strategy.value}", partial(_delete, "ghost", strategy), NotFoundError)
+        _Refused(
+            f"delete_with_strategy-unknown-{strategy.value}",
+            partial(_delete, "ghost", strategy),
+            NotFoundError,
+            "DEL-1",
+        )
         for strategy in ChildThreadDeleteStrategy
     ),
     _Refused(
         "delete_with_strategy-reject-with-child",
         lambda s: s.delete_thread_with_strategy("p", ChildThreadDeleteStrategy.REJECT),
         ValidationError,
+        "DEL-2",
     ),
     _Refused(
         "delete_with_strategy-cascade-over-cycle",
         lambda s: s.delete_thread_with_strategy("x", ChildThreadDeleteStrategy.CASCADE),
         ValidationError,
+        "DEL-5",
         _with_cycle,
     ),
-    _Refused("save_messages-invalid", lambda s: s.save_messages("p", [user("n1"), _invalid("n2")]), ValidationError),
-    _Refused("save_messages-duplicate", lambda s: s.save_messages("p", [user("n1"), user("n1")]), ValidationError),
-    _Refused("delete_messages-unknown", lambda s: s.delete_messages("loose"), NotFoundError),
-    _Refused("append-committed-id", lambda s: log(s, "p", "m3", "m1"), ValidationError),
-    _Refused("append-duplicate-id", lambda s: log(s, "p", "m3", "m3"), ValidationError),
-    _Refused("append-invalid-message", lambda s: log(s, "p", "m3", _invalid("m4")), ValidationError),
-    _Refused("append-unknown-thread", lambda s: log(s, "ghost", "g1", _invalid("g2")), ValidationError),
+    _Refused(
+        "save_messages-invalid",
+        lambda s: s.save_messages("p", [user("n1"), _invalid("n2")]),
+        ValidationError,
+        "MSG-2",
+    ),
+    _Refused(
+        "save_messages-duplicate", lambda s: s.save_messages("p", [user("n1"), user("n1")]), ValidationError, "MSG-2"
+    ),
+    _Refused("delete_messages-unknown", lambda s: s.delete_messages("loose"), NotFoundError, "MSG-3"),
+    _Refused("append-committed-id", lambda s: log(s, "p", "m3", "m1"), ValidationError, "MSG-5"),
+    _Refused("append-duplicate-id", lambda s: log(s, "p", "m3", "m3"), ValidationError, "MSG-5"),
+    _Refused("append-invalid-message", lambda s: log(s, "p", "m3", _invalid("m4")), ValidationError, "MSG-5"),
+    _Refused("append-unknown-thread", lambda s: log(s, "ghost", "g1", _invalid("g2")), ValidationError, "MSG-5"),
     _Refused(
         "create_run-invalid",
         lambda s: s.create_run(RunRecord(run_id="r2", thread_id="p", agent_id=" ")),
         ValidationError,
+        "RUN-1",
     ),
     _Refused(
         "create_run-duplicate",
         lambda s: s.create_run(run("r1", "p", RunStatus.RUNNING, updated_at=9)),
         AlreadyExistsError,
+        "RUN-1",
     ),
     _Refused(
-        "checkpoint-invalid-run", lambda s: s.checkpoint("p", [user("n1")], _invalid_run("r2", "p")), ValidationError
+        "checkpoint-invalid-run",
+        lambda s: s.checkpoint("p", [user("n1")], _invalid_run("r2", "p")),
+        ValidationError,
+        "CKP-1",
     ),
     _Refused(
         "checkpoint-invalid-messages",
         lambda s: s.checkpoint("p", [user("n1"), _invalid("n2")], run("r2", "p")),
         ValidationError,
+        "CKP-1",
     ),
     _Refused(
         "checkpoint-missing-parent",
         lambda s: s.checkpoint("n", [user("n1")], run("r2", "n", parent_thread_id="ghost")),
         ValidationError,
+        "CKP-1",
     ),
     _Refused(
         "checkpoint_append-version-conflict",
         lambda s: s.checkpoint_append("p", [user("m3")], 1, run("r2", "p")),
         VersionConflictError,
+        "CKP-3",
     ),
     _Refused(
         "checkpoint_append-committed-id",
         lambda s: s.checkpoint_append("p", [user("m3"), user("m1")], 2, run("r2", "p")),
         ValidationError,
+        "CKP-4",
     ),
 ]
 #: Ids a refused operation names that may own a log or state without a thread record.
@@ -408,12 +441,13 @@ def _projected(run_id: str, thread_id: str = "t") -> Step:
 
 @dataclass(frozen=True, slots=True)
 class _Visible:
-    """A write, the reads that must show it (run once before it, too), and what they must show."""
+    """A write, the reads that must show it (run once before it, too), and what they must show, as rule `by` says."""
 
     name: str
     write: Step
     reads: Step
     shown: object
+    by: str
 
 
 VISIBLE = [
@@ -422,62 +456,83 @@ VISIBLE = [
         lambda s: s.save_thread(thread("t", parent="p", updated_at=9, title="new")),
         _thread_reads,
         (thread("t", parent="p", updated_at=9, title="new"), ["t"], ["t"], ["p", "q", "t"]),
+        "THR-2",
     ),
     _Visible(
         "save_thread_validated",
         lambda s: s.save_thread_validated(thread("t", parent="p", updated_at=9, title="new")),
         _thread_reads,
         (thread("t", parent="p", updated_at=9, title="new"), ["t"], ["t"], ["p", "q", "t"]),
+        "HIE-5",
     ),
     _Visible(
         "update_thread_metadata",
         lambda s: s.update_thread_metadata("t", ThreadMetadata(updated_at=9, title="new")),
         _thread_reads,
         (thread("t", parent="p", updated_at=9, title="new"), ["t"], ["t"], ["p", "q", "t"]),
+        "THR-3",
     ),
-    _Visible("delete_thread", lambda s: s.delete_thread("t"), _thread_reads, (None, [], [], ["p", "q"])),
+    _Visible("delete_thread", lambda s: s.delete_thread("t"), _thread_reads, (None, [], [], ["p", "q"]), "THR-4"),
     _Visible(
         "delete_thread_with_strategy",
         lambda s: s.delete_thread_with_strategy("p", ChildThreadDeleteStrategy.CASCADE),
         _thread_reads,
         (None, [], [], ["q"]),
+        "DEL-4",
     ),
-    _Visible("delete_thread-log", lambda s: s.delete_thread("t"), _log_reads, _log_shown()),
+    _Visible("delete_thread-log", lambda s: s.delete_thread("t"), _log_reads, _log_shown(), "THR-4"),
     _Visible(
-        "save_messages", lambda s: s.save_messages("t", [user("m2"), user("m3")]), _log_reads, _log_shown("m2", "m3")
+        "save_messages",
+        lambda s: s.save_messages("t", [user("m2"), user("m3")]),
+        _log_reads,
+        _log_shown("m2", "m3"),
+        "MSG-2",
     ),
-    _Visible("delete_messages", lambda s: s.delete_messages("t"), _log_reads, _log_shown()),
-    _Visible("append_message_records", lambda s: log(s, "t", "m2", "m3"), _log_reads, _log_shown("m1", "m2", "m3")),
+    _Visible("delete_messages", lambda s: s.delete_messages("t"), _log_reads, _log_shown(), "MSG-3"),
+    _Visible(
+        "append_message_records", lambda s: log(s, "t", "m2", "m3"), _log_reads, _log_shown("m1", "m2", "m3"), "MSG-4"
+    ),
     _Visible(
         "create_run",
         lambda s: s.create_run(run("r2", "t", updated_at=3)),
         _run_reads,
         (run("r2", "t", updated_at=3), "r2", ["r1", "r2"]),
+        "RUN-2",
     ),
     _Visible(
         "checkpoint",
         lambda s: s.checkpoint("t", [user("m1"), user("m2")], run("r2", "t", updated_at=3)),
         _projected("r2"),
         ("r2", run("r2", "t", updated_at=3), "r2", ["r1", "r2"]),
+        "CKP-2",
     ),
-    _Visible("checkpoint-log", lambda s: s.checkpoint("t", [user("m2")], run("r2", "t")), _log_reads, _log_shown("m2")),
+    _Visible(
+        "checkpoint-log",
+        lambda s: s.checkpoint("t", [user("m2")], run("r2", "t")),
+        _log_reads,
+        _log_shown("m2"),
+        "CKP-2",
+    ),
     _Visible(
         "checkpoint_append",
         lambda s: s.checkpoint_append("t", [user("m2")], 1, run("r2", "t", updated_at=3)),
         _projected("r2"),
         ("r2", run("r2", "t", updated_at=3), "r2", ["r1", "r2"]),
+        "CKP-4",
     ),
     _Visible(
         "checkpoint_append-log",
         lambda s: s.checkpoint_append("t", [user("m2"), user("m3")], 1, run("r2", "t")),
         _log_reads,
         _log_shown("m1", "m2", "m3"),
+        "CKP-4",
     ),
     _Visible(
         "save_thread_state",
         lambda s: s.save_thread_state("t", PersistedState(revision=2, extensions={"k": "v"})),
         _state_reads,
         (PersistedState(revision=2, extensions={"k": "v"}),) * 2,
+        "THR-6",
     ),
 ]
 
@@ -519,8 +574,9 @@ class SafetyRules(CancellationRules):
         """An operation that raises leaves every thread, log, state and run as before; no log appears.
 
         Whether the call must raise, and what, is the business of the rule that refuses
-        it (THR-2, HIE-5, ...): a store that lets it through breaks that rule's tests,
-        and this one has nothing to check.
+        it (`case.by`: THR-2, HIE-5, ...): a store that lets it through breaks that rule,
+        which this test then blames, and ATO-1 is not checked past it (there is nothing
+        to roll back).
         """
         await _stock_for_refusals(store)
         if case.extra is not None:
@@ -531,7 +587,7 @@ class SafetyRules(CancellationRules):
         except StorageError:
             assert await snapshot(store, *UNLISTED) == before
         else:
-            pytest.skip(f"the store did not refuse {case.name} (expected {case.error.__name__}): nothing to roll back")
+            raise BrokenCall(case.by, f"{case.name} returned instead of raising {case.error.__name__}")
 
     @rule("ATO-2")
     @pytest.mark.parametrize("case", _table("ATO-2", VISIBLE))
@@ -543,8 +599,9 @@ class SafetyRules(CancellationRules):
         What the write and the reads should show is the business of their own rules (THR-2,
         THR-5, MSG-4, ...): the reads after the write must equal those of a fresh store given
         the same write with no read before it. Only when that fresh store shows `case.shown`
-        (so the write and reads keep their own rules) does the case check ATO-2; a store that
-        breaks those rules fails their tests, and is not blamed for ATO-2 here.
+        (so the write and reads keep their own rules) does the case check ATO-2; otherwise the
+        case blames the rule that says what the write leaves (`case.by`: THR-2, MSG-4, ...),
+        and ATO-2 is not checked past it.
         """
         await _stock_for_reads(store)
         before = await case.reads(store)
@@ -554,6 +611,7 @@ class SafetyRules(CancellationRules):
             await _stock_for_reads(unread)
             await case.write(unread)
             expected = await case.reads(unread)
-        if expected == case.shown:
-            assert before != expected, f"{case.name}: the case reads nothing the write changes"
-            expect(after == expected, "ATO-2", f"reads after {case.name} show {after!r}, not {expected!r}")
+        if expected != case.shown:
+            raise BrokenCall(case.by, f"a fresh store given {case.name} reads {expected!r}, not {case.shown!r}")
+        assert before != expected, f"{case.name}: the case reads nothing the write changes"
+        expect(after == expected, "ATO-2", f"reads after {case.name} show {after!r}, not {expected!r}")
