@@ -55,6 +55,7 @@ from conformance import (
     serve_store,
 )
 from conformance.kit._scenarios import assistant, run, system, thread, tool, user
+from conformance.wire import _channel
 from conformance.wire._channel import BusyWait, LineReader
 from conformance.wire._connection import Connection
 from conformance.wire._protocol import METHODS, error_from_json, error_to_json
@@ -513,26 +514,38 @@ async def test_concurrent_calls_are_all_answered(served: StoreCommand) -> None:
         assert len(await store.list_threads(0, 100)) == 40
 
 
-def test_busy_wait_backs_off_after_empty_polls_and_resets_on_a_line() -> None:
-    """Empty polls make the next 1, 3, 7 reads sleep at once; a poll that finds a line polls again next time."""
+def test_busy_wait_backs_off_after_empty_polls_and_recovers_on_lines() -> None:
+    """Empty polls make the next 1, 3, 7 reads sleep at once; a poll that finds a line halves that."""
     read_end, write_end = os.pipe()
     try:
         reader, busy = LineReader(read_end), BusyWait(seconds=0.001)
-        skipped = []
-        for _ in range(3):
+
+        def miss() -> int:
+            """Poll the empty pipe; how many reads then skip polling."""
             assert busy.due()
             assert busy.poll(reader) == []
-            skipped.append(0)
+            skipped = 0
             while not busy.due():
-                skipped[-1] += 1
-        assert skipped == [1, 3, 7]
+                skipped += 1
+            return skipped
+
+        assert [miss(), miss(), miss()] == [1, 3, 7]
         os.write(write_end, b'{"a":1}\n{"b":')
         assert busy.poll(reader) == [b'{"a":1}']  # the partial line waits for its end
-        assert busy.due()
-        assert not BusyWait(seconds=0).due()
+        assert busy.due()  # polls again at once
+        assert miss() == 7  # 7 halved to 3, then doubled plus one
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_busy_wait_never_polls_when_off_or_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`seconds=0`, or a process allowed one core (the other side cannot answer during the poll)."""
+    assert not BusyWait(seconds=0).due()
+    monkeypatch.setattr(_channel, "_cores", lambda: 1)
+    assert not BusyWait().due()
+    monkeypatch.setattr(_channel, "_cores", lambda: 2)
+    assert BusyWait().due()
 
 
 class _Polling(InThread):

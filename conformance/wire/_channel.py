@@ -86,13 +86,15 @@ class BusyWait:
     trip on a 2-core virtual machine, against 3 µs polling). When polls keep coming
     back empty (a loaded machine, a slow store call) the reader sleeps at once for the
     next 1, 3, 7, ... up to `BUSY_WAIT_BACKOFF` reads, so the time burnt polling stays a
-    small share of the run; one poll that finds a line resets that. `seconds=0` never polls.
+    small share of the run; each poll that finds a line halves that. `seconds=0` never
+    polls, nor does the default on a process allowed only one core (the other side
+    cannot answer while this one polls).
     """
 
     __slots__ = ("penalty", "seconds", "skip")
 
-    def __init__(self, seconds: float = BUSY_WAIT_SECONDS) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = (BUSY_WAIT_SECONDS if _cores() > 1 else 0.0) if seconds is None else seconds
         self.skip = 0
         self.penalty = 0
 
@@ -111,12 +113,20 @@ class BusyWait:
         while True:
             lines = reader.read_available()
             if lines or reader.eof:
-                self.penalty = 0
+                self.penalty //= 2
                 return lines
             if time.perf_counter() >= end:
                 self.penalty = min(2 * self.penalty + 1, BUSY_WAIT_BACKOFF)
                 self.skip = self.penalty
                 return []
+
+
+def _cores() -> int:
+    """How many cores this process may run on (all of them where the system does not say)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS: no affinity
+        return os.cpu_count() or 1
 
 
 async def checkpoint() -> None:
