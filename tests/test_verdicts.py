@@ -235,6 +235,30 @@ def test_a_baseline_that_breaks_its_own_rule_blames_it_and_leaves_the_rule_unche
     assert data["blocked"] == [rule_id]
 
 
+def test_a_hang_in_a_call_that_answers_to_another_rule_blames_that_rule(tmp_path: Path) -> None:
+    """A cascade that walks a cycle forever hangs inside ATO-1's tests too: the hang breaks DEL-5, not ATO-1."""
+    done = kit(
+        tmp_path,
+        "--store",
+        "broken.deletes:CascadeLoopsOnCycle",
+        "--conformance-rules",
+        "ATO-1",
+        "-m",
+        "not conformance_stateful",  # a machine that hangs still blames every rule it checks
+        "--conformance-timeout",
+        "2",
+        "--conformance-report",
+        "r.json",
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    data = report(tmp_path / "r.json")
+    assert statuses(data)["DEL-5"] == "failed"
+    assert statuses(data)["ATO-1"] == "incomplete"
+    hung = [t for row in data["rules"] if row["id"] == "DEL-5" for t in row["tests"] if t["outcome"] == "failed"]
+    assert hung, data
+    assert all("did not return within 2 s" in t["message"] for t in hung)
+
+
 # ── complete or partial ─────────────────────────────────────────────────
 
 

@@ -18,18 +18,24 @@ an error other than a `StorageError` from a call on an id holding the portable `
 `\\` (MOD-6: such an id is stored, or refused with `ValidationError`). Calls the store
 makes to itself (a default method calling an abstract one) are not wrapped.
 
+A test may say which rule a call answers to (`with answering("DEL-5"): ...`): if that
+call hangs, the timeout blames that rule, not the test's own (a cascade that never ends
+inside ATO-1's test of a refused cascade breaks DEL-5, "raises and terminates").
+
 `store_problems(store)` is the set-up check: the abstract methods written, none
 still marked `@unwritten`, and every store method a coroutine function.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import itertools
 import re
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
@@ -38,7 +44,29 @@ from conformance.contract._stores import ThreadRunStore
 from conformance.contract._unwritten import unwritten_methods
 from conformance.kit._violation import BrokenCall, RuleViolation
 
-__all__ = ["CallLog", "StoreCall", "StoreHang", "checked", "describe_call", "store_methods", "store_problems"]
+__all__ = [
+    "CallLog",
+    "StoreCall",
+    "StoreHang",
+    "answering",
+    "checked",
+    "describe_call",
+    "store_methods",
+    "store_problems",
+]
+
+#: The rule the store calls made now answer to (`answering`), if a test said.
+_ANSWERING: contextvars.ContextVar[str | None] = contextvars.ContextVar("conformance_answering", default=None)
+
+
+@contextmanager
+def answering(rule_id: str) -> Iterator[None]:
+    """Within the block, store calls answer to `rule_id`: a call that hangs there breaks that rule."""
+    token = _ANSWERING.set(rule_id)
+    try:
+        yield
+    finally:
+        _ANSWERING.reset(token)
 
 
 def store_methods() -> dict[str, inspect.Signature]:
@@ -78,8 +106,13 @@ class StoreHang(BaseException):
     """A store call (or opening or closing a store) did not finish in time; the message names it.
 
     A `BaseException`, so that neither a store's `except Exception` nor Hypothesis
-    (which would shrink the failure by hanging again and again) catches it.
+    (which would shrink the failure by hanging again and again) catches it. `rule` is
+    the rule the hung call answers to (`answering`), if any.
     """
+
+    def __init__(self, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +122,8 @@ class StoreCall:
     name: str
     args: tuple[Any, ...]
     started: float
+    #: The rule the call answers to (`answering`), if the test said.
+    rule: str | None = None
 
     def __str__(self) -> str:
         return describe_call(self.name, self.args)
@@ -105,7 +140,7 @@ class CallLog:
     def start(self, name: str, args: tuple[Any, ...]) -> int:
         """Log a call that starts; returns its token for `finish`."""
         token = next(self._tokens)
-        self._open[token] = StoreCall(name, args, time.monotonic())
+        self._open[token] = StoreCall(name, args, time.monotonic(), _ANSWERING.get())
         return token
 
     def finish(self, token: int, *, cancelled: bool = False) -> None:
@@ -121,10 +156,14 @@ class CallLog:
     def hung(self, default: str, *, since: float | None = None) -> str:
         """The call that hung, as text: the oldest in flight, else the oldest cancelled at or after
         `since` (a deadline that cancels a call ends it before it can be named), else `default`."""
+        return str(self.hang(default, since=since))
+
+    def hang(self, default: str, *, since: float | None = None) -> StoreHang:
+        """The `StoreHang` to raise for the call that hung (see `hung`), with the rule it answers to."""
         calls = self.in_flight()
         if not calls and since is not None:
             calls = [call for when, call in self._cancelled if when >= since]
-        return str(calls[0]) if calls else default
+        return StoreHang(str(calls[0]), calls[0].rule) if calls else StoreHang(default)
 
 
 def checked(store: ThreadRunStore, calls: CallLog) -> ThreadRunStore:

@@ -35,6 +35,7 @@ from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._runner import (
     CAPABILITIES_PROPERTY,
+    HANG_RULE_PROPERTY,
     SETUP_PROPERTY,
     SKIPPED_PROPERTY,
     TIMEOUT_PROPERTY,
@@ -43,7 +44,7 @@ from conformance.kit._runner import (
 )
 from conformance.kit._sources import SetupError, StoreSource, check_source
 from conformance.kit._target import TargetError, load_target
-from conformance.kit._violation import blamed_rules
+from conformance.kit._violation import BrokenCall, blamed_rules
 
 BACKENDS = ("asyncio", "trio")
 PROFILES = ("quick", "ci", "thorough")
@@ -292,6 +293,9 @@ class _KitSession:
         if report.failed and not any(name == SETUP_PROPERTY for name, _ in item.user_properties):
             # A store that cannot be tested breaks no rule: the set-up failure says why.
             error = call.excinfo.value if call.excinfo is not None else None
+            hang_rule = next((str(value) for name, value in item.user_properties if name == HANG_RULE_PROPERTY), None)
+            if hang_rule is not None:  # a call that answers to another rule hung: it breaks that one
+                error = BrokenCall(hang_rule, "the call hung")
             blamed = blamed_rules(rule_ids, error)
             report.user_properties += [(BLAME_PROPERTY, rule_id) for rule_id in blamed]
             lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in blamed]

@@ -48,6 +48,8 @@ __all__ = ["Kit", "StoreSource", "open_store", "rule"]
 CAPABILITIES_PROPERTY = "conformance_capabilities"
 SKIPPED_PROPERTY = "conformance_capability_skip"
 TIMEOUT_PROPERTY = "conformance_timeout"
+#: The rule a hung call answered to (`answering`): the hang breaks that rule, not the test's own.
+HANG_RULE_PROPERTY = "conformance_hang_rule"
 SETUP_PROPERTY = "conformance_setup"
 
 #: What a durable contract test receives as `reopen` (another store on the test's location), and
@@ -260,22 +262,25 @@ class Kit:
                     stage[0] = "closing the store"
             if deadline.cancelled_caught:
                 # A call the deadline cancelled ended just after it: name that one, not an earlier one.
-                raise StoreHang(calls.hung(stage[0], since=started + self.timeout - 0.01))
+                raise calls.hang(stage[0], since=started + self.timeout - 0.01)
 
         hung = None
         try:
             with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE, calls, stage):
                 anyio.run(main, backend=self.backend)
         except StoreHang as hang:
-            hung = str(hang)  # failed below, outside the handler, so no chained traceback
+            hung = hang  # failed below, outside the handler, so no chained traceback
         if hung is not None:
-            self._timed_out(hung)
+            self._timed_out(str(hung), hung.rule)
         if raised:
             raise raised[0]
 
-    def _timed_out(self, call: str) -> NoReturn:
+    def _timed_out(self, call: str, rule_id: str | None = None) -> NoReturn:
+        """Fail the test for a hang; one in a call that answers to `rule_id` breaks that rule (`answering`)."""
         # Not hidden: pytest says "all traceback entries are hidden" when every frame is.
         self.request.node.user_properties.append((TIMEOUT_PROPERTY, call))
+        if rule_id is not None:
+            self.request.node.user_properties.append((HANG_RULE_PROPERTY, rule_id))
         pytest.fail(
             f"{call} did not return within {self.timeout:g} s "
             "(raise --conformance-timeout if the store is merely slow)",
@@ -354,7 +359,7 @@ def _hard_deadline(seconds: float, calls: CallLog | None = None, stage: list[str
 
     def interrupt(signum: int, frame: object) -> None:
         default = stage[0] if stage else "opening the store"
-        raise StoreHang(calls.hung(default) if calls is not None else default)
+        raise calls.hang(default) if calls is not None else StoreHang(default)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -17,6 +17,7 @@ from conformance.contract._errors import ValidationError, VersionConflictError
 from conformance.contract._models import Message, MessageRecord
 from conformance.contract._queries import RunQuery
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, thread, user
 from conformance.kit._violation import BrokenCall
@@ -160,7 +161,8 @@ class ConcurrencyRules:
         past it (there is no race to judge).
         """
         await log(store, "alone", "a0")
-        alone = await store.append_message_records("alone", [user("a1"), user("a2")])
+        with answering("MSG-4"):
+            alone = await store.append_message_records("alone", [user("a1"), user("a2")])
         numbered = [(r.message_id, r.seq) for r in alone]
         if numbered != [("a1", 2), ("a2", 3)]:
             raise BrokenCall("MSG-4", f"a lone append of a1, a2 after a0 returned {numbered}, not a1 at 2, a2 at 3")

@@ -16,6 +16,7 @@ from conformance.contract._errors import NotFoundError, ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Snapshot, Tree, log, run, snapshot, thread, tree
 from conformance.kit._violation import RuleViolation, expect
@@ -127,9 +128,13 @@ async def _torn_reads(delete: Callable[[], Awaitable[None]], reads: Sequence[Rea
 
 
 async def _refused(call: Awaitable[None], error: type[Exception], rule_id: str) -> None:
-    """Await `call`, which must raise `error`; returning breaks `rule_id` (another error fails the test as usual)."""
+    """Await `call`, which must raise `error`: returning or hanging breaks `rule_id`.
+
+    Another error fails the test as usual.
+    """
     try:
-        await call
+        with answering(rule_id):
+            await call
     except error:
         return
     raise RuleViolation(rule_id, f"DID NOT RAISE {error.__name__}")

@@ -24,6 +24,7 @@ from conformance.contract._models import Message, Thread, ThreadMetadata
 from conformance.contract._queries import MessageQuery, RunQuery, ThreadParentFilter, ThreadQuery
 from conformance.contract._runs import MessageSeqRange, PersistedState, RunRecord, RunRequestSnapshot
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._contract_tests.cancellation import CancellationRules
 from conformance.kit._runner import Reopen, rule
 from conformance.kit._scenarios import assistant, log, run, snapshot, thread, tool, tree, user
@@ -583,7 +584,8 @@ class SafetyRules(CancellationRules):
             await case.extra(store)
         before = await snapshot(store, *UNLISTED)
         try:
-            await case.call(store)
+            with answering(case.by):
+                await case.call(store)
         except StorageError:
             assert await snapshot(store, *UNLISTED) == before
         else:
@@ -605,11 +607,13 @@ class SafetyRules(CancellationRules):
         """
         await _stock_for_reads(store)
         before = await case.reads(store)
-        await case.write(store)
+        with answering(case.by):
+            await case.write(store)
         after = await case.reads(store)
         async with fresh() as unread:
             await _stock_for_reads(unread)
-            await case.write(unread)
+            with answering(case.by):
+                await case.write(unread)
             expected = await case.reads(unread)
         if expected != case.shown:
             raise BrokenCall(case.by, f"a fresh store given {case.name} reads {expected!r}, not {case.shown!r}")
