@@ -244,7 +244,7 @@ def test_a_hang_in_a_call_that_answers_to_another_rule_blames_that_rule(tmp_path
         "--conformance-rules",
         "ATO-1",
         "-m",
-        "not conformance_stateful",  # a machine that hangs still blames every rule it checks
+        "not conformance_stateful",  # the machines hang too (the next test)
         "--conformance-timeout",
         "2",
         "--conformance-report",
@@ -257,6 +257,25 @@ def test_a_hang_in_a_call_that_answers_to_another_rule_blames_that_rule(tmp_path
     hung = [t for row in data["rules"] if row["id"] == "DEL-5" for t in row["tests"] if t["outcome"] == "failed"]
     assert hung, data
     assert all("did not return within 2 s" in t["message"] for t in hung)
+
+
+def test_a_hang_in_a_state_machine_step_blames_the_step_s_rule_not_every_rule_of_the_machine(tmp_path: Path) -> None:
+    """The hierarchy machine checks 16 rules; its cascade step hanging on a cycle breaks DEL-5 alone."""
+    done = kit(
+        tmp_path,
+        "--store",
+        "broken.deletes:CascadeLoopsOnCycle",
+        "-k",
+        "test_hierarchy_machine",
+        "--conformance-timeout",
+        "2",
+        "--conformance-report",
+        "r.json",
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    data = report(tmp_path / "r.json")
+    assert [rule_id for rule_id, status in statuses(data).items() if status == "failed"] == ["DEL-5"]
+    assert "did not return within 2 s" in done.stdout
 
 
 # ── complete or partial ─────────────────────────────────────────────────

@@ -18,8 +18,8 @@ an error other than a `StorageError` from a call on an id holding the portable `
 `\\` (MOD-6: such an id is stored, or refused with `ValidationError`). Calls the store
 makes to itself (a default method calling an abstract one) are not wrapped.
 
-A test may say which rule a call answers to (`with answering("DEL-5"): ...`): if that
-call hangs, the timeout blames that rule, not the test's own (a cascade that never ends
+A test may say which rules a call answers to (`with answering("DEL-5"): ...`): if that
+call hangs, the timeout blames those, not the test's own (a cascade that never ends
 inside ATO-1's test of a refused cascade breaks DEL-5, "raises and terminates").
 
 `store_problems(store)` is the set-up check: the abstract methods written, none
@@ -55,14 +55,14 @@ __all__ = [
     "store_problems",
 ]
 
-#: The rule the store calls made now answer to (`answering`), if a test said.
-_ANSWERING: contextvars.ContextVar[str | None] = contextvars.ContextVar("conformance_answering", default=None)
+#: The rules the store calls made now answer to (`answering`), if a test said.
+_ANSWERING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("conformance_answering", default=())
 
 
 @contextmanager
-def answering(rule_id: str) -> Iterator[None]:
-    """Within the block, store calls answer to `rule_id`: a call that hangs there breaks that rule."""
-    token = _ANSWERING.set(rule_id)
+def answering(rule_ids: str | tuple[str, ...]) -> Iterator[None]:
+    """Within the block, store calls answer to `rule_ids`: a call that hangs there breaks those rules."""
+    token = _ANSWERING.set((rule_ids,) if isinstance(rule_ids, str) else tuple(rule_ids))
     try:
         yield
     finally:
@@ -106,13 +106,13 @@ class StoreHang(BaseException):
     """A store call (or opening or closing a store) did not finish in time; the message names it.
 
     A `BaseException`, so that neither a store's `except Exception` nor Hypothesis
-    (which would shrink the failure by hanging again and again) catches it. `rule` is
-    the rule the hung call answers to (`answering`), if any.
+    (which would shrink the failure by hanging again and again) catches it. `rules`
+    are those the hung call answers to (`answering`), if any.
     """
 
-    def __init__(self, message: str, rule: str | None = None) -> None:
+    def __init__(self, message: str, rules: tuple[str, ...] = ()) -> None:
         super().__init__(message)
-        self.rule = rule
+        self.rules = rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +122,8 @@ class StoreCall:
     name: str
     args: tuple[Any, ...]
     started: float
-    #: The rule the call answers to (`answering`), if the test said.
-    rule: str | None = None
+    #: The rules the call answers to (`answering`), if the test said.
+    rules: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return describe_call(self.name, self.args)
@@ -159,11 +159,11 @@ class CallLog:
         return str(self.hang(default, since=since))
 
     def hang(self, default: str, *, since: float | None = None) -> StoreHang:
-        """The `StoreHang` to raise for the call that hung (see `hung`), with the rule it answers to."""
+        """The `StoreHang` to raise for the call that hung (see `hung`), with the rules it answers to."""
         calls = self.in_flight()
         if not calls and since is not None:
             calls = [call for when, call in self._cancelled if when >= since]
-        return StoreHang(str(calls[0]), calls[0].rule) if calls else StoreHang(default)
+        return StoreHang(str(calls[0]), calls[0].rules) if calls else StoreHang(default)
 
 
 def checked(store: ThreadRunStore, calls: CallLog) -> ThreadRunStore:

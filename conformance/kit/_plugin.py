@@ -293,9 +293,9 @@ class _KitSession:
         if report.failed and not any(name == SETUP_PROPERTY for name, _ in item.user_properties):
             # A store that cannot be tested breaks no rule: the set-up failure says why.
             error = call.excinfo.value if call.excinfo is not None else None
-            hang_rule = next((str(value) for name, value in item.user_properties if name == HANG_RULE_PROPERTY), None)
-            if hang_rule is not None:  # a call that answers to another rule hung: it breaks that one
-                error = BrokenCall(hang_rule, "the call hung")
+            hang_rules = tuple(str(value) for name, value in item.user_properties if name == HANG_RULE_PROPERTY)
+            if hang_rules:  # a call that answers to other rules hung: it breaks those
+                error = BrokenCall(hang_rules, "the call hung")
             blamed = blamed_rules(rule_ids, error)
             report.user_properties += [(BLAME_PROPERTY, rule_id) for rule_id in blamed]
             lines = [f"violates {rule_id}: {RULES[rule_id].text}" for rule_id in blamed]

@@ -48,7 +48,7 @@ __all__ = ["Kit", "StoreSource", "open_store", "rule"]
 CAPABILITIES_PROPERTY = "conformance_capabilities"
 SKIPPED_PROPERTY = "conformance_capability_skip"
 TIMEOUT_PROPERTY = "conformance_timeout"
-#: The rule a hung call answered to (`answering`): the hang breaks that rule, not the test's own.
+#: The rules a hung call answered to (`answering`): the hang breaks those, not the test's own.
 HANG_RULE_PROPERTY = "conformance_hang_rule"
 SETUP_PROPERTY = "conformance_setup"
 
@@ -271,16 +271,15 @@ class Kit:
         except StoreHang as hang:
             hung = hang  # failed below, outside the handler, so no chained traceback
         if hung is not None:
-            self._timed_out(str(hung), hung.rule)
+            self._timed_out(str(hung), hung.rules)
         if raised:
             raise raised[0]
 
-    def _timed_out(self, call: str, rule_id: str | None = None) -> NoReturn:
-        """Fail the test for a hang; one in a call that answers to `rule_id` breaks that rule (`answering`)."""
+    def _timed_out(self, call: str, rule_ids: tuple[str, ...] = ()) -> NoReturn:
+        """Fail the test for a hang; one in a call that answers to `rule_ids` breaks those rules (`answering`)."""
         # Not hidden: pytest says "all traceback entries are hidden" when every frame is.
         self.request.node.user_properties.append((TIMEOUT_PROPERTY, call))
-        if rule_id is not None:
-            self.request.node.user_properties.append((HANG_RULE_PROPERTY, rule_id))
+        self.request.node.user_properties += [(HANG_RULE_PROPERTY, rule_id) for rule_id in rule_ids]
         pytest.fail(
             f"{call} did not return within {self.timeout:g} s "
             "(raise --conformance-timeout if the store is merely slow)",
@@ -305,9 +304,9 @@ class Kit:
                 seed=self.seed,
             )
         except StoreHang as hang:
-            hung = str(hang)
+            hung = hang
         if hung is not None:
-            self._timed_out(hung)
+            self._timed_out(str(hung), hung.rules)
 
 
 def _checked_reopen(

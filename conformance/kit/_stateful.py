@@ -35,7 +35,7 @@ from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import CallLog, StoreHang, checked, describe_call
+from conformance.kit._boundary import CallLog, StoreHang, answering, checked, describe_call
 from conformance.kit._portal import LoopThread
 from conformance.kit._rules import RULES
 
@@ -99,11 +99,13 @@ class StoreMachine(RuleBasedStateMachine):
         opened = self._loop.enter(cls._open(cls._folders()), timeout=cls._timeout, what="opening the store")
         self.store = checked(opened, self._calls)
 
-    def call(self, function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+    def call(self, function: Callable[..., Awaitable[_T]], *args: Any, rules: str | tuple[str, ...] = ()) -> _T:
         """Run one store coroutine in the example's event loop, within the kit's timeout.
 
         A call that does not return in time raises `StoreHang` naming it, which ends the
-        machine run at once (Hypothesis does not shrink it by hanging again).
+        machine run at once (Hypothesis does not shrink it by hanging again). The hang
+        breaks `rules` when given (the step's own, as `answering`), else every rule of
+        the machine.
         """
         __tracebackhide__ = True
         progress = type(self)._progress
@@ -111,11 +113,16 @@ class StoreMachine(RuleBasedStateMachine):
             progress.call()
         name = getattr(function, "__name__", "the store")
         started = time.monotonic()
-        return self._loop.call(
-            lambda: function(*args),
-            timeout=type(self)._timeout,
-            what=lambda: self._calls.hung(describe_call(name, args), since=started),
-        )
+
+        async def answered() -> _T:
+            with answering(rules):
+                return await function(*args)
+
+        what = describe_call(name, args)
+        try:
+            return self._loop.call(answered, timeout=type(self)._timeout, what=what)
+        except StoreHang:  # raised again naming the store call that hung, with the rules it answers to
+            raise self._calls.hang(what, since=started) from None
 
     def teardown(self) -> None:
         """Close the example's store and its event loop (an abandoned, hung loop is left alone)."""

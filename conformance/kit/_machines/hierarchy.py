@@ -25,6 +25,7 @@ from conformance.contract._errors import NotFoundError, StorageError, Validation
 from conformance.contract._models import Message, Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
@@ -127,7 +128,7 @@ class HierarchyMachine(StoreMachine):
     def succeeds(self, rule_id: str, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Call the store where the model expects success; a refusal names `rule_id`."""
         try:
-            self.call(function, *args)
+            self.call(function, *args, rules=rule_id)
         except StorageError as error:
             raise RuleViolation(rule_id, f"{function.__name__}{args!r} should succeed, raised {error!r}") from None
 
@@ -139,7 +140,7 @@ class HierarchyMachine(StoreMachine):
         *args: Any,
     ) -> None:
         """Call the store where the model expects `expected`; check it raised and changed nothing (ATO-1)."""
-        before, error, after = self.call(_attempt, self.store, function, *args)
+        before, error, after = self.call(_attempt, self.store, rule_id, function, *args)
         call = f"{function.__name__}{args!r}"
         if error is None:
             raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}")
@@ -385,12 +386,13 @@ async def _save_all(store: ThreadRunStore, threads: list[Thread]) -> None:
 
 
 async def _attempt(
-    store: ThreadRunStore, function: Callable[..., Awaitable[Any]], *args: Any
+    store: ThreadRunStore, rule_id: str, function: Callable[..., Awaitable[Any]], *args: Any
 ) -> tuple[Snapshot, StorageError | None, Snapshot]:
-    """Snapshot, call, snapshot again, in one call of the portal; the error raised, if any."""
+    """Snapshot, call (answering to `rule_id`), snapshot again, in one call of the portal; the error raised, if any."""
     before = await snapshot(store, *IDS)
     try:
-        await function(*args)
+        with answering(rule_id):
+            await function(*args)
     except StorageError as error:
         return before, error, await snapshot(store, *IDS)
     return before, None, await snapshot(store, *IDS)

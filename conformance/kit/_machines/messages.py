@@ -30,6 +30,7 @@ from conformance.contract._models import Message, MessageRecord
 from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import CheckpointSnapshot, MessageSeqRange, RunRecord
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._machines.message_model import (
     DELTAS,
     QUERIES,
@@ -124,12 +125,16 @@ async def queried(
 
 
 async def attempt(
-    store: ThreadRunStore, function: Callable[..., Awaitable[Any]], *args: Any
+    store: ThreadRunStore, rules: str | tuple[str, ...], function: Callable[..., Awaitable[Any]], *args: Any
 ) -> tuple[Snapshot, StorageError | None, Snapshot]:
-    """Snapshot the store, call `function`, snapshot again: one portal trip for a refused step."""
+    """Snapshot the store, call `function`, snapshot again: one portal trip for a refused step.
+
+    The call answers to `rules`: a hang in it breaks those, not every rule of the machine.
+    """
     before = await snapshot(store, *THREADS)
     try:
-        await function(*args)
+        with answering(rules):
+            await function(*args)
     except StorageError as error:
         return before, error, await snapshot(store, *THREADS)
     return before, None, before
@@ -151,7 +156,7 @@ class MessageLogMachine(StoreMachine):
     def succeeds(self, rule_ids: str | tuple[str, ...], function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Call the store where the model expects success; a refusal breaks `rule_ids`."""
         try:
-            return self.call(function, *args)
+            return self.call(function, *args, rules=rule_ids)
         except StorageError as error:
             raise RuleViolation(rule_ids, f"{function.__name__} refused a valid call: {error!r}") from error
 
@@ -163,7 +168,7 @@ class MessageLogMachine(StoreMachine):
         *args: Any,
     ) -> StorageError:
         """Call the store where the model expects `expected`; the whole state must stay as it was (ATO-1)."""
-        before, caught, after = self.call(attempt, self.store, function, *args)
+        before, caught, after = self.call(attempt, self.store, rule_ids, function, *args)
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {expected.__name__}") from caught
