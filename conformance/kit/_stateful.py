@@ -34,10 +34,12 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
+from conformance.contract._errors import StorageError
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import CallLog, StoreHang, answering, checked, describe_call
 from conformance.kit._portal import LoopThread
 from conformance.kit._rules import RULES
+from conformance.kit._scenarios import Snapshot, snapshot
 
 __all__ = ["PROFILES", "PROGRESS_INTERVAL", "Progress", "StoreMachine", "machine_settings", "stateful", "terminal_line"]
 
@@ -124,12 +126,40 @@ class StoreMachine(RuleBasedStateMachine):
         except StoreHang:  # raised again naming the store call that hung, with the rules it answers to
             raise self._calls.hang(what, since=started) from None
 
+    def attempt(
+        self, ids: tuple[str, ...], rules: str | tuple[str, ...], function: Callable[..., Awaitable[Any]], *args: Any
+    ) -> tuple[Snapshot, StorageError | None, Snapshot]:
+        """Snapshot threads `ids`, call `function` (answering to `rules`), snapshot again: one portal trip.
+
+        For a step the store must refuse: returns the snapshot before, the `StorageError`
+        raised (`None` if the call returned) and the snapshot after (the one before when
+        the call returned, as nothing is compared then).
+        """
+        __tracebackhide__ = True
+        return self.call(_attempt, self.store, ids, rules, function, *args)
+
     def teardown(self) -> None:
         """Close the example's store and its event loop (an abandoned, hung loop is left alone)."""
         progress = type(self)._progress
         if progress is not None and _failed(sys.exc_info()[1]):  # teardown runs in a `finally`
             progress.failing()
         self._loop.close(timeout=type(self)._timeout)
+
+
+async def _attempt(
+    store: ThreadRunStore,
+    ids: tuple[str, ...],
+    rules: str | tuple[str, ...],
+    function: Callable[..., Awaitable[Any]],
+    *args: Any,
+) -> tuple[Snapshot, StorageError | None, Snapshot]:
+    before = await snapshot(store, *ids)
+    try:
+        with answering(rules):
+            await function(*args)
+    except StorageError as error:
+        return before, error, await snapshot(store, *ids)
+    return before, None, before
 
 
 def _failed(error: BaseException | None) -> bool:

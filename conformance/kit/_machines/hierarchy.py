@@ -25,8 +25,6 @@ from conformance.contract._errors import NotFoundError, StorageError, Validation
 from conformance.contract._models import Message, Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import answering
-from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -140,7 +138,7 @@ class HierarchyMachine(StoreMachine):
         *args: Any,
     ) -> None:
         """Call the store where the model expects `expected`; check it raised and changed nothing (ATO-1)."""
-        before, error, after = self.call(_attempt, self.store, rule_id, function, *args)
+        before, error, after = self.attempt(IDS, rule_id, function, *args)
         call = f"{function.__name__}{args!r}"
         if error is None:
             raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}")
@@ -383,19 +381,6 @@ async def _save_all(store: ThreadRunStore, threads: list[Thread]) -> None:
     """Plain-save threads in order, in one call of the portal."""
     for thread in threads:
         await store.save_thread(thread)
-
-
-async def _attempt(
-    store: ThreadRunStore, rule_id: str, function: Callable[..., Awaitable[Any]], *args: Any
-) -> tuple[Snapshot, StorageError | None, Snapshot]:
-    """Snapshot, call (answering to `rule_id`), snapshot again, in one call of the portal; the error raised, if any."""
-    before = await snapshot(store, *IDS)
-    try:
-        with answering(rule_id):
-            await function(*args)
-    except StorageError as error:
-        return before, error, await snapshot(store, *IDS)
-    return before, None, await snapshot(store, *IDS)
 
 
 @dataclass(slots=True)

@@ -30,7 +30,6 @@ from conformance.contract._models import Message, MessageRecord
 from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import CheckpointSnapshot, MessageSeqRange, RunRecord
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import answering
 from conformance.kit._machines.message_model import (
     DELTAS,
     QUERIES,
@@ -46,7 +45,6 @@ from conformance.kit._machines.message_model import (
     tidy,
     unstamped,
 )
-from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -124,22 +122,6 @@ async def queried(
     }
 
 
-async def attempt(
-    store: ThreadRunStore, rules: str | tuple[str, ...], function: Callable[..., Awaitable[Any]], *args: Any
-) -> tuple[Snapshot, StorageError | None, Snapshot]:
-    """Snapshot the store, call `function`, snapshot again: one portal trip for a refused step.
-
-    The call answers to `rules`: a hang in it breaks those, not every rule of the machine.
-    """
-    before = await snapshot(store, *THREADS)
-    try:
-        with answering(rules):
-            await function(*args)
-    except StorageError as error:
-        return before, error, await snapshot(store, *THREADS)
-    return before, None, before
-
-
 class MessageLogMachine(StoreMachine):
     """Appends, saves, deletes and checkpoints keep the log, its records, views and version."""
 
@@ -168,7 +150,7 @@ class MessageLogMachine(StoreMachine):
         *args: Any,
     ) -> StorageError:
         """Call the store where the model expects `expected`; the whole state must stay as it was (ATO-1)."""
-        before, caught, after = self.call(attempt, self.store, rule_ids, function, *args)
+        before, caught, after = self.attempt(THREADS, rule_ids, function, *args)
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {expected.__name__}") from caught

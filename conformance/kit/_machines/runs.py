@@ -31,8 +31,6 @@ from conformance.contract._runs import (
     RunWaitingState,
 )
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import answering
-from conformance.kit._scenarios import Snapshot, snapshot
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -255,22 +253,6 @@ async def observe(store: ThreadRunStore) -> Observed:
     )
 
 
-async def attempt(
-    store: ThreadRunStore, rules: str | tuple[str, ...], function: Callable[..., Awaitable[Any]], *args: Any
-) -> tuple[Snapshot, StorageError | None, Snapshot]:
-    """Snapshot the store, call `function`, snapshot again: one portal trip for a refused step.
-
-    The call answers to `rules`: a hang in it breaks those, not every rule of the machine.
-    """
-    before = await snapshot(store, *THREADS)
-    try:
-        with answering(rules):
-            await function(*args)
-    except StorageError as error:
-        return before, error, await snapshot(store, *THREADS)
-    return before, None, before
-
-
 async def stamped(
     store: ThreadRunStore, function: Callable[..., Awaitable[Any]], *args: Any
 ) -> tuple[int, int, Thread | None]:
@@ -299,7 +281,7 @@ class RunMachine(StoreMachine):
         *args: Any,
     ) -> None:
         """Call the store where the model expects one of `expected`; the state must stay as it was (ATO-1)."""
-        before, caught, after = self.call(attempt, self.store, rule_ids, function, *args)
+        before, caught, after = self.attempt(THREADS, rule_ids, function, *args)
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             names = " or ".join(e.__name__ for e in expected)
