@@ -23,7 +23,8 @@ import anyio.lowlevel
 __all__ = ["BusyWait", "LineReader", "LineWriter", "checkpoint"]
 
 _CHUNK = 1 << 16
-#: How long a reader polls for the other side's next line before it sleeps (a store call takes ~10-60 µs).
+#: How long a reader polls for the other side's next line before it sleeps (most calls of the reference
+#: store take 10-130 µs: benchmarks/RESULTS.md).
 BUSY_WAIT_SECONDS = 100e-6
 #: The most reads in a row that sleep at once after polls that found nothing.
 BUSY_WAIT_BACKOFF = 255
@@ -83,7 +84,7 @@ class BusyWait:
     waits for the other only as long as a store call or a test step takes, usually
     tens of microseconds. Sleeping in the event loop instead makes every answer wake a
     process on another core, which costs more than the wait (about 60 µs per round
-    trip on a 2-core virtual machine, against 3 µs polling). When polls keep coming
+    trip on a 2-core virtual machine, against 2 µs polling: benchmarks/bench_pipe.py). When polls keep coming
     back empty (a loaded machine, a slow store call) the reader sleeps at once for the
     next 1, 3, 7, ... up to `BUSY_WAIT_BACKOFF` reads, so the time burnt polling stays a
     small share of the run; each poll that finds a line halves that. `seconds=0` never
