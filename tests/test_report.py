@@ -317,3 +317,17 @@ def test_a_session_of_several_stores_is_partial_when_one_store_is() -> None:
     clean = two_stores()
     assert (clean.conforms(), clean.verdict()) == (True, "all 2 stores conform (TestA, TestB)")
     assert full_report().to_json()["stores"] == []
+
+
+def test_a_rule_blocked_only_by_a_baselined_failure_is_not_claimed() -> None:
+    """QRY-2's test stopped at a MOD-6 failure the baseline knows: nothing failed, yet QRY-2 was never
+    checked, so the run gives no verdict instead of "conforms" (a known failure excuses only itself)."""
+    report = full_report(
+        result("xfailed", "QRY-2", message="baseline: MOD-6: ours", blamed=("MOD-6",)),
+        baseline={"MOD-6": "ours"},
+    )
+    statuses = {row.rule.id: row.status for row in report.rule_results()}
+    assert (statuses["MOD-6"], statuses["QRY-2"]) == ("known_failure", "incomplete")
+    assert (report.complete(), report.conforms()) == (False, False)
+    assert report.partial_reasons() == ["1 required rules not checked"]
+    assert report.verdict().startswith("partial run: ")

@@ -248,7 +248,10 @@ class Report:
         if self.capabilities is None:
             reasons.append("no test ran, so the store's capabilities are unknown")
         counts = self.counts()
-        unchecked = counts["required"] - counts["checked"] - len(self.blocked())
+        # Blocked rules are excused only by a failure that sinks the verdict anyway; behind a
+        # baselined (known) failure they are simply unchecked.
+        excused = len(self.blocked()) if counts["failed"] else 0
+        unchecked = counts["required"] - counts["checked"] - excused
         if unchecked and not reasons:
             reasons.append(f"{unchecked} required rules not checked")
         return reasons
@@ -256,8 +259,9 @@ class Report:
     def blocked(self) -> list[str]:
         """Required rules left unchecked only because a test stopped at another rule's broken store call.
 
-        The run that reached them is complete: the store fails the other rule, so it does not
-        conform whatever these would show; they are named in the verdict, not counted as partial.
+        When that other rule fails, the run that reached them is complete: the store does not
+        conform whatever these would show, so they are named in the verdict, not counted as
+        partial. Behind a failure the baseline knows they count as unchecked (`partial_reasons`).
         In a session of several stores: the rules blocked in any store, each store judged on its own.
         """
         parts = self._parts()
