@@ -119,6 +119,17 @@ class ReferenceStore(ThreadRunStore):
         except StopIteration:
             return
 
+    def _subtree(self, thread_id: str) -> list[str]:
+        """`thread_id` and its descendants, as `cascade_walk` finds them; ValidationError on a cycle (DEL-5)."""
+        walk = cascade_walk(thread_id)
+        try:
+            parent_id = next(walk)
+            while True:
+                parent_id = walk.send(self._threads.children(parent_id))
+        except StopIteration as done:
+            doomed: list[str] = done.value
+        return doomed
+
     def _drop_thread(self, thread_id: str) -> None:
         self._threads.drop(thread_id)
         self._logs.pop(thread_id, None)
@@ -199,14 +210,7 @@ class ReferenceStore(ThreadRunStore):
             if strategy is ChildThreadDeleteStrategy.REJECT and children:
                 raise ValidationError(f"thread {thread_id!r} has child threads; choose 'detach' or 'cascade'")
             if strategy is ChildThreadDeleteStrategy.CASCADE:
-                walk = cascade_walk(thread_id)
-                try:
-                    parent_id = next(walk)
-                    while True:
-                        parent_id = walk.send(self._threads.children(parent_id))
-                except StopIteration as done:
-                    doomed: list[str] = done.value
-                for doomed_id in doomed:
+                for doomed_id in self._subtree(thread_id):
                     self._drop_thread(doomed_id)
                 return
             updated_at = now_ms()

@@ -11,7 +11,6 @@ from conformance import (
     ThreadMetadata,
     ThreadStore,
     ValidationError,
-    cascade_walk,
 )
 from conformance.contract._stores import delete_strategy
 from reference_store import ReferenceStore
@@ -153,14 +152,7 @@ class CascadeLeavesState(ReferenceStore):
         async with self._lock:
             if thread_id not in self._threads.threads:
                 raise NotFoundError(f"thread {thread_id!r} not found")
-            walk = cascade_walk(thread_id)
-            try:
-                parent_id = next(walk)
-                while True:
-                    parent_id = walk.send(self._threads.children(parent_id))
-            except StopIteration as done:
-                doomed: list[str] = done.value
-            for doomed_id in doomed:
+            for doomed_id in self._subtree(thread_id):
                 self._threads.drop(doomed_id)
                 self._logs.pop(doomed_id, None)
 
