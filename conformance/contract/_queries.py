@@ -82,9 +82,23 @@ class ThreadParentFilter:
         return {"parent": self.parent_id} if self.kind == "parent" else self.kind
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _token_bytes(token: dict[str, Any]) -> bytes:
+    """The bytes of a cursor token as CUR-1 writes them: compact JSON, text as raw UTF-8.
+
+    This is what upstream's `serde_json::to_vec` writes: keys in the token's order, no
+    spaces, absent filters as `null`, non-ASCII text unescaped; only `"`, `\\` and the
+    control characters U+0000-U+001F are escaped (`\\n`, `\\t`, ..., `\\u001f`). A lone
+    surrogate, which UTF-8 cannot carry, is written as its lowercase `\\udxxx` escape.
+    """
+    text = json.dumps(token, separators=(",", ":"), ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text).encode()
+
+
 def _encode(prefix: str, token: dict[str, Any]) -> str:
-    raw = json.dumps(token, separators=(",", ":"), ensure_ascii=False).encode()
-    return prefix + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return prefix + base64.urlsafe_b64encode(_token_bytes(token)).decode().rstrip("=")
 
 
 def _decode(prefix: str, cursor: object, keys: Iterable[str]) -> dict[str, Any]:

@@ -237,6 +237,36 @@ class PrefixFreeCursors(ReferenceStore):
         return _recode(page, normalized, replace(normalized, id_prefix=None).encode_cursor)
 
 
+class AsciiEscapedCursors(ReferenceStore):
+    """Writes cursor tokens with Python's default `json.dumps`: non-ASCII text as `\\u00e9` escapes."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+
+        def encode(offset: int) -> str:
+            token = json.loads(base64.urlsafe_b64decode(normalized.encode_cursor(offset)[4:] + "=="))
+            raw = json.dumps(token, separators=(",", ":")).encode()
+            return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+        return _recode(page, normalized, encode)
+
+
+class SortedKeyCursors(ReferenceStore):
+    """Writes cursor tokens with sorted keys (`id_prefix` first), not in serde's field order."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        normalized = query.normalized()
+
+        def encode(offset: int) -> str:
+            token = json.loads(base64.urlsafe_b64decode(normalized.encode_cursor(offset)[4:] + "=="))
+            raw = json.dumps(token, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+            return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+        return _recode(page, normalized, encode)
+
+
 class RunPrefixOnRunId(ReferenceStore):
     """Applies list_runs' id_prefix to the run id instead of the run's thread id."""
 
@@ -279,6 +309,8 @@ ZOO: list[Broken] = [
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page", also=("QRY-2",)),
     Broken(UnclampedPrevCursor, "QRY-4", "prev_cursor offset start - limit without max(..., 0)"),
     Broken(EndlessLimitZero, "QRY-5", "limit 0 says has_more with a next_cursor to the same offset"),
+    Broken(AsciiEscapedCursors, "CUR-1", "cursor tokens escape non-ASCII text as \\u sequences"),
+    Broken(SortedKeyCursors, "CUR-1", "cursor token keys sorted, not in serde's field order"),
     # also CUR-2, CUR-3, CUR-4, SEC-1: a bare offset binds no filter: refused under its own filtered query
     # (CUR-3, CUR-4), accepted under others, prefix dropped (CUR-2, SEC-1)
     Broken(BareOffsetCursors, "CUR-1", "cursors are bare decimal offsets", also=("CUR-2", "CUR-3", "CUR-4", "SEC-1")),

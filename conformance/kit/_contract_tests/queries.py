@@ -24,6 +24,8 @@ TRICKY_IDS = ["%a", "_a", "\\a", "a%b", "a_b", "a\\b", "a.b", "a:b", "axb", "ab"
 TRICKY_PREFIXES = ["%", "_", "\\", "*", ".", "a%", "a_", "a\\", "a*", "a.", "a[", "^a", "a%b", "%a", "a\\%"]
 #: The filters of an unfiltered thread query, as its cursor tokens hold them (CUR-1).
 UNFILTERED: dict[str, object] = {"resource_id": None, "parent_filter": "any", "id_prefix": None}
+#: The keys of a thread cursor's token, in the order serde writes them (CUR-1).
+TOKEN_KEYS = ("offset", "resource_id", "parent_filter", "id_prefix")
 URL_SAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -52,9 +54,21 @@ def _token(cursor: str | None, query: ThreadQuery) -> dict[str, object]:
     except (binascii.Error, ValueError) as error:
         raise RuleViolation("CUR-1", f"cursor {cursor!r} does not hold a JSON token: {error}") from None
     expect(isinstance(token, dict), "CUR-1", f"cursor {cursor!r} holds {token!r}, not a JSON object")
-    compact = json.dumps(token, separators=(",", ":")).encode()
-    expect(len(raw) == len(compact), "CUR-1", f"cursor {cursor!r} holds non-compact JSON {raw!r}")
+    written = _serde_bytes(token)
+    expect(raw == written, "CUR-1", f"cursor {cursor!r} holds {raw!r}; serde_json writes that token as {written!r}")
+    if set(token) == set(TOKEN_KEYS):
+        expect(tuple(token) == TOKEN_KEYS, "CUR-1", f"cursor token keys come in order {TOKEN_KEYS}, got {tuple(token)}")
     return dict(token)
+
+
+def _serde_bytes(token: object) -> bytes:
+    """`token` as serde_json writes it (CUR-1): compact, keys in order, text as raw UTF-8.
+
+    Only `"`, `\\` and U+0000-U+001F are escaped; a lone surrogate, which UTF-8
+    cannot carry, as its `\\udxxx` escape.
+    """
+    text = json.dumps(token, separators=(",", ":"), ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in text).encode()
 
 
 def _at(query: ThreadQuery, cursor: str | None, offset: int, what: str = "cursor") -> None:
@@ -352,6 +366,26 @@ class QueryRules:
             rules = ("CUR-1", "CUR-2", "SEC-1") if held["id_prefix"] != expected["id_prefix"] else ("CUR-1", "CUR-2")
             expect(held == expected, rules, f"{what} token holds filters {held!r}, expected {expected!r}")
             expect(token["offset"] == offset, "QRY-4", f"{what} token holds offset {token['offset']!r}, not {offset}")
+
+    @rule("CUR-1", requires="any_ids")
+    async def test_cursor_token_holds_text_as_raw_utf8(self, store: ThreadRunStore) -> None:
+        """Filters "ré日" and "é-" are written as raw UTF-8 in the token, byte for byte as serde_json writes them.
+
+        Offset 1, limit 1 of 3: next_cursor holds
+        `{"offset":2,"resource_id":"r\xc3\xa9\xe6\x97\xa5","parent_filter":"any","id_prefix":"\xc3\xa9-"}`,
+        not `\\u00e9` escapes, so every backend mints the same cursor for the same page.
+        """
+        for number in range(3):
+            await store.save_thread(thread(f"é-{number}", resource="ré日", updated_at=10 - number))
+        query = ThreadQuery(offset=1, limit=1, resource_id="ré日", id_prefix="é-")
+        page = await store.list_threads_query(query)
+        for what, cursor, offset in [("next_cursor", page.next_cursor, 2), ("prev_cursor", page.prev_cursor, 0)]:
+            _token(cursor, query)
+            assert cursor is not None
+            body = cursor.removeprefix("thr_")
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            text = f'{{"offset":{offset},"resource_id":"ré日","parent_filter":"any","id_prefix":"é-"}}'
+            expect(raw == text.encode(), "CUR-1", f"{what} token is {raw!r}; expected {text.encode()!r}")
 
     @rule("CUR-2", "CUR-1", "QRY-4")
     @pytest.mark.parametrize(
