@@ -10,6 +10,7 @@ from conformance import (
     MessageRecord,
     NotFoundError,
     PersistedState,
+    StorageIOError,
     Thread,
     ThreadMetadata,
     ValidationError,
@@ -73,6 +74,38 @@ class PercentIdsRefused(ReferenceStore):
         if "%" in thread.id or "\\" in thread.id:
             raise RuntimeError(f"cannot encode {thread.id!r}")
         await super().save_thread(thread)
+
+
+class TrimmedLogKeys(ReferenceStore):
+    """Keys logs by the stripped thread id, as a key-value store that trims keys: "", " " and "   " share one log."""
+
+    async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
+        await super().save_messages(thread_id.strip(), messages)
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        return await super().append_message_records(thread_id.strip(), messages)
+
+    async def load_committed_messages(self, thread_id: str) -> list[Message] | None:
+        return await super().load_committed_messages(thread_id.strip())
+
+
+class BlankIdsIOError(ReferenceStore):
+    """Refuses a blank thread id on writes with StorageIOError, as upstream's file store does."""
+
+    async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
+        if not thread_id.strip():
+            raise StorageIOError("thread id cannot be empty")
+        await super().save_messages(thread_id, messages)
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        if not thread_id.strip():
+            raise StorageIOError("thread id cannot be empty")
+        return await super().append_message_records(thread_id, messages)
+
+    async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
+        if not thread_id.strip():
+            raise StorageIOError("thread id cannot be empty")
+        await super().save_thread_state(thread_id, state)
 
 
 class MissingThreadRaises(ReferenceStore):
@@ -215,6 +248,8 @@ ZOO = [
     # also THR-2: the saved thread no longer reads back as saved (THR-2)
     Broken(CustomMetadataDropped, "MOD-5", "metadata.custom and title lost on save", also=("THR-2",)),
     Broken(PercentIdsRefused, "MOD-6", "portable % and \\ refused with RuntimeError"),
+    Broken(TrimmedLogKeys, "MOD-6", "logs keyed by the stripped thread id: blank ids share one log"),
+    Broken(BlankIdsIOError, "MOD-6", "a blank thread id on a log or state write raises StorageIOError"),
     # also THR-3, THR-4: every read of an absent thread raises: a refused update or a delete cannot be seen to
     # leave no thread
     Broken(MissingThreadRaises, "THR-1", "unknown thread raises instead of None", also=("THR-3", "THR-4")),

@@ -11,11 +11,13 @@ from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._runner import rule
-from conformance.kit._scenarios import log, run, snapshot, thread, tree
+from conformance.kit._scenarios import log, run, snapshot, thread, tree, user
 from conformance.kit._violation import RuleViolation, expect
 
 PORTABLE_IDS = ["t", "a" * 128, "A-z_0.9:x", "100%", "back\\slash", "under_score", "..", "::"]
 ANY_IDS = ["日本語", "with space", "slash/inside", "emoji-🧵", "é" * 40]
+#: Thread ids no thread can have (MOD-2); writes that validate no thread may still meet them.
+BLANK_IDS = ["", " ", "   "]
 
 
 class ThreadRules:
@@ -262,3 +264,52 @@ class ThreadRules:
                 assert await store.load_thread(thread_id) is None
                 continue
             assert await store.load_thread(thread_id) == thread(thread_id)
+
+    @rule("MOD-6")
+    @pytest.mark.parametrize("append", [False, True], ids=["save_messages", "append_message_records"])
+    async def test_blank_log_ids_are_kept_exactly_or_refused(self, store: ThreadRunStore, append: bool) -> None:
+        """A log written under "", " " or "   " (no thread validates it) is kept under exactly that id, or refused.
+
+        Blank ids are not portable, so a store may refuse them with ValidationError;
+        one that takes them never strips them: each reads back its own log only.
+        """
+        kept: dict[str, str] = {}
+        for number, thread_id in enumerate(BLANK_IDS):
+            message = user(f"m{number}")
+            try:
+                if append:
+                    await store.append_message_records(thread_id, [message])
+                else:
+                    await store.save_messages(thread_id, [message])
+            except ValidationError:
+                expect(
+                    await store.load_committed_messages(thread_id) is None,
+                    "MOD-6",
+                    f"a refused write left a log under {thread_id!r}",
+                )
+                continue
+            kept[thread_id] = f"m{number}"
+        for thread_id, message_id in kept.items():
+            found = await store.load_committed_messages(thread_id)
+            ids = None if found is None else [m.id for m in found]
+            expect(ids == [message_id], "MOD-6", f"the log of {thread_id!r} reads back {ids}, not [{message_id!r}]")
+
+    @rule("MOD-6", requires="thread_state")
+    async def test_blank_state_ids_are_kept_exactly_or_refused(self, store: ThreadRunStore) -> None:
+        """A thread state saved under "", " " or "   " is kept under exactly that id, or refused (ValidationError)."""
+        kept: dict[str, int] = {}
+        for revision, thread_id in enumerate(BLANK_IDS, start=1):
+            try:
+                await store.save_thread_state(thread_id, PersistedState(revision=revision))
+            except ValidationError:
+                expect(
+                    await store.load_thread_state(thread_id) is None,
+                    "MOD-6",
+                    f"a refused save left a state under {thread_id!r}",
+                )
+                continue
+            kept[thread_id] = revision
+        for thread_id, revision in kept.items():
+            state = await store.load_thread_state(thread_id)
+            found = None if state is None else state.revision
+            expect(found == revision, "MOD-6", f"the state of {thread_id!r} has revision {found}, not {revision}")
