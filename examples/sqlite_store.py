@@ -724,7 +724,8 @@ class SqliteStore(ThreadRunStore):
     async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
         """The records with `from_seq <= seq <= to_seq`, in seq order (MSG-8)."""
         _text(thread_id, "thread_id")
-        bounds = (thread_id, _clamp(_of(range, MessageSeqRange, "range").from_seq), _clamp(range.to_seq))
+        _of(range, MessageSeqRange, "range").check_types("range")  # a negative bound: ValidationError
+        bounds = (thread_id, _clamp(range.from_seq), _clamp(range.to_seq))
 
         def work(db: sqlite3.Connection) -> list[MessageRecord]:
             rows = db.execute(

@@ -53,6 +53,9 @@ class MinimalStore(ThreadRunStore):
         self.logs.pop(thread_id, None)
 
     async def list_threads(self, offset: int, limit: int) -> list[str]:
+        for name, number in (("offset", offset), ("limit", limit)):
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                raise ValidationError(f"argument '{name}' must be an integer >= 0, got {number!r}")
         ordered = sorted_threads_by_recent_activity(list(self.threads.values()))
         return [t.id for t in ordered[offset : offset + limit]]
 

@@ -296,9 +296,13 @@ class ThreadStore(ABC):
         return next((r for r in records or [] if r.message_id == message_id), None)
 
     async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
-        """Return the records with `range.from_seq <= seq <= range.to_seq`, in seq order (MSG-8)."""
+        """Return the records with `range.from_seq <= seq <= range.to_seq`, in seq order (MSG-8).
+
+        Raises `ValidationError` for a negative bound.
+        """
         require(thread_id, str, "thread_id")
         range = require(range, MessageSeqRange, "range")
+        range.check_types("range")
         records = await self.load_message_records(thread_id)
         return [r for r in records or [] if range.from_seq <= r.seq <= range.to_seq]
 

@@ -220,6 +220,9 @@ function validateRun(run) {
     requireType(isCount(run[field] ?? 0), owner, field, "an integer >= 0");
   }
   for (const field of ["started_at", "finished_at"]) optionalCount(run, field, owner);
+  // Every integer of a run is >= 0, nested ones too: upstream's are unsigned.
+  if (isObject(run.request)) optionalCount(run.request, "input_message_count", `${owner}: request`);
+  if (isObject(run.state)) requireType(isCount(run.state.revision ?? 0), owner, "state.revision", "an integer >= 0");
   for (const field of ["run_id", "thread_id", "agent_id"]) {
     if (run[field].trim() === "") throw invalid(`${owner}: field '${field}' must not be blank`);
   }

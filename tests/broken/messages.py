@@ -169,6 +169,14 @@ class RangeEndOverflow(ReferenceStore):
         return await super().load_message_records_range(thread_id, range)
 
 
+class NegativeBoundsFromOne(ReferenceStore):
+    """Reads a negative range bound as the log's edge (a SQL BETWEEN does) instead of refusing it."""
+
+    async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
+        clamped = MessageSeqRange(from_seq=max(range.from_seq, 0), to_seq=max(range.to_seq, 0))
+        return await super().load_message_records_range(thread_id, clamped)
+
+
 class ExternalIncludesInternal(ReferenceStore):
     """Treats the external visibility filter as no filter at all."""
 
@@ -280,6 +288,7 @@ ZOO: list[Broken] = [
     Broken(SeqBoundsOverflow, "MSG-7", "after/before of 2**63 or more overflow a 64-bit bind instead of filtering"),
     Broken(RangeExcludesEnd, "MSG-8", "load_message_records_range excludes to_seq"),
     Broken(RangeEndOverflow, "MSG-8", "a range to_seq of 2**63 or more overflows a 64-bit bind"),
+    Broken(NegativeBoundsFromOne, "MSG-8", "a negative range bound reads as 0 instead of raising ValidationError"),
     Broken(ViewIsRawLog, "VIEW-1", "load_messages returns the raw committed log"),
     # also CKP-5: load_checkpoint returns the effective view (CKP-5), which folds summaries: it does not
     Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries", also=("CKP-5",)),

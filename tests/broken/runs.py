@@ -34,6 +34,26 @@ class CreateRunUnvalidated(ReferenceStore):
             self._runs.put(record.copy())
 
 
+class NegativeRunNumbersStored(ReferenceStore):
+    """`create_run` checks every MOD-4 shape but the signs of its numbers: a run created at -1 is stored."""
+
+    async def create_run(self, record: RunRecord) -> None:
+        positive = record.copy()
+        for name in ("created_at", "updated_at", "started_at", "finished_at", "steps", "input_tokens", "output_tokens"):
+            if (number := getattr(positive, name)) is not None:
+                setattr(positive, name, abs(number))
+        for part, name in [(positive.request, "input_message_count"), (positive.state, "revision")]:
+            if part is not None:
+                setattr(part, name, abs(getattr(part, name)))
+        if positive.input is not None and positive.input.range is not None:
+            positive.input.range.from_seq = abs(positive.input.range.from_seq)
+        positive.validate_for_persist()
+        async with self._lock:
+            if record.run_id in self._runs.runs:
+                raise AlreadyExistsError(f"run {record.run_id!r} already exists")
+            self._runs.put(record.copy())
+
+
 class CreateRunIgnoresActivation(ReferenceStore):
     """`create_run` validates everything but the activation: one naming another thread is stored."""
 
@@ -141,6 +161,7 @@ ZOO: list[Broken] = [
     Broken(CreateRunOverwrites, "RUN-1", "create_run replaces an existing run instead of raising AlreadyExistsError"),
     # also RUN-1: RUN-1 is create_run's MOD-4 validation
     Broken(CreateRunUnvalidated, "MOD-4", "create_run stores runs without MOD-4 validation", also=("RUN-1",)),
+    Broken(NegativeRunNumbersStored, "MOD-4", "create_run stores a run whose timestamps or counts are negative"),
     # also RUN-1: RUN-1 is create_run's MOD-4 validation
     Broken(
         CreateRunIgnoresActivation,

@@ -175,6 +175,14 @@ class OldestFirst(ReferenceStore):
         return list(reversed(everything))[offset : offset + limit]
 
 
+class NegativeSlices(ReferenceStore):
+    """`list_threads` slices `ids[offset:offset + limit]` unchecked: (-1, 10) lists the oldest thread."""
+
+    async def list_threads(self, offset: int, limit: int) -> list[str]:
+        everything = await super().list_threads(0, 1_000_000)
+        return everything[offset : offset + limit]
+
+
 class _SortedBy(ReferenceStore):
     """Lists threads by `activity` descending, then id, instead of THR-5's key; one read under the lock."""
 
@@ -259,6 +267,7 @@ ZOO = [
     Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log", also=("MSG-1",)),
     Broken(DeleteKeepsLogLength, "THR-4", "delete_thread keeps the log's length: appends after it continue old seqs"),
     Broken(OldestFirst, "THR-5", "threads listed oldest first"),
+    Broken(NegativeSlices, "THR-5", "list_threads slices with a negative offset or limit instead of refusing it"),
     Broken(UpdatedAtOnly, "THR-5", "threads ordered by updated_at only, without the created_at fallback"),
     Broken(LatestOfBothStamps, "THR-5", "threads ordered by the later of created_at and updated_at"),
     Broken(CreatedAtFirst, "THR-5", "threads ordered by created_at, falling back to updated_at"),

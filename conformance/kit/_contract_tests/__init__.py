@@ -11,6 +11,7 @@ from conformance.kit._contract_tests.deletes import DeleteRules
 from conformance.kit._contract_tests.durability import DurabilityRules
 from conformance.kit._contract_tests.hierarchy import HierarchyRules
 from conformance.kit._contract_tests.messages import MessageRules
+from conformance.kit._contract_tests.numbers import NumberRules
 from conformance.kit._contract_tests.queries import QueryRules
 from conformance.kit._contract_tests.runs import RunRules
 from conformance.kit._contract_tests.safety import SafetyRules
@@ -31,6 +32,7 @@ class StoreContract(
     MessageRules,
     RunRules,
     CheckpointRules,
+    NumberRules,
     SafetyRules,
     ConcurrencyRules,
     DurabilityRules,
