@@ -315,6 +315,30 @@ async def test_mistyped_arguments_raise_type_error_before_anything_is_sent(
             await store.list_threads_query(RunQuery())  # type: ignore[arg-type]
 
 
+async def test_the_client_leaves_out_an_optional_param_that_is_none(
+    closing: Callable[[StoreCommand], StoreCommand],
+) -> None:
+    """A `?` param (`expected_version`, `parent_thread_id`) is left out of the request when None, never sent null.
+
+    So a store that requires it fails the kit; a required param (`strategy`) is always sent.
+    """
+    command = closing(fake("echo"))
+
+    async def sent(call: Awaitable[object]) -> dict[str, Any]:
+        with pytest.raises(StorageIOError) as caught:
+            await call
+        params: dict[str, Any] = json.loads(str(caught.value))
+        return params
+
+    async with command() as store:
+        record = run("r1", "t")
+        assert set(await sent(store.checkpoint_append("t", [], None, record))) == {"thread_id", "messages", "run"}
+        assert (await sent(store.checkpoint_append("t", [], 0, record)))["expected_version"] == 0
+        assert await sent(store.validate_thread_hierarchy("t", None)) == {"thread_id": "t"}
+        assert await sent(store.validate_thread_hierarchy("t", "p")) == {"thread_id": "t", "parent_thread_id": "p"}
+        assert await sent(store.delete_thread_with_strategy("t")) == {"thread_id": "t", "strategy": "detach"}
+
+
 def test_an_empty_command_is_refused() -> None:
     """`StoreCommand("")` says what to give."""
     with pytest.raises(ValueError, match="needs a command to run"):
@@ -653,6 +677,41 @@ async def test_the_server_refuses_what_is_not_a_request(raw: Callable[[str], Awa
     shapeless = await raw('{"jsonrpc": "2.0", "id": 10, "method": "save_thread", "params": {"thread": {"id": 5}}}')
     assert shapeless["error"]["data"]["kind"] == "Validation"
     assert (await raw('{"jsonrpc": "2.0", "id": 11, "method": "close", "params": {}}'))["result"] is None
+
+
+def _request(request_id: int, method: str, params: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+
+
+async def test_the_server_takes_a_question_mark_param_left_out_or_null_as_none(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """A `?` param left out or null is None (`expected_version`, `parent_thread_id`); a required one missing: -32602."""
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    record = run("r1", "t").to_json()
+    appended = [
+        await raw(
+            _request(3, "checkpoint_append", {"thread_id": "t", "messages": [user("m1").to_json()], "run": record})
+        ),
+        await raw(
+            _request(
+                4,
+                "checkpoint_append",
+                {"thread_id": "t", "messages": [user("m2").to_json()], "expected_version": None, "run": record},
+            )
+        ),
+    ]
+    assert [answer.get("result") for answer in appended] == [1, 2], appended
+    validated = [
+        await raw(_request(5, "validate_thread_hierarchy", {"thread_id": "t"})),
+        await raw(_request(6, "validate_thread_hierarchy", {"thread_id": "t", "parent_thread_id": None})),
+    ]
+    assert validated == [{"jsonrpc": "2.0", "id": 5, "result": None}, {"jsonrpc": "2.0", "id": 6, "result": None}]
+    no_run = await raw(_request(7, "checkpoint_append", {"thread_id": "t", "messages": []}))
+    assert no_run["error"] == {"code": -32602, "message": "checkpoint_append: missing param 'run'"}
+    no_strategy = await raw(_request(8, "delete_thread_with_strategy", {"thread_id": "t"}))
+    assert no_strategy["error"] == {"code": -32602, "message": "delete_thread_with_strategy: missing param 'strategy'"}
 
 
 def test_serve_refuses_a_store_target_that_names_nothing(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -94,6 +95,21 @@ def test_a_store_process_that_crashes_fails_with_its_last_words(pytester: pytest
     output = result.stdout.str()
     assert "StoreProcessExited" in output
     assert "fake store: crashed in load_thread" in output
+
+
+def test_a_store_process_that_requires_a_question_mark_param_does_not_conform(pytester: pytest.Pytester) -> None:
+    """The kit leaves out `expected_version` when it is None: a store that answers -32602 then fails CKP-3."""
+    result = run_in_process(
+        pytester, "--store-command", fake_command("requires-expected-version"), "--conformance-rules", "CKP-3"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1
+    assert outcomes.get("passed", 0) >= 1  # the calls that give expected_version pass: only the omission fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert "FAILED test_conformance.py::TestConformance::test_no_expected_version_appends_unconditionally" in output
+    assert "checkpoint_append: missing param 'expected_version'" in output
+    assert re.search(r"^CKP-3 +failed", output, re.MULTILINE), output
 
 
 def run_kit(tmp_path: Path, command: str, *arguments: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
