@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.kit._scenarios import run, user
 from reference_store import ReferenceStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,6 +163,35 @@ def test_the_node_store_conforms(tmp_path: Path, node: str) -> None:
     assert result.returncode == 0, _verdict(result)
     assert "thread_state yes, atomic_delete yes, concurrent_writers yes, cancel_safe yes" in _verdict(result)
     assert {rule for rule, status in statuses.items() if status != "passed"} == {"DUR-1", "DUR-2"}
+
+
+def test_the_node_store_takes_a_question_mark_param_left_out_or_null(node: str) -> None:
+    """`expected_version` and `parent_thread_id` left out or null are absent; a required param left out is -32602."""
+    record, messages = run("r1", "t").to_json(), [user("m1").to_json()]
+    calls: list[tuple[str, dict[str, object]]] = [
+        ("initialize", {"protocol_version": "1.0", "client": "test"}),
+        ("open", {"location": None}),
+        ("checkpoint_append", {"thread_id": "t", "messages": messages, "run": record}),
+        ("checkpoint_append", {"thread_id": "t", "messages": [], "expected_version": None, "run": record}),
+        ("validate_thread_hierarchy", {"thread_id": "t"}),
+        ("validate_thread_hierarchy", {"thread_id": "t", "parent_thread_id": None}),
+        ("checkpoint_append", {"thread_id": "t", "messages": []}),
+        ("delete_thread_with_strategy", {"thread_id": "t"}),
+        ("shutdown", {}),
+    ]
+    lines = "".join(
+        json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n"
+        for number, (method, params) in enumerate(calls)
+    )
+    result = subprocess.run(
+        [node, str(NODE_STORE)], input=lines, capture_output=True, text=True, check=False, timeout=60
+    )
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [answer.get("result") for answer in answers[2:6]] == [1, 1, None, None], answers
+    assert [answer["error"] for answer in answers[6:8]] == [
+        {"code": -32602, "message": "checkpoint_append: missing param 'run'"},
+        {"code": -32602, "message": "delete_thread_with_strategy: missing param 'strategy'"},
+    ]
 
 
 def test_the_node_store_keeps_the_durable_rules_with_a_file(tmp_path: Path, node: str) -> None:
