@@ -24,6 +24,7 @@ import pytest
 
 from conformance import (
     AlreadyExistsError,
+    CheckpointSnapshot,
     ChildThreadDeleteStrategy,
     CommitUnknownError,
     InvalidCursorError,
@@ -714,6 +715,29 @@ async def test_the_server_takes_a_question_mark_param_left_out_or_null_as_none(
     assert no_strategy["error"] == {"code": -32602, "message": "delete_thread_with_strategy: missing param 'strategy'"}
 
 
+async def test_the_server_writes_results_in_the_canonical_serde_shape(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """The served reference re-serializes what it read: unknown fields and nulls dropped, defaults written.
+
+    A model written with an unknown field reads back equal, and a checkpoint without a
+    latest run or thread state omits both.
+    """
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    written = {"id": "t", "resource_id": None, "metadata": {"updated_at": 5, "title": None, "extra": 1}, "extra": [1]}
+    assert (await raw(_request(3, "save_thread", {"thread": written})))["result"] is None
+    loaded = (await raw(_request(4, "load_thread", {"thread_id": "t"})))["result"]
+    assert loaded == {"id": "t", "metadata": {"updated_at": 5}}
+    assert Thread.from_json(loaded) == Thread.from_json(written)
+    assert "result" in await raw(_request(5, "save_thread_state", {"thread_id": "t", "state": {"extra": True}}))
+    state = await raw(_request(6, "load_thread_state", {"thread_id": "t"}))
+    assert state["result"] == {"revision": 0, "extensions": {}}
+    assert "result" in await raw(_request(7, "save_messages", {"thread_id": "u", "messages": [user("m1").to_json()]}))
+    snapshot = (await raw(_request(8, "load_checkpoint", {"thread_id": "u"})))["result"]
+    assert snapshot == {"messages": [user("m1").to_json()], "message_version": 1}
+
+
 def test_serve_refuses_a_store_target_that_names_nothing(tmp_path: Path) -> None:
     """`python -m conformance serve --store` with a bad target exits 2 and says what is wrong."""
     result = subprocess.run(
@@ -957,6 +981,32 @@ def test_a_result_of_the_wrong_shape_does_not_decode(method: str, result: Any) -
     """Every result is checked against its method's shape; the client turns this into WireProtocolError."""
     with pytest.raises(SerializationError):
         METHODS[method].result.decode(result)
+
+
+def test_a_result_reads_as_its_model_whatever_its_nulls_unknown_keys_and_key_order() -> None:
+    """The kit reads results as models: null for an absent optional field, unknown keys, key order change nothing.
+
+    Upstream's serde reads them alike, so a store that sends back the JSON it was sent
+    conforms as one that writes the canonical shape.
+    """
+    record = run("r1", "t", RunStatus.DONE, updated_at=4)
+    snapshot = CheckpointSnapshot(messages=[user("m1")], message_version=1, latest_run=record)
+    canonical = snapshot.to_json()
+    message = cast(dict[str, Any], canonical["messages"])[0]
+    variants: list[Any] = [
+        {**canonical, "thread_state": None},
+        {**canonical, "from_a_newer_store": {"x": 1}, "messages": [{**message, "unknown": True, "tool_calls": None}]},
+        dict(reversed(canonical.items())),
+        {**canonical, "latest_run": dict(reversed({**record.to_json(), "waiting": None, "extra": 0}.items()))},
+    ]
+    decode = METHODS["load_checkpoint"].result.decode
+    for variant in variants:
+        assert decode(variant) == snapshot, variant
+    absent = CheckpointSnapshot(messages=[], message_version=0)
+    assert decode({"messages": [], "message_version": 0, "latest_run": None, "thread_state": None}) == absent
+    saved = Thread(id="t", metadata=ThreadMetadata(updated_at=5))
+    loose = {"metadata": {"title": None, "updated_at": 5, "extra": []}, "resource_id": None, "id": "t", "extra": 1}
+    assert METHODS["load_thread"].result.decode(loose) == saved
 
 
 @pytest.mark.parametrize(
