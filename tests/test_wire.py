@@ -738,6 +738,26 @@ async def test_the_server_writes_results_in_the_canonical_serde_shape(
     assert snapshot == {"messages": [user("m1").to_json()], "message_version": 1}
 
 
+async def test_the_server_refuses_a_model_with_a_negative_integer_as_validation(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """Every integer in a model is unsigned upstream: a negative one is a Validation storage error, not -32602."""
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    negative: list[tuple[str, dict[str, Any]]] = [
+        ("save_thread", {"thread": {"id": "t", "metadata": {"created_at": -1}}}),
+        ("create_run", {"record": {**run("r1", "t").to_json(), "steps": -1}}),
+        ("save_thread_state", {"thread_id": "t", "state": {"revision": -1, "extensions": {}}}),
+        ("load_message_records_range", {"thread_id": "t", "range": {"from_seq": -1, "to_seq": 2}}),
+    ]
+    for number, (method, params) in enumerate(negative, start=3):
+        answer = await raw(_request(number, method, params))
+        assert answer["error"]["code"] == -32000, answer
+        assert answer["error"]["data"]["kind"] == "Validation", answer
+        assert "must be an integer >= 0, got int -1" in answer["error"]["message"], answer
+    assert (await raw(_request(7, "load_thread", {"thread_id": "t"})))["result"] is None
+
+
 def test_serve_refuses_a_store_target_that_names_nothing(tmp_path: Path) -> None:
     """`python -m conformance serve --store` with a bad target exits 2 and says what is wrong."""
     result = subprocess.run(
