@@ -15,8 +15,10 @@
 // before it changes anything, so a refused call leaves the store as it was (ATO-1).
 //
 // Models are kept as the JSON the kit sent (their serde shape, SPEC section 2) and
-// written back as they are; the rules are ported from the contract's Python helpers
-// (conformance/contract/), function by function, with SPEC rule IDs in comments.
+// written back as they are: the kit reads results as models, so that conforms as well
+// as re-serializing them would (PROTOCOL.md section 9). The rules are ported from the
+// contract's Python helpers (conformance/contract/), function by function, with SPEC
+// rule IDs in comments.
 
 import fs from "node:fs";
 import path from "node:path";
