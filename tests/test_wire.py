@@ -1012,7 +1012,7 @@ def test_a_result_reads_as_its_model_whatever_its_nulls_unknown_keys_and_key_ord
     record = run("r1", "t", RunStatus.DONE, updated_at=4)
     snapshot = CheckpointSnapshot(messages=[user("m1")], message_version=1, latest_run=record)
     canonical = snapshot.to_json()
-    message = cast(dict[str, Any], canonical["messages"])[0]
+    message = cast(list[dict[str, Any]], canonical["messages"])[0]
     variants: list[Any] = [
         {**canonical, "thread_state": None},
         {**canonical, "from_a_newer_store": {"x": 1}, "messages": [{**message, "unknown": True, "tool_calls": None}]},
@@ -1025,7 +1025,12 @@ def test_a_result_reads_as_its_model_whatever_its_nulls_unknown_keys_and_key_ord
     absent = CheckpointSnapshot(messages=[], message_version=0)
     assert decode({"messages": [], "message_version": 0, "latest_run": None, "thread_state": None}) == absent
     saved = Thread(id="t", metadata=ThreadMetadata(updated_at=5))
-    loose = {"metadata": {"title": None, "updated_at": 5, "extra": []}, "resource_id": None, "id": "t", "extra": 1}
+    loose: dict[str, Any] = {
+        "metadata": {"title": None, "updated_at": 5, "extra": []},
+        "resource_id": None,
+        "id": "t",
+        "extra": 1,
+    }
     assert METHODS["load_thread"].result.decode(loose) == saved
 
 
