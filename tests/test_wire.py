@@ -24,6 +24,7 @@ import pytest
 
 from conformance import (
     AlreadyExistsError,
+    CheckpointSnapshot,
     ChildThreadDeleteStrategy,
     CommitUnknownError,
     InvalidCursorError,
@@ -313,6 +314,30 @@ async def test_mistyped_arguments_raise_type_error_before_anything_is_sent(
             await store.save_messages("t", ["not a message"])  # type: ignore[list-item]
         with pytest.raises(TypeError, match="argument 'query' must be a ThreadQuery"):
             await store.list_threads_query(RunQuery())  # type: ignore[arg-type]
+
+
+async def test_the_client_leaves_out_an_optional_param_that_is_none(
+    closing: Callable[[StoreCommand], StoreCommand],
+) -> None:
+    """A `?` param (`expected_version`, `parent_thread_id`) is left out of the request when None, never sent null.
+
+    So a store that requires it fails the kit; a required param (`strategy`) is always sent.
+    """
+    command = closing(fake("echo"))
+
+    async def sent(call: Awaitable[object]) -> dict[str, Any]:
+        with pytest.raises(StorageIOError) as caught:
+            await call
+        params: dict[str, Any] = json.loads(str(caught.value))
+        return params
+
+    async with command() as store:
+        record = run("r1", "t")
+        assert set(await sent(store.checkpoint_append("t", [], None, record))) == {"thread_id", "messages", "run"}
+        assert (await sent(store.checkpoint_append("t", [], 0, record)))["expected_version"] == 0
+        assert await sent(store.validate_thread_hierarchy("t", None)) == {"thread_id": "t"}
+        assert await sent(store.validate_thread_hierarchy("t", "p")) == {"thread_id": "t", "parent_thread_id": "p"}
+        assert await sent(store.delete_thread_with_strategy("t")) == {"thread_id": "t", "strategy": "detach"}
 
 
 def test_an_empty_command_is_refused() -> None:
@@ -655,6 +680,84 @@ async def test_the_server_refuses_what_is_not_a_request(raw: Callable[[str], Awa
     assert (await raw('{"jsonrpc": "2.0", "id": 11, "method": "close", "params": {}}'))["result"] is None
 
 
+def _request(request_id: int, method: str, params: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+
+
+async def test_the_server_takes_a_question_mark_param_left_out_or_null_as_none(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """A `?` param left out or null is None (`expected_version`, `parent_thread_id`); a required one missing: -32602."""
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    record = run("r1", "t").to_json()
+    appended = [
+        await raw(
+            _request(3, "checkpoint_append", {"thread_id": "t", "messages": [user("m1").to_json()], "run": record})
+        ),
+        await raw(
+            _request(
+                4,
+                "checkpoint_append",
+                {"thread_id": "t", "messages": [user("m2").to_json()], "expected_version": None, "run": record},
+            )
+        ),
+    ]
+    assert [answer.get("result") for answer in appended] == [1, 2], appended
+    validated = [
+        await raw(_request(5, "validate_thread_hierarchy", {"thread_id": "t"})),
+        await raw(_request(6, "validate_thread_hierarchy", {"thread_id": "t", "parent_thread_id": None})),
+    ]
+    assert validated == [{"jsonrpc": "2.0", "id": 5, "result": None}, {"jsonrpc": "2.0", "id": 6, "result": None}]
+    no_run = await raw(_request(7, "checkpoint_append", {"thread_id": "t", "messages": []}))
+    assert no_run["error"] == {"code": -32602, "message": "checkpoint_append: missing param 'run'"}
+    no_strategy = await raw(_request(8, "delete_thread_with_strategy", {"thread_id": "t"}))
+    assert no_strategy["error"] == {"code": -32602, "message": "delete_thread_with_strategy: missing param 'strategy'"}
+
+
+async def test_the_server_writes_results_in_the_canonical_serde_shape(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """The served reference re-serializes what it read: unknown fields and nulls dropped, defaults written.
+
+    A model written with an unknown field reads back equal, and a checkpoint without a
+    latest run or thread state omits both.
+    """
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    written = {"id": "t", "resource_id": None, "metadata": {"updated_at": 5, "title": None, "extra": 1}, "extra": [1]}
+    assert (await raw(_request(3, "save_thread", {"thread": written})))["result"] is None
+    loaded = (await raw(_request(4, "load_thread", {"thread_id": "t"})))["result"]
+    assert loaded == {"id": "t", "metadata": {"updated_at": 5}}
+    assert Thread.from_json(loaded) == Thread.from_json(written)
+    assert "result" in await raw(_request(5, "save_thread_state", {"thread_id": "t", "state": {"extra": True}}))
+    state = await raw(_request(6, "load_thread_state", {"thread_id": "t"}))
+    assert state["result"] == {"revision": 0, "extensions": {}}
+    assert "result" in await raw(_request(7, "save_messages", {"thread_id": "u", "messages": [user("m1").to_json()]}))
+    snapshot = (await raw(_request(8, "load_checkpoint", {"thread_id": "u"})))["result"]
+    assert snapshot == {"messages": [user("m1").to_json()], "message_version": 1}
+
+
+async def test_the_server_refuses_a_model_with_a_negative_integer_as_validation(
+    raw: Callable[[str], Awaitable[dict[str, Any]]],
+) -> None:
+    """Every integer in a model is unsigned upstream: a negative one is a Validation storage error, not -32602."""
+    assert "result" in await raw(_request(1, "initialize", {}))
+    assert "result" in await raw(_request(2, "open", {"location": None}))
+    negative: list[tuple[str, dict[str, Any]]] = [
+        ("save_thread", {"thread": {"id": "t", "metadata": {"created_at": -1}}}),
+        ("create_run", {"record": {**run("r1", "t").to_json(), "steps": -1}}),
+        ("save_thread_state", {"thread_id": "t", "state": {"revision": -1, "extensions": {}}}),
+        ("load_message_records_range", {"thread_id": "t", "range": {"from_seq": -1, "to_seq": 2}}),
+    ]
+    for number, (method, params) in enumerate(negative, start=3):
+        answer = await raw(_request(number, method, params))
+        assert answer["error"]["code"] == -32000, answer
+        assert answer["error"]["data"]["kind"] == "Validation", answer
+        assert "must be an integer >= 0, got int -1" in answer["error"]["message"], answer
+    assert (await raw(_request(7, "load_thread", {"thread_id": "t"})))["result"] is None
+
+
 def test_serve_refuses_a_store_target_that_names_nothing(tmp_path: Path) -> None:
     """`python -m conformance serve --store` with a bad target exits 2 and says what is wrong."""
     result = subprocess.run(
@@ -898,6 +1001,37 @@ def test_a_result_of_the_wrong_shape_does_not_decode(method: str, result: Any) -
     """Every result is checked against its method's shape; the client turns this into WireProtocolError."""
     with pytest.raises(SerializationError):
         METHODS[method].result.decode(result)
+
+
+def test_a_result_reads_as_its_model_whatever_its_nulls_unknown_keys_and_key_order() -> None:
+    """The kit reads results as models: null for an absent optional field, unknown keys, key order change nothing.
+
+    Upstream's serde reads them alike, so a store that sends back the JSON it was sent
+    conforms as one that writes the canonical shape.
+    """
+    record = run("r1", "t", RunStatus.DONE, updated_at=4)
+    snapshot = CheckpointSnapshot(messages=[user("m1")], message_version=1, latest_run=record)
+    canonical = snapshot.to_json()
+    message = cast(list[dict[str, Any]], canonical["messages"])[0]
+    variants: list[Any] = [
+        {**canonical, "thread_state": None},
+        {**canonical, "from_a_newer_store": {"x": 1}, "messages": [{**message, "unknown": True, "tool_calls": None}]},
+        dict(reversed(canonical.items())),
+        {**canonical, "latest_run": dict(reversed({**record.to_json(), "waiting": None, "extra": 0}.items()))},
+    ]
+    decode = METHODS["load_checkpoint"].result.decode
+    for variant in variants:
+        assert decode(variant) == snapshot, variant
+    absent = CheckpointSnapshot(messages=[], message_version=0)
+    assert decode({"messages": [], "message_version": 0, "latest_run": None, "thread_state": None}) == absent
+    saved = Thread(id="t", metadata=ThreadMetadata(updated_at=5))
+    loose: dict[str, Any] = {
+        "metadata": {"title": None, "updated_at": 5, "extra": []},
+        "resource_id": None,
+        "id": "t",
+        "extra": 1,
+    }
+    assert METHODS["load_thread"].result.decode(loose) == saved
 
 
 @pytest.mark.parametrize(

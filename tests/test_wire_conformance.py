@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.kit._scenarios import run, user
 from reference_store import ReferenceStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,21 @@ def test_a_store_process_that_crashes_fails_with_its_last_words(pytester: pytest
     assert "fake store: crashed in load_thread" in output
 
 
+def test_a_store_process_that_requires_a_question_mark_param_does_not_conform(pytester: pytest.Pytester) -> None:
+    """The kit leaves out `expected_version` when it is None: a store that answers -32602 then fails CKP-3."""
+    result = run_in_process(
+        pytester, "--store-command", fake_command("requires-expected-version"), "--conformance-rules", "CKP-3"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1
+    assert outcomes.get("passed", 0) >= 1  # the calls that give expected_version pass: only the omission fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert "FAILED test_conformance.py::TestConformance::test_no_expected_version_appends_unconditionally" in output
+    assert "checkpoint_append: missing param 'expected_version'" in output
+    assert re.search(r"^CKP-3 +failed", output, re.MULTILINE), output
+
+
 def run_kit(tmp_path: Path, command: str, *arguments: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     """`python -m conformance --store-command COMMAND` from the repository root; its result and rule statuses."""
     report = tmp_path / "report.json"
@@ -146,6 +163,35 @@ def test_the_node_store_conforms(tmp_path: Path, node: str) -> None:
     assert result.returncode == 0, _verdict(result)
     assert "thread_state yes, atomic_delete yes, concurrent_writers yes, cancel_safe yes" in _verdict(result)
     assert {rule for rule, status in statuses.items() if status != "passed"} == {"DUR-1", "DUR-2"}
+
+
+def test_the_node_store_takes_a_question_mark_param_left_out_or_null(node: str) -> None:
+    """`expected_version` and `parent_thread_id` left out or null are absent; a required param left out is -32602."""
+    record, messages = run("r1", "t").to_json(), [user("m1").to_json()]
+    calls: list[tuple[str, dict[str, object]]] = [
+        ("initialize", {"protocol_version": "1.0", "client": "test"}),
+        ("open", {"location": None}),
+        ("checkpoint_append", {"thread_id": "t", "messages": messages, "run": record}),
+        ("checkpoint_append", {"thread_id": "t", "messages": [], "expected_version": None, "run": record}),
+        ("validate_thread_hierarchy", {"thread_id": "t"}),
+        ("validate_thread_hierarchy", {"thread_id": "t", "parent_thread_id": None}),
+        ("checkpoint_append", {"thread_id": "t", "messages": []}),
+        ("delete_thread_with_strategy", {"thread_id": "t"}),
+        ("shutdown", {}),
+    ]
+    lines = "".join(
+        json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n"
+        for number, (method, params) in enumerate(calls)
+    )
+    result = subprocess.run(
+        [node, str(NODE_STORE)], input=lines, capture_output=True, text=True, check=False, timeout=60
+    )
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [answer.get("result") for answer in answers[2:6]] == [1, 1, None, None], answers
+    assert [answer["error"] for answer in answers[6:8]] == [
+        {"code": -32602, "message": "checkpoint_append: missing param 'run'"},
+        {"code": -32602, "message": "delete_thread_with_strategy: missing param 'strategy'"},
+    ]
 
 
 def test_the_node_store_keeps_the_durable_rules_with_a_file(tmp_path: Path, node: str) -> None:

@@ -20,7 +20,13 @@ to standard error (`got <method>`), and answers store methods as MODE says:
   capabilities that are not names; `open` answers a number;
 - `minimal`: -32601 (method not found) for every default method, null otherwise;
 - `hold`: holds the answer to `load_thread("slow")` until it is cancelled, then logs
-  "answered cancelled" 0.2 s later and answers -32800; null to everything else.
+  "answered cancelled" 0.2 s later and answers -32800; null to everything else;
+- `echo`: a storage error of kind Io whose message is the request's `params` as
+  received (JSON), so a test can read the request line the kit sent;
+- `requires-expected-version`: not a fake, the reference store served as
+  `python -m conformance serve` serves it, except that `expected_version` is a
+  required param (-32602 when it is left out): a store that does not take a `?` param
+  left out.
 """
 
 from __future__ import annotations
@@ -109,11 +115,36 @@ def main(mode: str) -> None:
             send({"id": request_id, "method": "load_thread", "params": {}})
         elif mode == "minimal" and method not in ABSTRACT:
             send({"id": request_id, "error": {"code": -32601, "message": f"no {method}"}})
+        elif mode == "echo":
+            params = json.dumps(message["params"])
+            send(
+                {
+                    "id": request_id,
+                    "error": {"code": -32000, "message": params, "data": {"kind": "Io", "message": params}},
+                }
+            )
         elif mode == "hold" and message["params"].get("thread_id") == "slow":
             held = request_id
         elif mode != "silent":
             send({"id": request_id, "result": None})
 
 
+def serve_requiring(name: str) -> None:
+    """Serve the reference store, answering -32602 to a request that leaves out the param `name`."""
+    from dataclasses import replace
+
+    from conformance import serve_store
+    from conformance.wire._protocol import METHODS
+    from reference_store import ReferenceStore
+
+    for method in list(METHODS.values()):
+        params = tuple(replace(param, optional=False) if param.name == name else param for param in method.params)
+        METHODS[method.name] = replace(method, params=params)
+    serve_store(ReferenceStore)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "requires-expected-version":
+        serve_requiring("expected_version")
+    else:
+        main(sys.argv[1])

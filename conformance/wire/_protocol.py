@@ -49,7 +49,7 @@ from conformance.wire._values import (
     optional,
 )
 
-__all__ = ["METHODS", "PROTOCOL_VERSION", "Method", "error_from_json", "error_to_json"]
+__all__ = ["METHODS", "PROTOCOL_VERSION", "Method", "Param", "error_from_json", "error_to_json"]
 
 #: The protocol version this kit speaks; a store must answer `initialize` with the same major version.
 PROTOCOL_VERSION = "1.0"
@@ -116,38 +116,63 @@ def error_from_json(data: object) -> StorageError:
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """One param of a store method: its name, how its value crosses, and whether it is `?`.
+
+    An `optional` param (`?` in PROTOCOL.md section 3) may be left out or be `null`:
+    both mean `None`. The kit leaves it out when it is `None`, so that a store that
+    requires it fails; every other param is required.
+    """
+
+    name: str
+    value: Value[Any]
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Method(Generic[_T]):
-    """One store method on the wire: its params (name, how it crosses) and its result.
+    """One store method on the wire: its params and its result.
 
     `abstract` methods every store process must answer; for the others it may answer
     -32601 (method not found) and the kit runs the contract's default in their place.
     """
 
     name: str
-    params: tuple[tuple[str, Value[Any]], ...]
+    params: tuple[Param, ...]
     result: Value[_T]
     abstract: bool = False
 
     def encode_params(self, args: tuple[Any, ...]) -> JsonObject:
-        """The `params` object of a call with positional `args`; `TypeError` names a mistyped one."""
-        return {name: value.encode(arg, name) for (name, value), arg in zip(self.params, args, strict=True)}
+        """The `params` object of a call with positional `args`; `TypeError` names a mistyped one.
+
+        An optional param whose value is `None` is left out.
+        """
+        return {
+            param.name: param.value.encode(arg, param.name)
+            for param, arg in zip(self.params, args, strict=True)
+            if not (param.optional and arg is None)
+        }
 
     def decode_params(self, params: JsonValue) -> dict[str, Any]:
-        """Keyword arguments from a `params` object.
+        """Keyword arguments from a `params` object; an optional param left out is `None`.
 
-        Raises `KeyError` naming a missing param and `SerializationError` for one of the
-        wrong shape.
+        Raises `KeyError` naming a missing required param and `SerializationError` for
+        one of the wrong shape.
         """
         if not isinstance(params, dict):
             raise SerializationError(f"{self.name}: params must be an object")
-        missing = [name for name, _ in self.params if name not in params]
+        missing = [param.name for param in self.params if not param.optional and param.name not in params]
         if missing:
             raise KeyError(missing[0])
-        return {name: value.decode(params[name]) for name, value in self.params}
+        return {param.name: param.value.decode(params.get(param.name)) for param in self.params}
 
 
-def _method(name: str, result: Value[_T], *params: tuple[str, Value[Any]], abstract: bool = False) -> Method[_T]:
-    return Method(name, params, result, abstract)
+def _method(
+    name: str, result: Value[_T], *params: Param | tuple[str, Value[Any]], abstract: bool = False
+) -> Method[_T]:
+    return Method(
+        name, tuple(param if isinstance(param, Param) else Param(*param) for param in params), result, abstract
+    )
 
 
 _THREAD_ID = ("thread_id", TEXT)
@@ -177,7 +202,7 @@ DELETE_THREAD_WITH_STRATEGY = _method("delete_thread_with_strategy", NOTHING, _T
 LIST_THREADS_QUERY = _method("list_threads_query", THREAD_PAGE, ("query", THREAD_QUERY))
 LIST_CHILD_THREADS = _method("list_child_threads", list_of(model_of(Thread), "Thread"), ("parent_thread_id", TEXT))
 VALIDATE_THREAD_HIERARCHY = _method(
-    "validate_thread_hierarchy", NOTHING, _THREAD_ID, ("parent_thread_id", OPTIONAL_TEXT)
+    "validate_thread_hierarchy", NOTHING, _THREAD_ID, Param("parent_thread_id", OPTIONAL_TEXT, optional=True)
 )
 LOAD_MESSAGES = _method("load_messages", optional(MESSAGES), _THREAD_ID)
 LOAD_MESSAGE_RECORDS = _method("load_message_records", optional(RECORDS), _THREAD_ID)
@@ -194,7 +219,7 @@ CHECKPOINT_APPEND = _method(
     INTEGER,
     _THREAD_ID,
     ("messages", MESSAGES),
-    ("expected_version", PASSED),
+    Param("expected_version", PASSED, optional=True),
     ("run", model_of(RunRecord)),
 )
 LOAD_CHECKPOINT = _method("load_checkpoint", optional(model_of(CheckpointSnapshot)), _THREAD_ID)

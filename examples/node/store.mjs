@@ -15,8 +15,10 @@
 // before it changes anything, so a refused call leaves the store as it was (ATO-1).
 //
 // Models are kept as the JSON the kit sent (their serde shape, SPEC section 2) and
-// written back as they are; the rules are ported from the contract's Python helpers
-// (conformance/contract/), function by function, with SPEC rule IDs in comments.
+// written back as they are: the kit reads results as models, so that conforms as well
+// as re-serializing them would (PROTOCOL.md section 9). The rules are ported from the
+// contract's Python helpers (conformance/contract/), function by function, with SPEC
+// rule IDs in comments.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -602,6 +604,7 @@ const METHODS = {
     return null;
   },
   validate_thread_hierarchy(s, p) {
+    // parent_thread_id is `?`: left out (undefined) or null, both are no parent (normalizeLineageId).
     checkHierarchy(s, id(p.thread_id, "thread_id"), p.parent_thread_id);
     return null;
   },
@@ -730,7 +733,7 @@ const METHODS = {
   },
   checkpoint_append(s, p) {
     const threadId = id(p.thread_id, "thread_id");
-    const expected = p.expected_version;
+    const expected = p.expected_version; // `?`: left out (undefined) or null, both are "no expectation"
     if (present(expected) && !isCount(expected)) {
       throw invalid(`argument 'expected_version' must be None or an integer >= 0, got ${JSON.stringify(expected)}`);
     }
@@ -881,6 +884,23 @@ class MemoryState {
 
 // ── the protocol ──────────────────────────────────────────────────────
 
+// The required params of each method (PROTOCOL.md section 3): a request that leaves one out is -32602.
+// The two `?` params, `expected_version` of checkpoint_append and `parent_thread_id` of
+// validate_thread_hierarchy, are not listed: left out (undefined) or null, both mean absent.
+const REQUIRED_PARAMS = {
+  load_thread: ["thread_id"], save_thread: ["thread"], delete_thread: ["thread_id"], list_threads: ["offset", "limit"],
+  load_committed_messages: ["thread_id"], save_messages: ["thread_id", "messages"], delete_messages: ["thread_id"],
+  update_thread_metadata: ["id", "metadata"], create_run: ["record"], load_run: ["run_id"], latest_run: ["thread_id"],
+  list_runs: ["query"], checkpoint: ["thread_id", "messages", "run"],
+  save_thread_validated: ["thread"], save_thread_state: ["thread_id", "state"], load_thread_state: ["thread_id"],
+  delete_thread_with_strategy: ["thread_id", "strategy"], list_threads_query: ["query"],
+  list_child_threads: ["parent_thread_id"], validate_thread_hierarchy: ["thread_id"], load_messages: ["thread_id"],
+  load_message_records: ["thread_id"], list_message_records: ["thread_id", "query"],
+  append_message_records: ["thread_id", "messages"], load_message_record: ["thread_id", "message_id"],
+  load_message_records_range: ["thread_id", "range"], checkpoint_append: ["thread_id", "messages", "run"],
+  load_checkpoint: ["thread_id"],
+};
+
 let store = null; // the open store: a MemoryState or a FileBackedState
 let initialized = false;
 
@@ -906,6 +926,8 @@ function handle(method, params) {
   if (operation === undefined) throw new RpcError(-32601, `unknown method '${method}'`);
   if (store === null) throw new RpcError(-32002, `${method}: no store is open; send 'open' first`);
   if (!isObject(params)) throw new RpcError(-32602, `${method}: params must be an object`);
+  const missing = REQUIRED_PARAMS[method].find((name) => !(name in params));
+  if (missing !== undefined) throw new RpcError(-32602, `${method}: missing param '${missing}'`);
   return store.run(!READS.has(method), (state) => operation(state, params));
 }
 
