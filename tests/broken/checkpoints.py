@@ -74,12 +74,13 @@ class AppendAcceptsForeignRun(ReferenceStore):
         if run.thread_id == thread_id:
             return await super().checkpoint_append(thread_id, messages, expected_version, run)
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id))
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
-            self._threads.put(self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id)))
+            self._threads.put(projected)
             if messages:
                 self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
             self._runs.put(run.copy())
@@ -182,12 +183,13 @@ class AppendValidatesOneSeqLate(ReferenceStore):
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(log.positions if log is not None else {}, actual + 2, messages)
-            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._threads.put(projected)
             if messages:
                 log = self._logs.setdefault(thread_id, MessageLog())
                 log.extend([m.copy() for m in messages])
@@ -226,11 +228,12 @@ class AppendTrustsMatchingVersion(ReferenceStore):
         if expected_version is None:
             return await super().checkpoint_append(thread_id, messages, expected_version, run)
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._threads.put(projected)
             if messages:
                 log = self._logs.setdefault(thread_id, MessageLog())
                 log.extend([m.copy() for m in messages])
