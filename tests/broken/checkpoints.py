@@ -22,6 +22,13 @@ from conformance import (
 )
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
+from reference_store._store import _count
+
+
+def _checked_version(expected_version: int | None) -> None:
+    """Refuse a negative or non-integer `expected_version` as the reference store does, so that is not the bug."""
+    if expected_version is not None:
+        _count(expected_version, "expected_version")
 
 
 class CheckpointSkipsHierarchy(ReferenceStore):
@@ -183,6 +190,7 @@ class AppendChecksVersionFirst(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         async with self._lock:
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
@@ -205,6 +213,7 @@ class AppendChecksHierarchyAfterVersion(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         run.validate_for_persist()
         if run.thread_id != thread_id:
             raise ValidationError(f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not {thread_id!r}")
@@ -231,6 +240,7 @@ class AppendValidatesDeltaBeforeVersion(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         async with self._lock:
             projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
@@ -254,6 +264,7 @@ class AppendValidatesOneSeqLate(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         async with self._lock:
             projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
@@ -297,6 +308,7 @@ class AppendTrustsMatchingVersion(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         if expected_version is None:
             return await super().checkpoint_append(thread_id, messages, expected_version, run)
         async with self._lock:
