@@ -809,11 +809,15 @@ class PostgresStore(ThreadRunStore):
                 raise ValidationError(f"thread hierarchy references missing ancestor {current!r}")
             current = parents[current]
 
-    async def _checkpointed(self, conn: Connection, thread_id: str, run: RunRecord) -> None:
-        """Check the checkpoint's hierarchy (CKP-1); write the stamped, projected thread (CKP-2, CKP-6)."""
+    async def _checkpoint_parent(self, conn: Connection, thread_id: str, run: RunRecord) -> Thread | None:
+        """Lock the thread's row and check the checkpoint's hierarchy (CKP-1); return the stored thread, if any."""
         row = await self._fetchone(conn, _LOCK_THREAD, id=thread_id)
         existing = None if row is None else _thread(row[0])
         await self._check_parent(conn, thread_id, checkpoint_parent_thread_id(existing, run))
+        return existing
+
+    async def _checkpointed(self, conn: Connection, thread_id: str, existing: Thread | None, run: RunRecord) -> None:
+        """Write the thread (`existing`, else a new one) stamped, with the run projected (CKP-2, CKP-6)."""
         stamped = existing if existing is not None else Thread(id=thread_id)
         now = now_ms()
         if stamped.metadata.created_at is None:
@@ -1176,7 +1180,7 @@ class PostgresStore(ThreadRunStore):
             if _adds_parent(run):
                 await self._lock_hierarchy(conn)
             await self._lock_log(conn, thread_id)
-            await self._checkpointed(conn, thread_id, run)
+            await self._checkpointed(conn, thread_id, await self._checkpoint_parent(conn, thread_id, run), run)
             await self._replace_log(conn, thread_id, columns)
             await conn.execute(_PUT_RUN, self._params(**run_columns))
 
@@ -1189,7 +1193,11 @@ class PostgresStore(ThreadRunStore):
         expected_version: int | None,
         run: RunRecord,
     ) -> int:
-        """Append and upsert the run under the log's lock and version check; return the new length (CKP-3, CKP-4)."""
+        """Append and upsert the run under the log's lock and version check; return the new length (CKP-3, CKP-4).
+
+        Checks the run, the hierarchy (CKP-1), the version, then the delta: the first
+        that fails decides the error (CKP-3).
+        """
         messages = _messages(messages)
         if expected_version is not None:
             _count(expected_version, "expected_version")
@@ -1199,10 +1207,11 @@ class PostgresStore(ThreadRunStore):
             if _adds_parent(run):
                 await self._lock_hierarchy(conn)
             actual = await self._lock_log(conn, thread_id)
+            existing = await self._checkpoint_parent(conn, thread_id, run)
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             columns = _checked_delta(actual + 1, messages)
-            await self._checkpointed(conn, thread_id, run)
+            await self._checkpointed(conn, thread_id, existing, run)
             if messages:
                 await self._append(conn, thread_id, actual, columns)
             elif actual == 0:

@@ -325,10 +325,15 @@ def _checked_run(thread_id: str, run: RunRecord) -> None:
         )
 
 
-def _checkpoint_thread(db: sqlite3.Connection, thread_id: str, run: RunRecord) -> None:
-    """Check the checkpoint's hierarchy (CKP-1); store the stamped thread with the run projected (CKP-2, CKP-6)."""
+def _checkpoint_parent(db: sqlite3.Connection, thread_id: str, run: RunRecord) -> Thread | None:
+    """Check the checkpoint's hierarchy (CKP-1); return the stored thread, `None` when there is none."""
     existing = _thread(db, thread_id)
     _check_parent(db, thread_id, checkpoint_parent_thread_id(existing, run))
+    return existing
+
+
+def _checkpoint_thread(db: sqlite3.Connection, thread_id: str, existing: Thread | None, run: RunRecord) -> None:
+    """Store the thread (`existing`, else a new one) stamped, with the run projected (CKP-2, CKP-6)."""
     stamped = existing if existing is not None else Thread(id=thread_id)
     now = now_ms()
     if stamped.metadata.created_at is None:
@@ -796,7 +801,7 @@ class SqliteStore(ThreadRunStore):
         stored = run.copy()
 
         def work(db: sqlite3.Connection) -> None:
-            _checkpoint_thread(db, thread_id, stored)
+            _checkpoint_thread(db, thread_id, _checkpoint_parent(db, thread_id, stored), stored)
             db.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
             _insert(db, thread_id, 1, messages)
             _put_run(db, stored)
@@ -810,7 +815,11 @@ class SqliteStore(ThreadRunStore):
         expected_version: int | None,
         run: RunRecord,
     ) -> int:
-        """Append and upsert the run under the version guard, in one transaction (CKP-3, CKP-4, CON-1)."""
+        """Append and upsert the run under the version guard, in one transaction (CKP-3, CKP-4, CON-1).
+
+        Checks the run, the hierarchy (CKP-1), the version, then the delta: the first
+        that fails decides the error (CKP-3).
+        """
         messages = _messages(messages)
         if expected_version is not None:
             _count(expected_version, "expected_version")
@@ -818,11 +827,12 @@ class SqliteStore(ThreadRunStore):
         stored = run.copy()
 
         def work(db: sqlite3.Connection) -> int:
+            existing = _checkpoint_parent(db, thread_id, stored)
             actual = _version(db, thread_id)
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             _check_delta(db, thread_id, actual + 1, messages)
-            _checkpoint_thread(db, thread_id, stored)
+            _checkpoint_thread(db, thread_id, existing, stored)
             _insert(db, thread_id, actual + 1, messages)
             _put_run(db, stored)
             return actual + len(messages)

@@ -384,17 +384,21 @@ class ReferenceStore(ThreadRunStore):
         expected_version: int | None,
         run: RunRecord,
     ) -> int:
-        """Append and upsert the run under the version guard, all or nothing (CKP-3, CKP-4)."""
+        """Append and upsert the run under the version guard, all or nothing (CKP-3, CKP-4).
+
+        Checks the run and the hierarchy (CKP-1), then the version, then the delta: the
+        first that fails decides the error (CKP-3).
+        """
         messages = message_list(messages)
         if expected_version is not None:
             _count(expected_version, "expected_version")
         async with self._lock:
-            log = self._logs.get(require(thread_id, str, "thread_id"))
+            projected = self._prepare_checkpoint(require(thread_id, str, "thread_id"), run)
+            log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
-            projected = self._prepare_checkpoint(thread_id, run)
             self._threads.put(projected)
             if messages:
                 if log is None:

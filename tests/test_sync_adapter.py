@@ -216,14 +216,18 @@ class BlockingStore:
             page.items = [r.copy() for r in page.items]
             return page
 
+    def _check_checkpoint_run(self, thread_id: str, run: RunRecord) -> None:
+        """Check the run (MOD-4, its thread) and its thread's parent as a checkpoint does (CKP-1); lock held."""
+        run.validate_for_persist()
+        if run.thread_id != thread_id:
+            raise ValidationError(f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not {thread_id!r}")
+        self.validate_thread_hierarchy(thread_id, checkpoint_parent_thread_id(self.threads.get(thread_id), run))
+
     def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         with self.lock:
-            run.validate_for_persist()
-            if run.thread_id != thread_id:
-                raise ValidationError(f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not {thread_id!r}")
+            self._check_checkpoint_run(thread_id, run)
             validate_append_only_delta([], messages)
             existing = self.threads.get(thread_id)
-            self.validate_thread_hierarchy(thread_id, checkpoint_parent_thread_id(existing, run))
             thread = existing.copy() if existing else Thread(id=thread_id)
             now = now_ms()
             if thread.metadata.created_at is None:
@@ -240,6 +244,7 @@ class BlockingStore:
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
         with self.lock:
+            self._check_checkpoint_run(thread_id, run)
             merged = list(self.logs.get(thread_id, []))
             if expected_version is not None and expected_version != len(merged):
                 raise VersionConflictError(expected_version, len(merged))

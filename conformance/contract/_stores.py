@@ -33,7 +33,7 @@ from conformance.contract._queries import (
     paginate_threads,
 )
 from conformance.contract._runs import CheckpointSnapshot, MessageSeqRange, PersistedState, RunRecord
-from conformance.contract._threads import now_ms
+from conformance.contract._threads import checkpoint_parent_thread_id, now_ms
 
 __all__ = ["RunStore", "ThreadRunCheckpointStore", "ThreadRunStore", "ThreadStore"]
 
@@ -362,11 +362,15 @@ class ThreadRunStore(ThreadStore, RunStore):
     ) -> int:
         """Append `messages` and upsert `run`, guarded by the log length; return the new length.
 
-        Raises `VersionConflictError(expected, actual)` when `expected_version` is given
-        and differs from the committed log length (CKP-3), and `ValidationError` for a
-        run of another thread (CKP-1), or as `checkpoint` does, or for a delta that
-        breaks MSG-5 (CKP-4); nothing changes then. The default is a
-        read-modify-write: not safe under concurrent writers (CON-1).
+        Checks in this order, and the first check that fails decides the error (CKP-3):
+        the run (MOD-4, and `run.thread_id == thread_id`: `ValidationError`, CKP-1); the
+        hierarchy of the thread's parent as `checkpoint` checks it (`ValidationError`,
+        CKP-1); `expected_version`, when given, against the committed log length
+        (`VersionConflictError(expected, actual)`, CKP-3); the delta as MSG-5
+        (`ValidationError`, CKP-4). Nothing changes when one fails. So a stale version
+        with an invalid run raises `ValidationError`, and a stale version with a bad
+        delta `VersionConflictError`. The default is a read-modify-write: not safe
+        under concurrent writers (CON-1).
         """
         require(thread_id, str, "thread_id")
         messages = message_list(messages)
@@ -375,10 +379,13 @@ class ThreadRunStore(ThreadStore, RunStore):
         ):
             wanted = "must be None or an integer >= 0"
             raise ValidationError(f"argument 'expected_version' {wanted}, got {expected_version!r}")
-        if require(run, RunRecord, "run").thread_id != thread_id:
+        require(run, RunRecord, "run").validate_for_persist()
+        if run.thread_id != thread_id:
             raise ValidationError(
                 f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not to the checkpointed thread {thread_id!r}"
             )
+        parent_thread_id = checkpoint_parent_thread_id(await self.load_thread(thread_id), run)
+        await self.validate_thread_hierarchy(thread_id, parent_thread_id)
         existing = await self.load_committed_messages(thread_id) or []
         actual = len(existing)
         if expected_version is not None and expected_version != actual:

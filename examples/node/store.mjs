@@ -737,10 +737,11 @@ const METHODS = {
     if (present(expected) && !isCount(expected)) {
       throw invalid(`argument 'expected_version' must be None or an integer >= 0, got ${JSON.stringify(expected)}`);
     }
+    // The run and the hierarchy, then the version, then the delta: the first that fails decides the error (CKP-3).
+    const projected = s.prepareCheckpoint(threadId, p.run);
     const log = s.logs.get(threadId) ?? [];
     if (present(expected) && expected !== log.length) throw versionConflict(expected, log.length);
     validateDelta(new Set(log.map((m) => m.id)), log.length + 1, p.messages);
-    const projected = s.prepareCheckpoint(threadId, p.run);
     s.threads.set(threadId, projected);
     if (p.messages.length > 0) s.logs.set(threadId, [...log, ...p.messages]);
     s.putRun(p.run);

@@ -12,6 +12,7 @@ from conformance import (
     RunStatus,
     Thread,
     ThreadMetadata,
+    ValidationError,
     VersionConflictError,
     apply_run_projection,
     effective_committed_view,
@@ -21,6 +22,13 @@ from conformance import (
 )
 from reference_store import ReferenceStore
 from reference_store._log import MessageLog
+from reference_store._store import _count
+
+
+def _checked_version(expected_version: int | None) -> None:
+    """Refuse a negative or non-integer `expected_version` as the reference store does, so that is not the bug."""
+    if expected_version is not None:
+        _count(expected_version, "expected_version")
 
 
 class CheckpointSkipsHierarchy(ReferenceStore):
@@ -74,12 +82,13 @@ class AppendAcceptsForeignRun(ReferenceStore):
         if run.thread_id == thread_id:
             return await super().checkpoint_append(thread_id, messages, expected_version, run)
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id))
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
-            self._threads.put(self._prepare_checkpoint(thread_id, replace(run, thread_id=thread_id)))
+            self._threads.put(projected)
             if messages:
                 self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
             self._runs.put(run.copy())
@@ -172,6 +181,80 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
             return actual + len(messages)
 
 
+class AppendChecksVersionFirst(ReferenceStore):
+    """`checkpoint_append` checks the version, the delta, then the run and hierarchy (upstream PostgreSQL's order).
+
+    A stale version then hides a run or a parent the checkpoint refuses.
+    """
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        _checked_version(expected_version)
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
+            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            if messages:
+                self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
+class AppendChecksHierarchyAfterVersion(ReferenceStore):
+    """`checkpoint_append` checks the run, the version, then the hierarchy (upstream's file store order).
+
+    A stale version then hides a missing parent, though not an invalid run.
+    """
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        _checked_version(expected_version)
+        run.validate_for_persist()
+        if run.thread_id != thread_id:
+            raise ValidationError(f"run {run.run_id!r} belongs to thread {run.thread_id!r}, not {thread_id!r}")
+        async with self._lock:
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            projected = self._prepare_checkpoint(thread_id, run)
+            validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
+            self._threads.put(projected)
+            if messages:
+                self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
+class AppendValidatesDeltaBeforeVersion(ReferenceStore):
+    """`checkpoint_append` checks the run and the hierarchy, then the delta, then the version.
+
+    A bad delta then hides a stale version: the caller is told to fix the messages, not to reload.
+    """
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        _checked_version(expected_version)
+        async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
+            log = self._logs.get(thread_id)
+            actual = len(log) if log is not None else 0
+            validate_message_delta(log.positions if log is not None else {}, actual + 1, messages)
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            self._threads.put(projected)
+            if messages:
+                self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
+            self._runs.put(run.copy())
+            return actual + len(messages)
+
+
 class AppendValidatesOneSeqLate(ReferenceStore):
     """`checkpoint_append` checks each message at one seq past the one it lands on (`version + 2`).
 
@@ -181,13 +264,15 @@ class AppendValidatesOneSeqLate(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(log.positions if log is not None else {}, actual + 2, messages)
-            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._threads.put(projected)
             if messages:
                 log = self._logs.setdefault(thread_id, MessageLog())
                 log.extend([m.copy() for m in messages])
@@ -223,14 +308,16 @@ class AppendTrustsMatchingVersion(ReferenceStore):
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        _checked_version(expected_version)
         if expected_version is None:
             return await super().checkpoint_append(thread_id, messages, expected_version, run)
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
             log = self._logs.get(thread_id)
             actual = len(log) if log is not None else 0
             if expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            self._threads.put(self._prepare_checkpoint(thread_id, run))
+            self._threads.put(projected)
             if messages:
                 log = self._logs.setdefault(thread_id, MessageLog())
                 log.extend([m.copy() for m in messages])
@@ -326,6 +413,9 @@ ZOO: list[Broken] = [
         "checkpoint_append's version counts the read view, not the raw log",
         also=("CON-1",),
     ),
+    Broken(AppendChecksVersionFirst, "CKP-3", "checkpoint_append checks the version before the run and hierarchy"),
+    Broken(AppendChecksHierarchyAfterVersion, "CKP-3", "checkpoint_append checks the hierarchy after the version"),
+    Broken(AppendValidatesDeltaBeforeVersion, "CKP-3", "checkpoint_append checks the delta before the version"),
     # also CON-2: the version is read again after the append: concurrent appenders are all told the final length
     Broken(
         AppendReturnsViewLength,

@@ -20,6 +20,7 @@ class VersionCheckedBeforeAwait(ReferenceStore):
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
         async with self._lock:
+            self._prepare_checkpoint(thread_id, run)  # the run and hierarchy first, as CKP-3 orders the checks
             found = self._logs.get(thread_id)
             actual = len(found) if found is not None else 0
             if expected_version is not None and expected_version != actual:

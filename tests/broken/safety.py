@@ -89,12 +89,12 @@ class TwoStepCheckpointAppend(ReferenceStore):
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
         async with self._lock:
+            projected = self._prepare_checkpoint(thread_id, run)
             found = self._logs.get(thread_id)
             actual = len(found) if found is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
             validate_message_delta(found.positions if found is not None else {}, actual + 1, messages)
-            projected = self._prepare_checkpoint(thread_id, run)
             self._logs.setdefault(thread_id, MessageLog()).extend([m.copy() for m in messages])
         await anyio.lowlevel.checkpoint()
         async with self._lock:

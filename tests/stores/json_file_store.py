@@ -418,11 +418,16 @@ class JsonFileStore(ThreadRunStore):
     # ── checkpoints ──────────────────────────────────────────────────
 
     @staticmethod
-    def _checkpointed(data: Data, thread_id: str, run: RunRecord) -> dict[str, Any]:
-        """Check the checkpoint's hierarchy (CKP-1); the stamped, projected thread as JSON (CKP-2)."""
+    def _checkpoint_parent(data: Data, thread_id: str, run: RunRecord) -> Thread | None:
+        """Check the checkpoint's hierarchy (CKP-1); return the stored thread, `None` when there is none."""
         raw = data["threads"].get(thread_id)
         existing = None if raw is None else Thread.from_json(raw)
         _check_parent(data["threads"], thread_id, checkpoint_parent_thread_id(existing, run))
+        return existing
+
+    @staticmethod
+    def _checkpointed(thread_id: str, existing: Thread | None, run: RunRecord) -> dict[str, Any]:
+        """The thread (`existing`, else a new one) stamped, with the run projected, as JSON (CKP-2)."""
         stamped = existing if existing is not None else Thread(id=thread_id)
         now = _now_ms()
         if stamped.metadata.created_at is None:
@@ -445,7 +450,8 @@ class JsonFileStore(ThreadRunStore):
         validate_append_only_delta([], messages)
         await self._turn()
         with self._writing() as data:
-            data["threads"][thread_id] = self._checkpointed(data, thread_id, run)
+            stored = self._checkpoint_parent(data, thread_id, run)
+            data["threads"][thread_id] = self._checkpointed(thread_id, stored, run)
             if messages:
                 data["logs"][thread_id] = [m.to_json() for m in messages]
             else:
@@ -459,18 +465,23 @@ class JsonFileStore(ThreadRunStore):
         expected_version: int | None,
         run: RunRecord,
     ) -> int:
-        """Append and upsert the run under the version guard, in one write (CKP-3, CKP-4, CON-1)."""
+        """Append and upsert the run under the version guard, in one write (CKP-3, CKP-4, CON-1).
+
+        Checks the run, the hierarchy (CKP-1), the version, then the delta: the first
+        that fails decides the error (CKP-3).
+        """
         messages = _messages(messages)
         if expected_version is not None:
             _count(expected_version, "expected_version")
         self._checked_run(thread_id, run)
         await self._turn()
         with self._writing() as data:
+            stored = self._checkpoint_parent(data, thread_id, run)
             existing = _log(data, thread_id)
             if expected_version is not None and expected_version != len(existing):
                 raise VersionConflictError(expected_version, len(existing))
             validate_append_only_delta(existing, messages)
-            data["threads"][thread_id] = self._checkpointed(data, thread_id, run)
+            data["threads"][thread_id] = self._checkpointed(thread_id, stored, run)
             if messages:
                 data["logs"][thread_id] = [m.to_json() for m in [*existing, *messages]]
             _put_run(data, run)

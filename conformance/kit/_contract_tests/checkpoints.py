@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -13,9 +13,11 @@ from conformance.contract._models import Message
 from conformance.contract._queries import RunQuery
 from conformance.contract._runs import PersistedState, RunMessageOutput, RunRecord
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._contract_tests.projection import ProjectionRules
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Snapshot, assistant, log, run, snapshot, system, thread, tool, tree, user
+from conformance.kit._violation import BrokenCall, RuleViolation, expect
 
 INVALID_CHECKPOINT_RUNS: dict[str, RunRecord] = {
     "blank-agent-id": replace(run("r1", "t"), agent_id=" "),
@@ -38,6 +40,25 @@ BAD_DELTAS: dict[str, list[Message]] = {
     # valid one seq later: a summary's mark must end before the summary's own seq (MOD-3), here 5
     "mark-reaching-its-summary": [user("m4"), system("s5", summary_of=(2, 5))],
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A checkpoint of thread t that CKP-1 refuses: its run, and the parent t is stored with."""
+
+    name: str
+    what: str
+    run: RunRecord
+    stored_parent: str | None = None
+
+
+#: Refused for the run or the hierarchy (CKP-1), which `checkpoint_append` checks before the version (CKP-3).
+REFUSED_BEFORE_THE_VERSION: list[_Refusal] = [
+    _Refusal("blank-agent-id", "a run whose agent_id is blank", replace(run("r1", "t"), agent_id=" ")),
+    _Refusal("run-of-another-thread", "a run of thread u", run("r1", "u", RunStatus.RUNNING)),
+    _Refusal("missing-stored-parent", "thread t's stored parent missing", run("r1", "t"), stored_parent="gone"),
+    _Refusal("missing-request-parent", "a run naming a missing parent", run("r1", "t", parent_thread_id="gone")),
+]
 
 
 def _now_ms() -> int:
@@ -308,6 +329,69 @@ class CheckpointRules(ProjectionRules):
             await store.checkpoint_append("t", [user("m6")], 3, run("r1", "t"))
         assert (caught.value.expected, caught.value.actual) == (3, 5)
         assert await snapshot(store, "t") == before
+
+    @rule("CKP-3")
+    @pytest.mark.parametrize("refusal", REFUSED_BEFORE_THE_VERSION, ids=[r.name for r in REFUSED_BEFORE_THE_VERSION])
+    async def test_stale_version_with_a_refused_run_raises_validation_error(
+        self, store: ThreadRunStore, refusal: _Refusal
+    ) -> None:
+        """Expecting version 2 of a log of 3 with a run or parent CKP-1 refuses raises ValidationError; nothing changes.
+
+        The run and the hierarchy are checked before the version. A store that answers
+        VersionConflictError is asked again without expected_version: if it then
+        refuses the run, it checked the version first (this rule); if it accepts the
+        run, it breaks CKP-1, and this rule is not checked.
+        """
+        await store.save_thread(thread("t", parent=refusal.stored_parent, created_at=1))
+        await log(store, "t", "m1", "m2", "m3")
+        await store.create_run(run("r0", "t"))
+        before = await snapshot(store, "t", "u")
+        try:
+            await store.checkpoint_append("t", [user("m4")], 2, refusal.run)
+        except ValidationError:
+            if await snapshot(store, "t", "u") != before:
+                raise BrokenCall("CKP-1", f"checkpoint_append refused {refusal.what} but changed the store") from None
+            return
+        except VersionConflictError as conflict:
+            try:
+                with answering("CKP-1"):
+                    await store.checkpoint_append("t", [user("m4")], None, refusal.run)
+            except ValidationError:
+                raise RuleViolation(
+                    "CKP-3",
+                    f"with {refusal.what} and the stale expected_version 2 (the log holds 3), checkpoint_append "
+                    f"raised {conflict!r}, though without expected_version it refuses the call with ValidationError: "
+                    "check the run and the hierarchy (CKP-1) before the version",
+                ) from conflict
+            raise BrokenCall("CKP-1", f"checkpoint_append without expected_version accepted {refusal.what}") from None
+        raise RuleViolation("CKP-3", f"checkpoint_append accepted the stale expected_version 2 with {refusal.what}")
+
+    @rule("CKP-3")
+    @pytest.mark.parametrize("delta", list(BAD_DELTAS.values()), ids=list(BAD_DELTAS))
+    async def test_stale_version_with_a_bad_delta_raises_version_conflict(
+        self, store: ThreadRunStore, delta: list[Message]
+    ) -> None:
+        """Expecting version 2 of a log of 3 with a delta CKP-4 refuses raises VersionConflictError; nothing changes.
+
+        The version is checked before the delta (a committed id, a repeated id, an
+        invalid message).
+        """
+        await store.save_thread(thread("t", created_at=1))
+        await log(store, "t", "m1", "m2", "m3")
+        before = await snapshot(store, "t")
+        try:
+            await store.checkpoint_append("t", delta, 2, run("r1", "t"))
+        except VersionConflictError as conflict:
+            after = await snapshot(store, "t")
+            expect(after == before, "CKP-3", f"checkpoint_append raised {conflict!r} but changed the store")
+            return
+        except ValidationError as refused:
+            raise RuleViolation(
+                "CKP-3",
+                f"with the stale expected_version 2 (the log holds 3), checkpoint_append refused the delta "
+                f"first ({refused!r}): check the version before the delta (CKP-4)",
+            ) from refused
+        raise RuleViolation("CKP-3", "checkpoint_append accepted the stale expected_version 2 with a bad delta")
 
     # ── CKP-4: the append ──────────────────────────────────────────────
 
