@@ -26,8 +26,10 @@ def validate_message_shape(message: Message, seq: int) -> None:
     The id is present and not blank; a `tool` message carries a non-blank
     `tool_call_id` and any other role none; only an `assistant` message carries tool
     calls, each with a non-blank id and name, ids unique within the message; a
-    compaction mark has `1 <= from_seq <= to_seq < seq`. Raises `TypeError` when
-    `message` is not a `Message`.
+    compaction mark has `1 <= from_seq <= to_seq < seq`. A field is carried when it is
+    not None, even when empty: a user message with `tool_calls=[]` or with
+    `tool_call_id=""` is refused, while an assistant with `tool_calls=[]` is valid.
+    Raises `TypeError` when `message` is not a `Message`.
     """
     if not isinstance(message, Message):
         raise TypeError(f"expected a Message at seq {seq}, got {type(message).__name__}")
@@ -40,7 +42,7 @@ def validate_message_shape(message: Message, seq: int) -> None:
             raise ValidationError(f"{owner}: a tool message must carry a non-blank 'tool_call_id'")
     elif message.tool_call_id is not None:
         raise ValidationError(f"{owner}: only a tool message may carry 'tool_call_id'")
-    if message.tool_calls:
+    if message.tool_calls is not None:
         if message.role is not Role.ASSISTANT:
             raise ValidationError(f"{owner}: only an assistant message may carry 'tool_calls'")
         seen: set[str] = set()
