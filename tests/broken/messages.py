@@ -230,8 +230,11 @@ class NarrowerSummaryWins(ReferenceStore):
         return snapshot
 
 
-class ToolResultWithoutCallId(ReferenceStore):
-    """Checks `tool_call_id` only when present, so a tool result without one is appended."""
+class _OwnShapeCheck(ReferenceStore):
+    """Appends as the reference store does, but checks each message with `shape` (a broken store's own MOD-3)."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        validate_message_shape(message, seq)
 
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         async with self._lock:
@@ -239,8 +242,7 @@ class ToolResultWithoutCallId(ReferenceStore):
             start_seq = len(log) + 1 if log else 1
             seen: set[str | None] = set(log.positions) if log else set()
             for index, message in enumerate(messages):
-                if not (message.role is Role.TOOL and message.tool_call_id is None):
-                    validate_message_shape(message, start_seq + index)
+                self.shape(message, start_seq + index)
                 if message.id in seen:
                     raise ValidationError(f"message id {message.id!r} is already committed or repeated")
                 seen.add(message.id)
@@ -250,6 +252,62 @@ class ToolResultWithoutCallId(ReferenceStore):
                 log = self._logs[thread_id] = MessageLog()
             log.extend([m.copy() for m in messages])
             return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
+
+
+class ToolResultWithoutCallId(_OwnShapeCheck):
+    """Checks `tool_call_id` only when present, so a tool result without one is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if not (message.role is Role.TOOL and message.tool_call_id is None):
+            validate_message_shape(message, seq)
+
+
+class EmptyToolCallsOnAnyRole(_OwnShapeCheck):
+    """Tests `tool_calls` by truthiness (`if message.tool_calls:`), so a user message with `[]` is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        validate_message_shape(replace(message, tool_calls=message.tool_calls or None), seq)
+
+
+class EmptyCallIdOnAnyRole(_OwnShapeCheck):
+    """Tests a non-tool message's `tool_call_id` by truthiness, so a user message with `""` is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if message.role is not Role.TOOL:
+            message = replace(message, tool_call_id=message.tool_call_id or None)
+        validate_message_shape(message, seq)
+
+
+class EmptyCallListRefused(_OwnShapeCheck):
+    """Demands at least one call of a message carrying `tool_calls`, so an assistant with `[]` is refused."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if message.tool_calls == []:
+            raise ValidationError(f"message {message.id!r}: tool_calls must not be empty")
+        validate_message_shape(message, seq)
+
+
+class EmptyCallListStoredAsNone(ReferenceStore):
+    """Validates the delta, then writes `tool_calls=[]` as None (a NULL column): the raw log loses the empty list."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        records = await super().append_message_records(thread_id, messages)
+        async with self._lock:
+            stored = self._logs[thread_id].messages if records else []
+            for record in records:
+                stored[record.seq - 1].tool_calls = stored[record.seq - 1].tool_calls or None
+        return records
+
+
+class EmptyCallListKeptInView(ReferenceStore):
+    """Rewrites only the calls the read view strips, so an assistant committed with `[]` keeps `[]` there."""
+
+    async def load_messages(self, thread_id: str) -> list[Message] | None:
+        committed = await self.load_committed_messages(thread_id)
+        if committed is None:
+            return None
+        empty = {m.id for m in committed if m.tool_calls == []}
+        return [replace(m, tool_calls=[]) if m.id in empty else m for m in strip_unpaired_tool_calls(committed)]
 
 
 ZOO: list[Broken] = [
@@ -286,4 +344,11 @@ ZOO: list[Broken] = [
     Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
     # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
     Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted", also=("MSG-5",)),
+    # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
+    Broken(EmptyToolCallsOnAnyRole, "MOD-3", "a user message with tool_calls=[] is accepted", also=("MSG-5",)),
+    # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
+    Broken(EmptyCallIdOnAnyRole, "MOD-3", 'a user message with tool_call_id="" is accepted', also=("MSG-5",)),
+    Broken(EmptyCallListRefused, "MOD-3", "an assistant with tool_calls=[] is refused"),
+    Broken(EmptyCallListStoredAsNone, "VIEW-1", "tool_calls=[] is committed as None: the raw log changes"),
+    Broken(EmptyCallListKeptInView, "VIEW-1", "an assistant committed with tool_calls=[] keeps [] in the read view"),
 ]

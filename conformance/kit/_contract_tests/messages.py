@@ -13,9 +13,10 @@ from conformance.contract._models import CompactionMark, JsonValue, Message, Mes
 from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import MessageSeqRange
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import assistant, log, run, system, thread, tool, user
-from conformance.kit._violation import expect
+from conformance.kit._violation import BrokenCall, expect
 
 TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 
@@ -23,6 +24,11 @@ TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 def _stepped(message: Message, run_id: str, step_index: int) -> Message:
     """`message` as produced by step `step_index` of run `run_id`."""
     return replace(message, metadata=MessageMetadata(run_id=run_id, step_index=step_index))
+
+
+def _no_calls(message_id: str) -> Message:
+    """An assistant message carrying an empty list of tool calls (`tool_calls=[]`, not None)."""
+    return replace(assistant(message_id), tool_calls=[])
 
 
 def _mixed() -> list[Message]:
@@ -51,6 +57,7 @@ MIXED_PROJECTIONS = [
 MIXED_IDS = [projection[0] for projection in MIXED_PROJECTIONS]
 
 #: One message per way of breaking MOD-3, each appended as the third message (seq 3) of a log.
+#: A field is carried when present, even empty: `tool_calls=[]` off an assistant, `tool_call_id=""` off a tool.
 INVALID = {
     "missing-id": Message(id=None, role=Role.USER, content=TEXT),
     "blank-id": Message(id="  ", role=Role.USER, content=TEXT),
@@ -58,6 +65,11 @@ INVALID = {
     "tool-with-blank-call-id": Message(id="bad", role=Role.TOOL, content=TEXT, tool_call_id=" "),
     "user-with-call-id": Message(id="bad", role=Role.USER, content=TEXT, tool_call_id="c1"),
     "user-with-tool-calls": replace(assistant("bad", calls=["c1"]), role=Role.USER),
+    "user-with-empty-tool-calls": replace(user("bad"), tool_calls=[]),
+    "system-with-empty-tool-calls": replace(system("bad"), tool_calls=[]),
+    "tool-with-empty-tool-calls": replace(tool("bad", "c1"), tool_calls=[]),
+    "user-with-empty-call-id": replace(user("bad"), tool_call_id=""),
+    "tool-with-empty-call-id": replace(tool("bad", "c1"), tool_call_id=""),
     "call-with-blank-id": replace(assistant("bad"), tool_calls=[ToolCall(id=" ", name="f", arguments={})]),
     "call-with-blank-name": replace(assistant("bad"), tool_calls=[ToolCall(id="c1", name="", arguments={})]),
     "duplicate-call-ids": assistant("bad", calls=["c1", "c1"]),
@@ -279,6 +291,12 @@ class MessageRules:
         await log(store, "t", *exchange)
         assert await store.load_committed_messages("t") == exchange
 
+    @rule("MOD-3")
+    async def test_append_accepts_an_assistant_with_an_empty_call_list(self, store: ThreadRunStore) -> None:
+        """An assistant with tool_calls=[] carries no call to check: it is appended at seq 2."""
+        records = await log(store, "t", "u1", _no_calls("a1"))
+        assert [(r.seq, r.message_id) for r in records] == [(1, "u1"), (2, "a1")]
+
     @rule("MSG-6")
     @pytest.mark.parametrize("reader", list(READERS))
     async def test_records_keep_raw_seqs_when_the_view_drops_messages(self, store: ThreadRunStore, reader: str) -> None:
@@ -487,6 +505,31 @@ class MessageRules:
         """A tool result answering a call no assistant made is not in the read view."""
         await log(store, "t", user("u1"), tool("o1", "nobody"), user("u2"))
         assert await store.load_messages("t") == [user("u1"), user("u2")]
+
+    @rule("VIEW-1")
+    async def test_empty_call_list_stays_raw_and_reads_as_none(self, store: ThreadRunStore) -> None:
+        """An assistant committed with tool_calls=[] keeps [] in the raw log and reads back with None.
+
+        That the append is accepted is MOD-3's business: a store that refuses it breaks
+        that rule, which this test then blames; VIEW-1 is not checked past it.
+        """
+        try:
+            with answering("MOD-3"):
+                await log(store, "t", "u1", _no_calls("a1"))
+        except ValidationError as error:
+            raise BrokenCall("MOD-3", f"an assistant with tool_calls=[] was refused: {error!r}") from error
+        raw = await store.load_committed_messages("t")
+        expect(
+            raw == [user("u1"), _no_calls("a1")],
+            "VIEW-1",
+            f"load_committed_messages gives {raw!r}, expected u1 and a1 with tool_calls [] as appended",
+        )
+        view = await store.load_messages("t")
+        expect(
+            view == [user("u1"), assistant("a1")],
+            "VIEW-1",
+            f"load_messages gives {view!r}, expected u1 and a1 with tool_calls None",
+        )
 
     @rule("VIEW-1")
     async def test_committed_messages_stay_raw(self, store: ThreadRunStore) -> None:
