@@ -47,6 +47,8 @@ FLAWS = (
     "tool-without-call-id",
     "user-with-call-id",
     "user-with-tool-calls",
+    "user-with-empty-tool-calls",
+    "user-with-empty-call-id",
     "same-call-twice",
     "nameless-call",
     "span-over-itself",
@@ -62,7 +64,8 @@ def _text(text: str) -> list[dict[str, JsonValue]]:
 class Draft:
     """A message to build, drawn compactly so that a shrunk example reads well: `Draft('tool', calls=('c1',))`.
 
-    Kinds: `user`, `note` (an internal user message), `assistant` (calling `calls`),
+    Kinds: `user`, `note` (an internal user message), `assistant` (calling `calls`,
+    `tool_calls` None without any), `no-calls` (an assistant with `tool_calls=[]`),
     `tool` (answering the first of `calls`), `retract` (an internal tool result for
     it), `summary` (a system message compacting the `length + 1` messages that end
     `back` places before it, clamped to seq 1), and `invalid` (breaking MOD-3 as
@@ -110,10 +113,13 @@ class Draft:
             start, end = span.get(kind, (max(end - self.length, 1), end))
             mark = CompactionMark(from_seq=start, to_seq=end)
             return replace(base, role=Role.SYSTEM, metadata=MessageMetadata(compaction=mark))
-        if kind == "user-with-call-id":
-            return replace(base, tool_call_id=call)
-        if kind == "user-with-tool-calls":
-            return replace(base, tool_calls=[ToolCall(id=call, name="lookup", arguments={})])
+        if kind == "no-calls":
+            return replace(base, role=Role.ASSISTANT, tool_calls=[])
+        if kind in ("user-with-call-id", "user-with-empty-call-id"):
+            return replace(base, tool_call_id=call if kind == "user-with-call-id" else "")
+        if kind in ("user-with-tool-calls", "user-with-empty-tool-calls"):
+            made = [ToolCall(id=call, name="lookup", arguments={})] if kind == "user-with-tool-calls" else []
+            return replace(base, tool_calls=made)
         return replace(base, id={"no-id": None, "blank-id": "  "}.get(kind, message_id))
 
 
@@ -122,6 +128,7 @@ _RUNS = (None, *RUN_IDS)
 _FRESH = [
     *(Draft("user", run_id=r) for r in _RUNS),
     *(Draft("assistant", calls=c) for c in ((), ("c1",), ("c2",), ("c1", "c2"), ("c2", "c3"), ("c3", "c1"))),
+    Draft("no-calls"),
     *(Draft("tool", calls=(c,), run_id=r) for c in CALL_IDS for r in _RUNS),
     *(Draft("summary", back=b, length=n) for b in range(3) for n in range(3)),
     *(Draft("note", run_id=r) for r in _RUNS),
@@ -168,10 +175,10 @@ def shape_problem(message: Message, seq: int) -> str | None:
     if message.role is Role.TOOL and _blank(message.tool_call_id):
         return "a tool result without tool_call_id"
     if message.role is not Role.TOOL and message.tool_call_id is not None:
-        return "tool_call_id on a non-tool message"
+        return "tool_call_id on a non-tool message, even an empty one"
+    if message.tool_calls is not None and message.role is not Role.ASSISTANT:
+        return "tool_calls on a non-assistant message, even an empty list"
     calls = message.tool_calls or []
-    if calls and message.role is not Role.ASSISTANT:
-        return "tool_calls on a non-assistant message"
     if any(_blank(c.id) or _blank(c.name) for c in calls) or len({c.id for c in calls}) != len(calls):
         return "a tool call with a blank id or name, or a repeated call id"
     mark = message.metadata.compaction if message.metadata else None
