@@ -139,7 +139,11 @@ def effective_messages(records: Sequence[MessageRecord]) -> list[Message]:
 
     Each kept interval `[from_seq, to_seq]` is replaced by its summary, placed at the
     interval's start; an interval contained in another is dropped (the wider summary
-    wins); every summary record leaves its own position. Disjoint intervals all stay.
+    wins), and of identical intervals the earlier summary (lower seq) wins; every
+    summary record leaves its own position. Disjoint and partly overlapping intervals
+    all stay, their summaries in order of `from_seq`, and every raw message in the
+    union of the kept intervals is dropped: [1, 3] and [2, 4] fold m1..m4 into the two
+    summaries, [1, 3]'s first.
     """
     candidates = sorted(
         ((r.compaction.from_seq, r.compaction.to_seq, r.message) for r in records if r.compaction),

@@ -230,6 +230,56 @@ class NarrowerSummaryWins(ReferenceStore):
         return snapshot
 
 
+class LaterTwinSummaryWins(ReferenceStore):
+    """Of two summaries of the same interval, keeps the later one (a last-write-wins map keyed by interval)."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        records = await self.load_message_records(thread_id) or []
+        last = {(r.compaction.from_seq, r.compaction.to_seq): r.seq for r in records if r.compaction is not None}
+        if snapshot is not None:
+            kept = [
+                r for r in records if r.compaction is None or last[r.compaction.from_seq, r.compaction.to_seq] == r.seq
+            ]
+            snapshot.messages = strip_unpaired_tool_calls(effective_messages(kept))
+        return snapshot
+
+
+class OverlappedSummaryDropped(ReferenceStore):
+    """Keeps a summary only when its interval meets no earlier kept one, so of two partly overlapping, one goes."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        records = await self.load_message_records(thread_id) or []
+        taken: list[tuple[int, int]] = []
+        kept: list[MessageRecord] = []
+        for record in records:
+            mark = record.compaction
+            if mark is not None:
+                if any(start <= mark.to_seq and mark.from_seq <= end for start, end in taken):
+                    continue
+                taken.append((mark.from_seq, mark.to_seq))
+            kept.append(record)
+        if snapshot is not None:
+            snapshot.messages = strip_unpaired_tool_calls(effective_messages(kept))
+        return snapshot
+
+
+class SummariesInSeqOrder(ReferenceStore):
+    """Places the kept summaries in the order they were appended, not in the order of their intervals' starts."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        if snapshot is not None:
+            records = await self.load_message_records(thread_id) or []
+            seq_of = {r.message_id: r.seq for r in records if r.compaction is not None}
+            slots = [i for i, m in enumerate(snapshot.messages) if m.id in seq_of]
+            appended = sorted((snapshot.messages[i] for i in slots), key=lambda m: seq_of[m.id or ""])
+            for slot, summary in zip(slots, appended, strict=True):
+                snapshot.messages[slot] = summary
+        return snapshot
+
+
 class _OwnShapeCheck(ReferenceStore):
     """Appends as the reference store does, but checks each message with `shape` (a broken store's own MOD-3)."""
 
@@ -342,6 +392,9 @@ ZOO: list[Broken] = [
     # also CKP-5: load_checkpoint returns the effective view (CKP-5), which folds summaries: it does not
     Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries", also=("CKP-5",)),
     Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
+    Broken(LaterTwinSummaryWins, "VIEW-2", "of two summaries of the same interval, the later one wins"),
+    Broken(OverlappedSummaryDropped, "VIEW-2", "of two partly overlapping intervals, only the earlier summary stays"),
+    Broken(SummariesInSeqOrder, "VIEW-2", "kept summaries are ordered by their own seq, not by interval start"),
     # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
     Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted", also=("MSG-5",)),
     # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message

@@ -565,6 +565,29 @@ class MessageRules:
         assert checkpoint is not None
         assert _ids(checkpoint.messages) == ["s1", "m3", "s2"]
 
+    @rule("VIEW-2")
+    async def test_identical_intervals_keep_the_earlier_summary(self, store: ThreadRunStore) -> None:
+        """Summaries s4 and s5 both of [2, 3]: s4 (the lower seq) takes the interval, s5 disappears."""
+        twins = [system("s4", summary_of=(2, 3)), system("s5", summary_of=(2, 3))]
+        await log(store, "t", "m1", "m2", "m3", *twins, "m6")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert _ids(checkpoint.messages) == ["m1", "s4", "m6"]
+
+    @rule("VIEW-2")
+    @pytest.mark.parametrize("earlier_starts_first", [True, False], ids=["earlier-starts-first", "later-starts-first"])
+    async def test_partly_overlapping_summaries_both_stay(
+        self, store: ThreadRunStore, earlier_starts_first: bool
+    ) -> None:
+        """Summaries of [2, 4] and [3, 5] both stay, in order of their start, and m2..m5 all go."""
+        spans = [(2, 4), (3, 5)] if earlier_starts_first else [(3, 5), (2, 4)]
+        summaries = [system(f"s{seq}", summary_of=span) for seq, span in zip((6, 7), spans, strict=True)]
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5", *summaries, "m8")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        by_start = ["s6", "s7"] if earlier_starts_first else ["s7", "s6"]
+        assert _ids(checkpoint.messages) == ["m1", *by_start, "m8"]
+
     @rule("VIEW-2", "CKP-5")
     async def test_message_version_stays_the_raw_length(self, store: ThreadRunStore) -> None:
         """Folding seven messages into two (VIEW-2) still reports version 7 (CKP-5), without any run."""
