@@ -39,6 +39,8 @@ MACHINES: dict[str, tuple[str, tuple[type, ...]]] = {
             messages.BeforeInclusive,
             messages.ViewIsRawLog,
             messages.CheckpointWithoutFold,
+            messages.LaterTwinSummaryWins,
+            messages.OverlappedSummaryDropped,
             messages.EmptyToolCallsOnAnyRole,
             messages.EmptyCallIdOnAnyRole,
             messages.EmptyCallListKeptInView,

@@ -32,7 +32,6 @@ __all__ = [
     "record_diff",
     "records_of",
     "shape_problem",
-    "tidy",
     "unstamped",
 ]
 THREADS = ("t1", "t2")
@@ -205,31 +204,6 @@ def _span(message: Message) -> tuple[int, int] | None:
     return None if mark is None else (mark.from_seq, mark.to_seq)
 
 
-def tidy(log: Sequence[Message], delta: Sequence[Message]) -> list[Message]:
-    """`delta` with valid compaction marks that cross or repeat an earlier interval removed.
-
-    The machine keeps intervals nested or disjoint: SPEC VIEW-2 says nothing of the fold
-    of partly overlapping or equal intervals. Invalid marks are left for MOD-3.
-    """
-    spans = [s for m in log if (s := _span(m)) is not None]
-    out: list[Message] = []
-    for seq, message in enumerate(delta, start=len(log) + 1):
-        span = _span(message)
-        if span is not None and 1 <= span[0] <= span[1] < seq:
-            if any(_clash(span, s) for s in spans):
-                message = replace(message, metadata=None)
-            else:
-                spans.append(span)
-        out.append(message)
-    return out
-
-
-def _clash(one: tuple[int, int], other: tuple[int, int]) -> bool:
-    """True when two intervals are equal or overlap without one containing the other."""
-    (a, b), (c, d) = one, other
-    return one == other or a < c <= b < d or c < a <= d < b
-
-
 def records_of(thread_id: str, log: Sequence[Message]) -> list[MessageRecord]:
     """The records of a raw log: seq = 1-based position, fields projected from the message (MSG-6)."""
     out = []
@@ -270,9 +244,18 @@ def read_view(log: Sequence[Message]) -> list[Message]:
 
 
 def folded(log: Sequence[Message]) -> list[Message]:
-    """VIEW-2: every summary leaves its place; each widest interval becomes its summary at its start."""
+    """VIEW-2: every summary leaves its place; each widest interval becomes its summary at its start.
+
+    An interval inside another is not widest, nor is an equal one marked later in the
+    log; partly overlapping intervals are both widest. Raw messages inside any widest
+    interval go.
+    """
     marked = [(s, m) for m in log if (s := _span(m)) is not None]
-    widest = [(s, m) for s, m in marked if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o, _ in marked)]
+    widest = [
+        (s, m)
+        for i, (s, m) in enumerate(marked)
+        if not any(o[0] <= s[0] and s[1] <= o[1] and (o != s or j < i) for j, (o, _) in enumerate(marked))
+    ]
     placed: list[tuple[int, Message]] = [(span[0], summary) for span, summary in widest]
     for seq, message in enumerate(log, start=1):
         if _span(message) is None and not any(a <= seq <= b for (a, b), _ in widest):

@@ -42,7 +42,6 @@ from conformance.kit._machines.message_model import (
     read_view,
     record_diff,
     records_of,
-    tidy,
     unstamped,
 )
 from conformance.kit._stateful import StoreMachine, stateful
@@ -180,7 +179,6 @@ class MessageLogMachine(StoreMachine):
             message_id = draft.id or next(i for i in fresh if i not in taken)
             taken.add(message_id)
             built.append(draft.build(message_id, seq))
-        built = tidy(log, built)
         note(f"messages: {brief(built)}")
         return built
 
@@ -208,9 +206,8 @@ class MessageLogMachine(StoreMachine):
     def retry(self, through_checkpoint: bool) -> None:
         """Send the last appended delta again, as a client does after a timeout: nothing is appended (MSG-5)."""
         assert self.last is not None
-        thread, sent = self.last
+        thread, messages = self.last
         log = self.logs[thread]
-        messages = tidy(log, sent)
         problem = delta_problem(log, messages)
         note(f"retrying {[m.id for m in messages]} on {thread!r}: {problem or 'the log was replaced since'}")
         if through_checkpoint:
