@@ -132,6 +132,14 @@ class RecordBodiesShifted(ReferenceStore):
         ]
 
 
+class RecordsStampedWithCreatedAt(ReferenceStore):
+    """Reads records back with a `created_at`: the row's insert time (unix seconds, fixed here)."""
+
+    async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
+        records = await super().load_message_records(thread_id)
+        return None if records is None else [replace(r, created_at=1_700_000_000) for r in records]
+
+
 class BeforeInclusive(ReferenceStore):
     """Filters `seq <= before` instead of `seq < before`."""
 
@@ -382,6 +390,7 @@ ZOO: list[Broken] = [
     Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
     Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
     Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),
+    Broken(RecordsStampedWithCreatedAt, "MSG-6", "load_message_records stamps each record with a created_at"),
     Broken(BeforeInclusive, "MSG-7", "the before filter keeps seq == before"),
     Broken(ExternalIncludesInternal, "MSG-7", "the external visibility filter keeps internal messages"),
     Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),

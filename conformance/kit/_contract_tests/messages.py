@@ -44,15 +44,16 @@ def _mixed() -> list[Message]:
     ]
 
 
-#: (message_id, seq, produced_by_run_id, step_index, tool_call_id, compaction) of each MIXED record.
+#: (message_id, seq, produced_by_run_id, step_index, tool_call_id, created_at, compaction) of each MIXED
+#: record; created_at is always None: a message holds no time to project it from.
 MIXED_PROJECTIONS = [
-    ("u1", 1, "r1", 0, None, None),
-    ("a1", 2, "r1", 1, None, None),
-    ("t1", 3, "r1", 1, "c1", None),
-    ("x1", 4, None, None, "c1", None),
-    ("o1", 5, None, None, "nobody", None),
-    ("s1", 6, None, None, None, CompactionMark(from_seq=1, to_seq=2)),
-    ("u2", 7, None, None, None, None),
+    ("u1", 1, "r1", 0, None, None, None),
+    ("a1", 2, "r1", 1, None, None, None),
+    ("t1", 3, "r1", 1, "c1", None, None),
+    ("x1", 4, None, None, "c1", None, None),
+    ("o1", 5, None, None, "nobody", None, None),
+    ("s1", 6, None, None, None, None, CompactionMark(from_seq=1, to_seq=2)),
+    ("u2", 7, None, None, None, None, None),
 ]
 MIXED_IDS = [projection[0] for projection in MIXED_PROJECTIONS]
 
@@ -316,12 +317,18 @@ class MessageRules:
     @rule("MSG-6")
     @pytest.mark.parametrize("reader", list(READERS))
     async def test_record_fields_are_projected_from_the_message(self, store: ThreadRunStore, reader: str) -> None:
-        """run_id, step_index, tool_call_id and compaction of a record come from its message."""
+        """run_id, step_index, tool_call_id and compaction of a record come from its message; created_at is None.
+
+        A message holds no time, so no record carries `created_at` (upstream builds every
+        record with `MessageRecord::from_message`, which leaves it unset); what append
+        returns equals what these readers give (test_append_returns_what_reads_give_back).
+        """
         await log(store, "t", *_mixed())
         records = await READERS[reader](store, "t", MIXED_IDS)
         assert {r.thread_id for r in records} == {"t"}
         projected = [
-            (r.message_id, r.seq, r.produced_by_run_id, r.step_index, r.tool_call_id, r.compaction) for r in records
+            (r.message_id, r.seq, r.produced_by_run_id, r.step_index, r.tool_call_id, r.created_at, r.compaction)
+            for r in records
         ]
         assert projected == MIXED_PROJECTIONS
 
