@@ -36,6 +36,7 @@ MACHINES: dict[str, tuple[str, tuple[type, ...]]] = {
             messages.EmptyLogAsList,
             messages.DeleteMessagesOfAnyThread,
             messages.RecordsRenumberedAfterView,
+            messages.RecordsStampedWithCreatedAt,
             messages.BeforeInclusive,
             messages.ViewIsRawLog,
             messages.CheckpointWithoutFold,

@@ -32,7 +32,6 @@ __all__ = [
     "record_diff",
     "records_of",
     "shape_problem",
-    "unstamped",
 ]
 THREADS = ("t1", "t2")
 #: Ids that drafts reuse on purpose; a new id is the first `m<n>` unused in the thread.
@@ -282,14 +281,9 @@ def record_diff(found: Sequence[MessageRecord] | None, expected: Sequence[Messag
     """Where records read from the store first differ from the model's, for failure messages."""
     if found is None or len(found) != len(expected):
         return f"gave {found and len(found)} records, expected {len(expected)}"
-    for got, want in zip(unstamped(found) or [], expected, strict=True):
+    for got, want in zip(found, expected, strict=True):
         if got != want:
             names = [f.name for f in fields(MessageRecord) if getattr(got, f.name) != getattr(want, f.name)]
             body = f", message {brief([got.message])} vs {brief([want.message])}" if "message" in names else ""
             return f"the record at seq {want.seq} ({want.message_id!r}) differs in {names}{body}"
     return "equal"
-
-
-def unstamped(records: Sequence[MessageRecord] | None) -> list[MessageRecord] | None:
-    """Records without `created_at`: a store may stamp its rows; the message carries no time."""
-    return None if records is None else [replace(r, created_at=None) for r in records]
