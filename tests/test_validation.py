@@ -181,19 +181,28 @@ def test_mod3_tool_message_needs_a_tool_call_id(tool_call_id: str | None) -> Non
         validate_message_shape(user(role=Role.TOOL, tool_call_id=tool_call_id), 1)
 
 
+@pytest.mark.parametrize("tool_call_id", ["call-1", *BLANKS])
 @pytest.mark.parametrize("role", [Role.SYSTEM, Role.USER, Role.ASSISTANT])
-def test_mod3_non_tool_message_carries_no_tool_call_id(role: Role) -> None:
-    """MOD-3: any role other than `tool` carries no `tool_call_id`."""
+def test_mod3_non_tool_message_carries_no_tool_call_id(role: Role, tool_call_id: str) -> None:
+    """MOD-3: any role other than `tool` carries no `tool_call_id`, not even an empty one."""
     with pytest.raises(ValidationError, match="only a tool message may carry 'tool_call_id'"):
-        validate_message_shape(user(role=role, tool_call_id="call-1"), 1)
+        validate_message_shape(user(role=role, tool_call_id=tool_call_id), 1)
 
 
+@pytest.mark.parametrize("calls", [[ToolCall(id="c1", name="f", arguments={})], []], ids=["one-call", "empty-list"])
 @pytest.mark.parametrize(("role", "tool_call_id"), [(Role.SYSTEM, None), (Role.USER, None), (Role.TOOL, "call-0")])
-def test_mod3_only_assistant_carries_tool_calls(role: Role, tool_call_id: str | None) -> None:
-    """MOD-3: only an `assistant` message carries `tool_calls`."""
-    message = user(role=role, tool_call_id=tool_call_id, tool_calls=[ToolCall(id="c1", name="f", arguments={})])
+def test_mod3_only_assistant_carries_tool_calls(role: Role, tool_call_id: str | None, calls: list[ToolCall]) -> None:
+    """MOD-3: only an `assistant` message carries `tool_calls`, not even an empty list."""
+    message = user(role=role, tool_call_id=tool_call_id, tool_calls=calls)
     with pytest.raises(ValidationError, match="only an assistant message may carry 'tool_calls'"):
         validate_message_shape(message, 1)
+
+
+def test_mod3_assistant_with_an_empty_call_list_is_valid() -> None:
+    """MOD-3: an assistant may carry `tool_calls=[]` (no call to check); the message is not changed."""
+    message = assistant_calling()
+    validate_message_shape(message, 1)
+    assert message.tool_calls == []
 
 
 @pytest.mark.parametrize("blank", BLANKS)

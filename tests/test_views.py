@@ -252,6 +252,15 @@ def test_disjoint_intervals_are_all_kept_in_start_order() -> None:
     assert ids(effective_messages(log)) == ["s8", "m3", "s7", "m6", "m9"]
 
 
+def test_partly_overlapping_intervals_are_both_kept_in_start_order() -> None:
+    """VIEW-2: [2, 4] and [3, 5] both stay, ordered by start whichever was appended first; m2..m5 go."""
+    raw = [user(f"m{i}") for i in range(1, 6)]
+    earlier_first = records(*raw, summary("s6", 2, 4), summary("s7", 3, 5), user("m8"))
+    assert ids(effective_messages(earlier_first)) == ["m1", "s6", "s7", "m8"]
+    later_first = records(*raw, summary("s6", 3, 5), summary("s7", 2, 4), user("m8"))
+    assert ids(effective_messages(later_first)) == ["m1", "s7", "s6", "m8"]
+
+
 def test_summary_whose_interval_starts_after_the_last_raw_record() -> None:
     """VIEW-2: a summary of [3, 3] where seq 3 is itself a summary lands after the last raw record."""
     log = records(user("m1"), user("m2"), summary("s3", 1, 2), summary("s4", 3, 3))

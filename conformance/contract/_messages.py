@@ -26,8 +26,10 @@ def validate_message_shape(message: Message, seq: int) -> None:
     The id is present and not blank; a `tool` message carries a non-blank
     `tool_call_id` and any other role none; only an `assistant` message carries tool
     calls, each with a non-blank id and name, ids unique within the message; a
-    compaction mark has `1 <= from_seq <= to_seq < seq`. Raises `TypeError` when
-    `message` is not a `Message`.
+    compaction mark has `1 <= from_seq <= to_seq < seq`. A field is carried when it is
+    not None, even when empty: a user message with `tool_calls=[]` or with
+    `tool_call_id=""` is refused, while an assistant with `tool_calls=[]` is valid.
+    Raises `TypeError` when `message` is not a `Message`.
     """
     if not isinstance(message, Message):
         raise TypeError(f"expected a Message at seq {seq}, got {type(message).__name__}")
@@ -40,7 +42,7 @@ def validate_message_shape(message: Message, seq: int) -> None:
             raise ValidationError(f"{owner}: a tool message must carry a non-blank 'tool_call_id'")
     elif message.tool_call_id is not None:
         raise ValidationError(f"{owner}: only a tool message may carry 'tool_call_id'")
-    if message.tool_calls:
+    if message.tool_calls is not None:
         if message.role is not Role.ASSISTANT:
             raise ValidationError(f"{owner}: only an assistant message may carry 'tool_calls'")
         seen: set[str] = set()
@@ -137,7 +139,11 @@ def effective_messages(records: Sequence[MessageRecord]) -> list[Message]:
 
     Each kept interval `[from_seq, to_seq]` is replaced by its summary, placed at the
     interval's start; an interval contained in another is dropped (the wider summary
-    wins); every summary record leaves its own position. Disjoint intervals all stay.
+    wins), and of identical intervals the earlier summary (lower seq) wins; every
+    summary record leaves its own position. Disjoint and partly overlapping intervals
+    all stay, their summaries in order of `from_seq`, and every raw message in the
+    union of the kept intervals is dropped: [1, 3] and [2, 4] fold m1..m4 into the two
+    summaries, [1, 3]'s first.
     """
     candidates = sorted(
         ((r.compaction.from_seq, r.compaction.to_seq, r.message) for r in records if r.compaction),

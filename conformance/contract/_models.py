@@ -205,7 +205,11 @@ class Message(Model):
 
 @contract_model
 class MessageRecord(Model):
-    """A committed message with its 1-based `seq` and fields projected from it (MSG-6)."""
+    """A committed message with its 1-based `seq` and fields projected from it (MSG-6).
+
+    `created_at` is always None: upstream's type has the field, but no record a store
+    returns carries it (a message holds no time to project it from).
+    """
 
     message_id: str = field(STR)
     thread_id: str = field(STR)
@@ -226,8 +230,9 @@ class MessageRecord(Model):
         `copy=False` keeps `message` itself, for a message the store has just made
         (parsed from its storage, or copied already). `produced_by_run_id`,
         `step_index` and `compaction` come from the message's metadata,
-        `tool_call_id` from the message. A message without an id gets a new random
-        one (on a copy; the argument is not changed).
+        `tool_call_id` from the message; `created_at` stays None, as on every record
+        a store returns (MSG-6). A message without an id gets a new random one (on a
+        copy; the argument is not changed).
 
         >>> message = Message(id="m1", role=Role.USER, content=[])
         >>> MessageRecord.from_message("t1", 1, message).message is message

@@ -172,7 +172,8 @@ function validateMessage(message, seq) {
   }
   const calls = message.tool_calls;
   requireType(!present(calls) || Array.isArray(calls), owner, "tool_calls", "a list or absent");
-  if (present(calls) && calls.length > 0) {
+  // Carried means present, even empty: a user message with tool_calls [] is refused.
+  if (present(calls)) {
     if (message.role !== "assistant") throw invalid(`${owner}: only an assistant message may carry 'tool_calls'`);
     const seen = new Set();
     calls.forEach((call, index) => {

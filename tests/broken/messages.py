@@ -132,6 +132,14 @@ class RecordBodiesShifted(ReferenceStore):
         ]
 
 
+class RecordsStampedWithCreatedAt(ReferenceStore):
+    """Reads records back with a `created_at`: the row's insert time (unix seconds, fixed here)."""
+
+    async def load_message_records(self, thread_id: str) -> list[MessageRecord] | None:
+        records = await super().load_message_records(thread_id)
+        return None if records is None else [replace(r, created_at=1_700_000_000) for r in records]
+
+
 class BeforeInclusive(ReferenceStore):
     """Filters `seq <= before` instead of `seq < before`."""
 
@@ -238,8 +246,61 @@ class NarrowerSummaryWins(ReferenceStore):
         return snapshot
 
 
-class ToolResultWithoutCallId(ReferenceStore):
-    """Checks `tool_call_id` only when present, so a tool result without one is appended."""
+class LaterTwinSummaryWins(ReferenceStore):
+    """Of two summaries of the same interval, keeps the later one (a last-write-wins map keyed by interval)."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        records = await self.load_message_records(thread_id) or []
+        last = {(r.compaction.from_seq, r.compaction.to_seq): r.seq for r in records if r.compaction is not None}
+        if snapshot is not None:
+            kept = [
+                r for r in records if r.compaction is None or last[r.compaction.from_seq, r.compaction.to_seq] == r.seq
+            ]
+            snapshot.messages = strip_unpaired_tool_calls(effective_messages(kept))
+        return snapshot
+
+
+class OverlappedSummaryDropped(ReferenceStore):
+    """Keeps a summary only when its interval meets no earlier kept one, so of two partly overlapping, one goes."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        records = await self.load_message_records(thread_id) or []
+        taken: list[tuple[int, int]] = []
+        kept: list[MessageRecord] = []
+        for record in records:
+            mark = record.compaction
+            if mark is not None:
+                if any(start <= mark.to_seq and mark.from_seq <= end for start, end in taken):
+                    continue
+                taken.append((mark.from_seq, mark.to_seq))
+            kept.append(record)
+        if snapshot is not None:
+            snapshot.messages = strip_unpaired_tool_calls(effective_messages(kept))
+        return snapshot
+
+
+class SummariesInSeqOrder(ReferenceStore):
+    """Places the kept summaries in the order they were appended, not in the order of their intervals' starts."""
+
+    async def load_checkpoint(self, thread_id: str) -> CheckpointSnapshot | None:
+        snapshot = await super().load_checkpoint(thread_id)
+        if snapshot is not None:
+            records = await self.load_message_records(thread_id) or []
+            seq_of = {r.message_id: r.seq for r in records if r.compaction is not None}
+            slots = [i for i, m in enumerate(snapshot.messages) if m.id in seq_of]
+            appended = sorted((snapshot.messages[i] for i in slots), key=lambda m: seq_of[m.id or ""])
+            for slot, summary in zip(slots, appended, strict=True):
+                snapshot.messages[slot] = summary
+        return snapshot
+
+
+class _OwnShapeCheck(ReferenceStore):
+    """Appends as the reference store does, but checks each message with `shape` (a broken store's own MOD-3)."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        validate_message_shape(message, seq)
 
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         async with self._lock:
@@ -247,8 +308,7 @@ class ToolResultWithoutCallId(ReferenceStore):
             start_seq = len(log) + 1 if log else 1
             seen: set[str | None] = set(log.positions) if log else set()
             for index, message in enumerate(messages):
-                if not (message.role is Role.TOOL and message.tool_call_id is None):
-                    validate_message_shape(message, start_seq + index)
+                self.shape(message, start_seq + index)
                 if message.id in seen:
                     raise ValidationError(f"message id {message.id!r} is already committed or repeated")
                 seen.add(message.id)
@@ -258,6 +318,62 @@ class ToolResultWithoutCallId(ReferenceStore):
                 log = self._logs[thread_id] = MessageLog()
             log.extend([m.copy() for m in messages])
             return [log.record(thread_id, seq) for seq in range(start_seq, len(log) + 1)]
+
+
+class ToolResultWithoutCallId(_OwnShapeCheck):
+    """Checks `tool_call_id` only when present, so a tool result without one is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if not (message.role is Role.TOOL and message.tool_call_id is None):
+            validate_message_shape(message, seq)
+
+
+class EmptyToolCallsOnAnyRole(_OwnShapeCheck):
+    """Tests `tool_calls` by truthiness (`if message.tool_calls:`), so a user message with `[]` is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        validate_message_shape(replace(message, tool_calls=message.tool_calls or None), seq)
+
+
+class EmptyCallIdOnAnyRole(_OwnShapeCheck):
+    """Tests a non-tool message's `tool_call_id` by truthiness, so a user message with `""` is appended."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if message.role is not Role.TOOL:
+            message = replace(message, tool_call_id=message.tool_call_id or None)
+        validate_message_shape(message, seq)
+
+
+class EmptyCallListRefused(_OwnShapeCheck):
+    """Demands at least one call of a message carrying `tool_calls`, so an assistant with `[]` is refused."""
+
+    def shape(self, message: Message, seq: int) -> None:
+        if message.tool_calls == []:
+            raise ValidationError(f"message {message.id!r}: tool_calls must not be empty")
+        validate_message_shape(message, seq)
+
+
+class EmptyCallListStoredAsNone(ReferenceStore):
+    """Validates the delta, then writes `tool_calls=[]` as None (a NULL column): the raw log loses the empty list."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        records = await super().append_message_records(thread_id, messages)
+        async with self._lock:
+            stored = self._logs[thread_id].messages if records else []
+            for record in records:
+                stored[record.seq - 1].tool_calls = stored[record.seq - 1].tool_calls or None
+        return records
+
+
+class EmptyCallListKeptInView(ReferenceStore):
+    """Rewrites only the calls the read view strips, so an assistant committed with `[]` keeps `[]` there."""
+
+    async def load_messages(self, thread_id: str) -> list[Message] | None:
+        committed = await self.load_committed_messages(thread_id)
+        if committed is None:
+            return None
+        empty = {m.id for m in committed if m.tool_calls == []}
+        return [replace(m, tool_calls=[]) if m.id in empty else m for m in strip_unpaired_tool_calls(committed)]
 
 
 ZOO: list[Broken] = [
@@ -282,6 +398,7 @@ ZOO: list[Broken] = [
     Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
     Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
     Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),
+    Broken(RecordsStampedWithCreatedAt, "MSG-6", "load_message_records stamps each record with a created_at"),
     Broken(BeforeInclusive, "MSG-7", "the before filter keeps seq == before"),
     Broken(ExternalIncludesInternal, "MSG-7", "the external visibility filter keeps internal messages"),
     Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),
@@ -293,6 +410,16 @@ ZOO: list[Broken] = [
     # also CKP-5: load_checkpoint returns the effective view (CKP-5), which folds summaries: it does not
     Broken(CheckpointWithoutFold, "VIEW-2", "load_checkpoint does not fold compaction summaries", also=("CKP-5",)),
     Broken(NarrowerSummaryWins, "VIEW-2", "nested compaction intervals keep the narrower summary"),
+    Broken(LaterTwinSummaryWins, "VIEW-2", "of two summaries of the same interval, the later one wins"),
+    Broken(OverlappedSummaryDropped, "VIEW-2", "of two partly overlapping intervals, only the earlier summary stays"),
+    Broken(SummariesInSeqOrder, "VIEW-2", "kept summaries are ordered by their own seq, not by interval start"),
     # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
     Broken(ToolResultWithoutCallId, "MOD-3", "a tool message without tool_call_id is accepted", also=("MSG-5",)),
+    # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
+    Broken(EmptyToolCallsOnAnyRole, "MOD-3", "a user message with tool_calls=[] is accepted", also=("MSG-5",)),
+    # also MSG-5: MSG-5 refuses a delta holding an invalid (MOD-3) message
+    Broken(EmptyCallIdOnAnyRole, "MOD-3", 'a user message with tool_call_id="" is accepted', also=("MSG-5",)),
+    Broken(EmptyCallListRefused, "MOD-3", "an assistant with tool_calls=[] is refused"),
+    Broken(EmptyCallListStoredAsNone, "VIEW-1", "tool_calls=[] is committed as None: the raw log changes"),
+    Broken(EmptyCallListKeptInView, "VIEW-1", "an assistant committed with tool_calls=[] keeps [] in the read view"),
 ]

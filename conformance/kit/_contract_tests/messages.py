@@ -13,9 +13,10 @@ from conformance.contract._models import CompactionMark, JsonValue, Message, Mes
 from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import MessageSeqRange
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import assistant, log, run, system, thread, tool, user
-from conformance.kit._violation import expect
+from conformance.kit._violation import BrokenCall, expect
 
 TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 
@@ -23,6 +24,11 @@ TEXT: list[dict[str, JsonValue]] = [{"type": "text", "text": "x"}]
 def _stepped(message: Message, run_id: str, step_index: int) -> Message:
     """`message` as produced by step `step_index` of run `run_id`."""
     return replace(message, metadata=MessageMetadata(run_id=run_id, step_index=step_index))
+
+
+def _no_calls(message_id: str) -> Message:
+    """An assistant message carrying an empty list of tool calls (`tool_calls=[]`, not None)."""
+    return replace(assistant(message_id), tool_calls=[])
 
 
 def _mixed() -> list[Message]:
@@ -38,19 +44,21 @@ def _mixed() -> list[Message]:
     ]
 
 
-#: (message_id, seq, produced_by_run_id, step_index, tool_call_id, compaction) of each MIXED record.
+#: (message_id, seq, produced_by_run_id, step_index, tool_call_id, created_at, compaction) of each MIXED
+#: record; created_at is always None: a message holds no time to project it from.
 MIXED_PROJECTIONS = [
-    ("u1", 1, "r1", 0, None, None),
-    ("a1", 2, "r1", 1, None, None),
-    ("t1", 3, "r1", 1, "c1", None),
-    ("x1", 4, None, None, "c1", None),
-    ("o1", 5, None, None, "nobody", None),
-    ("s1", 6, None, None, None, CompactionMark(from_seq=1, to_seq=2)),
-    ("u2", 7, None, None, None, None),
+    ("u1", 1, "r1", 0, None, None, None),
+    ("a1", 2, "r1", 1, None, None, None),
+    ("t1", 3, "r1", 1, "c1", None, None),
+    ("x1", 4, None, None, "c1", None, None),
+    ("o1", 5, None, None, "nobody", None, None),
+    ("s1", 6, None, None, None, None, CompactionMark(from_seq=1, to_seq=2)),
+    ("u2", 7, None, None, None, None, None),
 ]
 MIXED_IDS = [projection[0] for projection in MIXED_PROJECTIONS]
 
 #: One message per way of breaking MOD-3, each appended as the third message (seq 3) of a log.
+#: A field is carried when present, even empty: `tool_calls=[]` off an assistant, `tool_call_id=""` off a tool.
 INVALID = {
     "missing-id": Message(id=None, role=Role.USER, content=TEXT),
     "blank-id": Message(id="  ", role=Role.USER, content=TEXT),
@@ -58,6 +66,11 @@ INVALID = {
     "tool-with-blank-call-id": Message(id="bad", role=Role.TOOL, content=TEXT, tool_call_id=" "),
     "user-with-call-id": Message(id="bad", role=Role.USER, content=TEXT, tool_call_id="c1"),
     "user-with-tool-calls": replace(assistant("bad", calls=["c1"]), role=Role.USER),
+    "user-with-empty-tool-calls": replace(user("bad"), tool_calls=[]),
+    "system-with-empty-tool-calls": replace(system("bad"), tool_calls=[]),
+    "tool-with-empty-tool-calls": replace(tool("bad", "c1"), tool_calls=[]),
+    "user-with-empty-call-id": replace(user("bad"), tool_call_id=""),
+    "tool-with-empty-call-id": replace(tool("bad", "c1"), tool_call_id=""),
     "call-with-blank-id": replace(assistant("bad"), tool_calls=[ToolCall(id=" ", name="f", arguments={})]),
     "call-with-blank-name": replace(assistant("bad"), tool_calls=[ToolCall(id="c1", name="", arguments={})]),
     "duplicate-call-ids": assistant("bad", calls=["c1", "c1"]),
@@ -279,6 +292,12 @@ class MessageRules:
         await log(store, "t", *exchange)
         assert await store.load_committed_messages("t") == exchange
 
+    @rule("MOD-3")
+    async def test_append_accepts_an_assistant_with_an_empty_call_list(self, store: ThreadRunStore) -> None:
+        """An assistant with tool_calls=[] carries no call to check: it is appended at seq 2."""
+        records = await log(store, "t", "u1", _no_calls("a1"))
+        assert [(r.seq, r.message_id) for r in records] == [(1, "u1"), (2, "a1")]
+
     @rule("MSG-6")
     @pytest.mark.parametrize("reader", list(READERS))
     async def test_records_keep_raw_seqs_when_the_view_drops_messages(self, store: ThreadRunStore, reader: str) -> None:
@@ -298,12 +317,18 @@ class MessageRules:
     @rule("MSG-6")
     @pytest.mark.parametrize("reader", list(READERS))
     async def test_record_fields_are_projected_from_the_message(self, store: ThreadRunStore, reader: str) -> None:
-        """run_id, step_index, tool_call_id and compaction of a record come from its message."""
+        """run_id, step_index, tool_call_id and compaction of a record come from its message; created_at is None.
+
+        A message holds no time, so no record carries `created_at` (upstream builds every
+        record with `MessageRecord::from_message`, which leaves it unset); what append
+        returns equals what these readers give (test_append_returns_what_reads_give_back).
+        """
         await log(store, "t", *_mixed())
         records = await READERS[reader](store, "t", MIXED_IDS)
         assert {r.thread_id for r in records} == {"t"}
         projected = [
-            (r.message_id, r.seq, r.produced_by_run_id, r.step_index, r.tool_call_id, r.compaction) for r in records
+            (r.message_id, r.seq, r.produced_by_run_id, r.step_index, r.tool_call_id, r.created_at, r.compaction)
+            for r in records
         ]
         assert projected == MIXED_PROJECTIONS
 
@@ -489,6 +514,31 @@ class MessageRules:
         assert await store.load_messages("t") == [user("u1"), user("u2")]
 
     @rule("VIEW-1")
+    async def test_empty_call_list_stays_raw_and_reads_as_none(self, store: ThreadRunStore) -> None:
+        """An assistant committed with tool_calls=[] keeps [] in the raw log and reads back with None.
+
+        That the append is accepted is MOD-3's business: a store that refuses it breaks
+        that rule, which this test then blames; VIEW-1 is not checked past it.
+        """
+        try:
+            with answering("MOD-3"):
+                await log(store, "t", "u1", _no_calls("a1"))
+        except ValidationError as error:
+            raise BrokenCall("MOD-3", f"an assistant with tool_calls=[] was refused: {error!r}") from error
+        raw = await store.load_committed_messages("t")
+        expect(
+            raw == [user("u1"), _no_calls("a1")],
+            "VIEW-1",
+            f"load_committed_messages gives {raw!r}, expected u1 and a1 with tool_calls [] as appended",
+        )
+        view = await store.load_messages("t")
+        expect(
+            view == [user("u1"), assistant("a1")],
+            "VIEW-1",
+            f"load_messages gives {view!r}, expected u1 and a1 with tool_calls None",
+        )
+
+    @rule("VIEW-1")
     async def test_committed_messages_stay_raw(self, store: ThreadRunStore) -> None:
         """load_committed_messages returns every message as appended, stripped calls and dropped results too."""
         await log(store, "t", *_mixed())
@@ -521,6 +571,29 @@ class MessageRules:
         checkpoint = await store.load_checkpoint("t")
         assert checkpoint is not None
         assert _ids(checkpoint.messages) == ["s1", "m3", "s2"]
+
+    @rule("VIEW-2")
+    async def test_identical_intervals_keep_the_earlier_summary(self, store: ThreadRunStore) -> None:
+        """Summaries s4 and s5 both of [2, 3]: s4 (the lower seq) takes the interval, s5 disappears."""
+        twins = [system("s4", summary_of=(2, 3)), system("s5", summary_of=(2, 3))]
+        await log(store, "t", "m1", "m2", "m3", *twins, "m6")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        assert _ids(checkpoint.messages) == ["m1", "s4", "m6"]
+
+    @rule("VIEW-2")
+    @pytest.mark.parametrize("earlier_starts_first", [True, False], ids=["earlier-starts-first", "later-starts-first"])
+    async def test_partly_overlapping_summaries_both_stay(
+        self, store: ThreadRunStore, earlier_starts_first: bool
+    ) -> None:
+        """Summaries of [2, 4] and [3, 5] both stay, in order of their start, and m2..m5 all go."""
+        spans = [(2, 4), (3, 5)] if earlier_starts_first else [(3, 5), (2, 4)]
+        summaries = [system(f"s{seq}", summary_of=span) for seq, span in zip((6, 7), spans, strict=True)]
+        await log(store, "t", "m1", "m2", "m3", "m4", "m5", *summaries, "m8")
+        checkpoint = await store.load_checkpoint("t")
+        assert checkpoint is not None
+        by_start = ["s6", "s7"] if earlier_starts_first else ["s7", "s6"]
+        assert _ids(checkpoint.messages) == ["m1", *by_start, "m8"]
 
     @rule("VIEW-2", "CKP-5")
     async def test_message_version_stays_the_raw_length(self, store: ThreadRunStore) -> None:

@@ -32,8 +32,6 @@ __all__ = [
     "record_diff",
     "records_of",
     "shape_problem",
-    "tidy",
-    "unstamped",
 ]
 THREADS = ("t1", "t2")
 #: Ids that drafts reuse on purpose; a new id is the first `m<n>` unused in the thread.
@@ -47,6 +45,8 @@ FLAWS = (
     "tool-without-call-id",
     "user-with-call-id",
     "user-with-tool-calls",
+    "user-with-empty-tool-calls",
+    "user-with-empty-call-id",
     "same-call-twice",
     "nameless-call",
     "span-over-itself",
@@ -62,7 +62,8 @@ def _text(text: str) -> list[dict[str, JsonValue]]:
 class Draft:
     """A message to build, drawn compactly so that a shrunk example reads well: `Draft('tool', calls=('c1',))`.
 
-    Kinds: `user`, `note` (an internal user message), `assistant` (calling `calls`),
+    Kinds: `user`, `note` (an internal user message), `assistant` (calling `calls`,
+    `tool_calls` None without any), `no-calls` (an assistant with `tool_calls=[]`),
     `tool` (answering the first of `calls`), `retract` (an internal tool result for
     it), `summary` (a system message compacting the `length + 1` messages that end
     `back` places before it, clamped to seq 1), and `invalid` (breaking MOD-3 as
@@ -110,10 +111,13 @@ class Draft:
             start, end = span.get(kind, (max(end - self.length, 1), end))
             mark = CompactionMark(from_seq=start, to_seq=end)
             return replace(base, role=Role.SYSTEM, metadata=MessageMetadata(compaction=mark))
-        if kind == "user-with-call-id":
-            return replace(base, tool_call_id=call)
-        if kind == "user-with-tool-calls":
-            return replace(base, tool_calls=[ToolCall(id=call, name="lookup", arguments={})])
+        if kind == "no-calls":
+            return replace(base, role=Role.ASSISTANT, tool_calls=[])
+        if kind in ("user-with-call-id", "user-with-empty-call-id"):
+            return replace(base, tool_call_id=call if kind == "user-with-call-id" else "")
+        if kind in ("user-with-tool-calls", "user-with-empty-tool-calls"):
+            made = [ToolCall(id=call, name="lookup", arguments={})] if kind == "user-with-tool-calls" else []
+            return replace(base, tool_calls=made)
         return replace(base, id={"no-id": None, "blank-id": "  "}.get(kind, message_id))
 
 
@@ -122,6 +126,7 @@ _RUNS = (None, *RUN_IDS)
 _FRESH = [
     *(Draft("user", run_id=r) for r in _RUNS),
     *(Draft("assistant", calls=c) for c in ((), ("c1",), ("c2",), ("c1", "c2"), ("c2", "c3"), ("c3", "c1"))),
+    Draft("no-calls"),
     *(Draft("tool", calls=(c,), run_id=r) for c in CALL_IDS for r in _RUNS),
     *(Draft("summary", back=b, length=n) for b in range(3) for n in range(3)),
     *(Draft("note", run_id=r) for r in _RUNS),
@@ -168,10 +173,10 @@ def shape_problem(message: Message, seq: int) -> str | None:
     if message.role is Role.TOOL and _blank(message.tool_call_id):
         return "a tool result without tool_call_id"
     if message.role is not Role.TOOL and message.tool_call_id is not None:
-        return "tool_call_id on a non-tool message"
+        return "tool_call_id on a non-tool message, even an empty one"
+    if message.tool_calls is not None and message.role is not Role.ASSISTANT:
+        return "tool_calls on a non-assistant message, even an empty list"
     calls = message.tool_calls or []
-    if calls and message.role is not Role.ASSISTANT:
-        return "tool_calls on a non-assistant message"
     if any(_blank(c.id) or _blank(c.name) for c in calls) or len({c.id for c in calls}) != len(calls):
         return "a tool call with a blank id or name, or a repeated call id"
     mark = message.metadata.compaction if message.metadata else None
@@ -196,31 +201,6 @@ def delta_problem(log: Sequence[Message], delta: Sequence[Message]) -> str | Non
 def _span(message: Message) -> tuple[int, int] | None:
     mark = message.metadata.compaction if message.metadata else None
     return None if mark is None else (mark.from_seq, mark.to_seq)
-
-
-def tidy(log: Sequence[Message], delta: Sequence[Message]) -> list[Message]:
-    """`delta` with valid compaction marks that cross or repeat an earlier interval removed.
-
-    The machine keeps intervals nested or disjoint: SPEC VIEW-2 says nothing of the fold
-    of partly overlapping or equal intervals. Invalid marks are left for MOD-3.
-    """
-    spans = [s for m in log if (s := _span(m)) is not None]
-    out: list[Message] = []
-    for seq, message in enumerate(delta, start=len(log) + 1):
-        span = _span(message)
-        if span is not None and 1 <= span[0] <= span[1] < seq:
-            if any(_clash(span, s) for s in spans):
-                message = replace(message, metadata=None)
-            else:
-                spans.append(span)
-        out.append(message)
-    return out
-
-
-def _clash(one: tuple[int, int], other: tuple[int, int]) -> bool:
-    """True when two intervals are equal or overlap without one containing the other."""
-    (a, b), (c, d) = one, other
-    return one == other or a < c <= b < d or c < a <= d < b
 
 
 def records_of(thread_id: str, log: Sequence[Message]) -> list[MessageRecord]:
@@ -263,9 +243,18 @@ def read_view(log: Sequence[Message]) -> list[Message]:
 
 
 def folded(log: Sequence[Message]) -> list[Message]:
-    """VIEW-2: every summary leaves its place; each widest interval becomes its summary at its start."""
+    """VIEW-2: every summary leaves its place; each widest interval becomes its summary at its start.
+
+    An interval inside another is not widest, nor is an equal one marked later in the
+    log; partly overlapping intervals are both widest. Raw messages inside any widest
+    interval go.
+    """
     marked = [(s, m) for m in log if (s := _span(m)) is not None]
-    widest = [(s, m) for s, m in marked if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o, _ in marked)]
+    widest = [
+        (s, m)
+        for i, (s, m) in enumerate(marked)
+        if not any(o[0] <= s[0] and s[1] <= o[1] and (o != s or j < i) for j, (o, _) in enumerate(marked))
+    ]
     placed: list[tuple[int, Message]] = [(span[0], summary) for span, summary in widest]
     for seq, message in enumerate(log, start=1):
         if _span(message) is None and not any(a <= seq <= b for (a, b), _ in widest):
@@ -292,14 +281,9 @@ def record_diff(found: Sequence[MessageRecord] | None, expected: Sequence[Messag
     """Where records read from the store first differ from the model's, for failure messages."""
     if found is None or len(found) != len(expected):
         return f"gave {found and len(found)} records, expected {len(expected)}"
-    for got, want in zip(unstamped(found) or [], expected, strict=True):
+    for got, want in zip(found, expected, strict=True):
         if got != want:
             names = [f.name for f in fields(MessageRecord) if getattr(got, f.name) != getattr(want, f.name)]
             body = f", message {brief([got.message])} vs {brief([want.message])}" if "message" in names else ""
             return f"the record at seq {want.seq} ({want.message_id!r}) differs in {names}{body}"
     return "equal"
-
-
-def unstamped(records: Sequence[MessageRecord] | None) -> list[MessageRecord] | None:
-    """Records without `created_at`: a store may stamp its rows; the message carries no time."""
-    return None if records is None else [replace(r, created_at=None) for r in records]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hypothesis import note
@@ -42,8 +42,6 @@ from conformance.kit._machines.message_model import (
     read_view,
     record_diff,
     records_of,
-    tidy,
-    unstamped,
 )
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
@@ -61,6 +59,16 @@ def _decoded(query: MessageQuery, cursor: str | None) -> int | None:
         return query.decode_cursor(cursor)
     except InvalidCursorError as error:
         raise RuleViolation("MSG-7", f"cursor {cursor!r} does not decode under its own query: {error}") from error
+
+
+def no_created_at(records: Sequence[MessageRecord] | None, call: str) -> None:
+    """MSG-6: no record carries `created_at` (a message holds no time to project it from).
+
+    Checked before a page, range or record is compared with the model, so that a
+    stamped record is blamed on MSG-6, not on the rule of the read that returned it.
+    """
+    stamped = [r.seq for r in records or () if r.created_at is not None]
+    expect(not stamped, "MSG-6", f"{call} gave records carrying created_at at seqs {stamped}; records carry none")
 
 
 # ── the store, observed in one call per step ────────────────────────
@@ -180,7 +188,6 @@ class MessageLogMachine(StoreMachine):
             message_id = draft.id or next(i for i in fresh if i not in taken)
             taken.add(message_id)
             built.append(draft.build(message_id, seq))
-        built = tidy(log, built)
         note(f"messages: {brief(built)}")
         return built
 
@@ -197,9 +204,8 @@ class MessageLogMachine(StoreMachine):
             return
         returned = self.succeeds("MSG-4", self.store.append_message_records, thread, messages)
         expected = records_of(thread, [*log, *messages])[len(log) :]
-        expect(
-            unstamped(returned) == expected, ("MSG-4", "MSG-6"), f"append returned {record_diff(returned, expected)}"
-        )
+        no_created_at(returned, "append_message_records")
+        expect(returned == expected, ("MSG-4", "MSG-6"), f"append returned {record_diff(returned, expected)}")
         log.extend(messages)
         self.last = (thread, messages)
 
@@ -208,9 +214,8 @@ class MessageLogMachine(StoreMachine):
     def retry(self, through_checkpoint: bool) -> None:
         """Send the last appended delta again, as a client does after a timeout: nothing is appended (MSG-5)."""
         assert self.last is not None
-        thread, sent = self.last
+        thread, messages = self.last
         log = self.logs[thread]
-        messages = tidy(log, sent)
         problem = delta_problem(log, messages)
         note(f"retrying {[m.id for m in messages]} on {thread!r}: {problem or 'the log was replaced since'}")
         if through_checkpoint:
@@ -304,8 +309,9 @@ class MessageLogMachine(StoreMachine):
             records = records_of(thread_id, self.logs.get(thread_id, []))
             self.check_page(query, records, page)
             expected = [r for r in records if first <= r.seq <= first + span]
+            no_created_at(ranged, "load_message_records_range")
             expect(
-                unstamped(ranged) == expected,
+                ranged == expected,
                 "MSG-8",
                 f"range [{first}, {first + span}] of {thread_id!r} gave {[r.seq for r in ranged]}",
             )
@@ -313,6 +319,7 @@ class MessageLogMachine(StoreMachine):
     @staticmethod
     def check_page(query: MessageQuery, records: list[MessageRecord], page: MessagePage) -> None:
         """MSG-7: filter, order by seq, window as QRY-3..5, with cursors to the next and previous pages."""
+        no_created_at(page.records, "list_message_records")
         visible = {MessageVisibilityFilter.ANY: (False, True), MessageVisibilityFilter.EXTERNAL: (False,)}
         matching = [
             r
@@ -328,7 +335,7 @@ class MessageLogMachine(StoreMachine):
         start = min(query.offset, len(matching))
         end = min(start + limit, len(matching))
         expect(
-            (unstamped(page.records), page.total) == (matching[start:end], len(matching)),
+            (page.records, page.total) == (matching[start:end], len(matching)),
             "MSG-7",
             f"page {[r.seq for r in page.records]} of {page.total}, "
             f"expected {[r.seq for r in matching[start:end]]} of {len(matching)}",
@@ -365,8 +372,9 @@ class MessageLogMachine(StoreMachine):
                 f"load_messages({thread_id!r}) is {brief(seen.view)}, expected {brief(view)}",
             )
             records = records_of(thread_id, log)
+            no_created_at(seen.records, "load_message_records")
             expect(
-                unstamped(seen.records) == (records or None),
+                seen.records == (records or None),
                 "MSG-6",
                 f"load_message_records({thread_id!r}): {record_diff(seen.records, records)}",
             )
@@ -374,15 +382,17 @@ class MessageLogMachine(StoreMachine):
             for query, page in zip(queries, seen.pages, strict=True):
                 self.check_page(query, records, page)
             in_bounds = [r for r in records if bounds.from_seq <= r.seq <= bounds.to_seq]
+            no_created_at(seen.ranged, "load_message_records_range")
             expect(
-                unstamped(seen.ranged) == in_bounds,
+                seen.ranged == in_bounds,
                 "MSG-8",
                 f"range [{bounds.from_seq}, {bounds.to_seq}] of {thread_id!r} gave seqs {[r.seq for r in seen.ranged]}",
             )
             by_id = {r.message_id: r for r in records}
             for message_id, found in seen.by_id.items():
+                no_created_at([found] if found else [], "load_message_record")
                 expect(
-                    (found and replace(found, created_at=None)) == by_id.get(message_id),
+                    found == by_id.get(message_id),
                     "MSG-8",
                     f"load_message_record({thread_id!r}, {message_id!r}) gave {found!r}",
                 )
