@@ -181,6 +181,18 @@ class AppendChecksVersionAfterWrite(ReferenceStore):
             return actual + len(messages)
 
 
+class NegativeVersionConflicts(ReferenceStore):
+    """A negative `expected_version` differs from every log length, so it raises VersionConflictError."""
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        if expected_version is not None and expected_version < 0:
+            log = self._logs.get(thread_id)
+            raise VersionConflictError(expected_version, len(log) if log is not None else 0)
+        return await super().checkpoint_append(thread_id, messages, expected_version, run)
+
+
 class AppendChecksVersionFirst(ReferenceStore):
     """`checkpoint_append` checks the version, the delta, then the run and hierarchy (upstream PostgreSQL's order).
 
@@ -414,6 +426,7 @@ ZOO: list[Broken] = [
         also=("CON-1",),
     ),
     Broken(AppendChecksVersionFirst, "CKP-3", "checkpoint_append checks the version before the run and hierarchy"),
+    Broken(NegativeVersionConflicts, "CKP-3", "a negative expected_version raises VersionConflictError"),
     Broken(AppendChecksHierarchyAfterVersion, "CKP-3", "checkpoint_append checks the hierarchy after the version"),
     Broken(AppendValidatesDeltaBeforeVersion, "CKP-3", "checkpoint_append checks the delta before the version"),
     # also CON-2: the version is read again after the append: concurrent appenders are all told the final length

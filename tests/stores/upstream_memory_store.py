@@ -18,6 +18,9 @@ How the Rust maps to Python:
 - Every value is copied on the way in and on the way out, as Rust's `clone()`s do.
 - `StorageError::Validation`, `NotFound`, `AlreadyExists`, `VersionConflict` are the
   contract's exceptions of the same names.
+- Serde parses every argument before upstream's code sees it, and upstream's integers
+  are unsigned: a negative one does not parse. `_parsed` refuses it with
+  `ValidationError`, as the upstream shim answers such a request.
 - The pending-message, profile and config maps of `InMemoryStore` are left out: no
   rule reads them.
 
@@ -81,6 +84,17 @@ __all__ = ["UpstreamMemoryStore"]
 _PAGE = 200
 
 
+def _parsed(*values: object) -> None:
+    """Refuse what serde cannot parse into upstream's unsigned integers: a negative number, in a model or alone."""
+    for value in values:
+        if isinstance(value, list):
+            _parsed(*value)
+        elif hasattr(value, "check_types"):
+            value.check_types(type(value).__name__)
+        elif isinstance(value, int) and value < 0:
+            raise ValidationError(f"does not parse as upstream's model: invalid value {value}, expected u64")
+
+
 class UpstreamMemoryStore(ThreadRunStore):
     """Upstream's `InMemoryStore`, method for method; see the module docstring."""
 
@@ -132,6 +146,7 @@ class UpstreamMemoryStore(ThreadRunStore):
                 self._thread_states.pop(thread_id, None)
 
     async def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
+        _parsed(state)
         async with self._thread_states_lock:
             self._thread_states[thread_id] = state.copy()
 
@@ -192,6 +207,7 @@ class UpstreamMemoryStore(ThreadRunStore):
         self._messages.pop(thread_id, None)
 
     async def list_threads(self, offset: int, limit: int) -> list[str]:
+        _parsed(offset, limit)
         async with self._threads_lock:
             threads = [thread.copy() for thread in self._threads.values()]
         sort_threads_by_recent_activity(threads)
@@ -279,12 +295,14 @@ class UpstreamMemoryStore(ThreadRunStore):
         return paginate_message_records(records, query)
 
     async def save_messages(self, thread_id: str, messages: list[Message]) -> None:
+        _parsed(messages)
         validate_committed_messages(messages)
         async with self._messages_lock:
             self._messages[thread_id] = [m.copy() for m in messages]
 
     async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
         """Upstream's atomic append; the log entry is made before the delta is validated."""
+        _parsed(messages)
         async with self._messages_lock:
             existing = self._messages.setdefault(thread_id, [])
             validate_append_only_delta(existing, messages)
@@ -299,6 +317,7 @@ class UpstreamMemoryStore(ThreadRunStore):
 
     async def load_message_records_range(self, thread_id: str, range: MessageSeqRange) -> list[MessageRecord]:
         """The trait default, over `load_message_records`."""
+        _parsed(range)
         records = await self.load_message_records(thread_id)
         return [record for record in records or [] if range.from_seq <= record.seq <= range.to_seq]
 
@@ -310,6 +329,7 @@ class UpstreamMemoryStore(ThreadRunStore):
             self._messages.pop(thread_id, None)
 
     async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
+        _parsed(metadata)
         async with self._threads_lock:
             thread = self._threads.get(id)
             if thread is None:
@@ -358,6 +378,7 @@ class UpstreamMemoryStore(ThreadRunStore):
 
     async def checkpoint(self, thread_id: str, messages: list[Message], run: RunRecord) -> None:
         """Upstream's: run and messages validated, then the hierarchy; a run of another thread is accepted."""
+        _parsed(messages, run)
         run.validate_for_persist()
         validate_committed_messages(messages)
         now = current_millis()
@@ -379,6 +400,7 @@ class UpstreamMemoryStore(ThreadRunStore):
         run: RunRecord,
     ) -> int:
         """Upstream's: hierarchy before the version guard; the log entry is made before the delta is validated."""
+        _parsed(messages, expected_version, run)
         run.validate_for_persist()
         now = current_millis()
         async with self._threads_lock:
