@@ -138,6 +138,8 @@ class BlockingStore:
         return [t for t in self.threads.values() if normalize_lineage_id(t.parent_thread_id) == parent_id]
 
     def list_threads(self, offset: int, limit: int) -> list[str]:
+        if min(offset, limit) < 0:
+            raise ValidationError(f"offset and limit must be >= 0, got {offset}, {limit}")
         with self.lock:
             ordered = sorted_threads_by_recent_activity(list(self.threads.values()))
             return [t.id for t in ordered[offset : offset + limit]]
@@ -150,6 +152,7 @@ class BlockingStore:
             self.threads[id].metadata = metadata.copy()
 
     def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
+        state.check_types(f"state of thread {thread_id!r}")
         with self.lock:
             self.states[thread_id] = state.copy()
 
@@ -243,6 +246,8 @@ class BlockingStore:
     def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
+        if expected_version is not None and expected_version < 0:
+            raise ValidationError(f"expected_version must be >= 0, got {expected_version}")
         with self.lock:
             self._check_checkpoint_run(thread_id, run)
             merged = list(self.logs.get(thread_id, []))

@@ -176,7 +176,7 @@ class UnclampedPrevCursor(ReferenceStore):
                 "parent_filter": normalized.parent_filter.to_json(),
                 "id_prefix": normalized.id_prefix,
             }
-            raw = json.dumps(token, separators=(",", ":")).encode()
+            raw = json.dumps(token, separators=(",", ":"), ensure_ascii=False).encode()
             page.prev_cursor = "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
         return page
 

@@ -367,20 +367,21 @@ class QueryRules:
             expect(held == expected, rules, f"{what} token holds filters {held!r}, expected {expected!r}")
             expect(token["offset"] == offset, "QRY-4", f"{what} token holds offset {token['offset']!r}, not {offset}")
 
-    @rule("CUR-1", requires="any_ids")
+    @rule("CUR-1", "QRY-4", requires="any_ids")
     async def test_cursor_token_holds_text_as_raw_utf8(self, store: ThreadRunStore) -> None:
         """Filters "ré日" and "é-" are written as raw UTF-8 in the token, byte for byte as serde_json writes them.
 
         Offset 1, limit 1 of 3: next_cursor holds
         `{"offset":2,"resource_id":"r\xc3\xa9\xe6\x97\xa5","parent_filter":"any","id_prefix":"\xc3\xa9-"}`,
-        not `\\u00e9` escapes, so every backend mints the same cursor for the same page.
+        not `\\u00e9` escapes, so every backend mints the same cursor for the same page. The offsets are QRY-4's.
         """
         for number in range(3):
             await store.save_thread(thread(f"é-{number}", resource="ré日", updated_at=10 - number))
         query = ThreadQuery(offset=1, limit=1, resource_id="ré日", id_prefix="é-")
         page = await store.list_threads_query(query)
         for what, cursor, offset in [("next_cursor", page.next_cursor, 2), ("prev_cursor", page.prev_cursor, 0)]:
-            _token(cursor, query)
+            held = _token(cursor, query)["offset"]
+            expect(held == offset, "QRY-4", f"{what} token holds offset {held!r}, not {offset}")
             assert cursor is not None
             body = cursor.removeprefix("thr_")
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
