@@ -120,6 +120,15 @@ def _text(value: object, name: str) -> str:
     return value
 
 
+def _storable(text: str) -> bool:
+    """True when SQLite can bind `text` (UTF-8: no lone surrogate)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _count(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(f"argument '{name}' must be an integer >= 0, got {value!r}")
@@ -528,8 +537,8 @@ class SqliteStore(ThreadRunStore):
 
     async def delete_thread(self, thread_id: str) -> None:
         """Remove the thread, its log and its state; keep its runs (THR-4)."""
-        _text(thread_id, "thread_id")
-        await self._write(lambda db: _drop(db, [thread_id]))
+        if _storable(_text(thread_id, "thread_id")):  # an id no row can hold is unknown: nothing to delete
+            await self._write(lambda db: _drop(db, [thread_id]))
 
     async def delete_thread_with_strategy(
         self,
@@ -541,7 +550,8 @@ class SqliteStore(ThreadRunStore):
             strategy = ChildThreadDeleteStrategy(strategy)
         except ValueError:
             raise ValidationError(f"unknown delete strategy {strategy!r}; use reject, detach or cascade") from None
-        _text(thread_id, "thread_id")
+        if not _storable(_text(thread_id, "thread_id")):
+            raise NotFoundError(f"thread {thread_id!r} not found")  # no stored id holds it (DEL-1 over MOD-6)
 
         def work(db: sqlite3.Connection) -> None:
             if _thread(db, thread_id) is None:
@@ -652,7 +662,8 @@ class SqliteStore(ThreadRunStore):
 
     async def delete_messages(self, thread_id: str) -> None:
         """Empty the log of an existing thread; `NotFoundError` otherwise (MSG-3)."""
-        _text(thread_id, "thread_id")
+        if not _storable(_text(thread_id, "thread_id")):
+            raise NotFoundError(f"thread {thread_id!r} not found")  # no stored id holds it (DEL-1 over MOD-6)
 
         def work(db: sqlite3.Connection) -> None:
             if _thread(db, thread_id) is None:

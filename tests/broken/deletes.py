@@ -246,8 +246,22 @@ class DetachInTwoStatements(ReferenceStore):
             self._drop_thread(thread_id)
 
 
+class UnstorableIdRefusedOnDelete(ReferenceStore):
+    """A strategy delete binds the id first, so one SQLite cannot encode raises ValidationError, not NotFoundError."""
+
+    async def delete_thread_with_strategy(
+        self, thread_id: str, strategy: ChildThreadDeleteStrategy = ChildThreadDeleteStrategy.DETACH
+    ) -> None:
+        try:
+            thread_id.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(f"cannot store id {thread_id!r}") from None
+        await super().delete_thread_with_strategy(thread_id, strategy)
+
+
 ZOO: list[Broken] = [
     Broken(UnknownIdIgnored, "DEL-1", "deleting an unknown id returns silently instead of raising NotFoundError"),
+    Broken(UnstorableIdRefusedOnDelete, "DEL-1", "a strategy delete of a lone-surrogate id raises ValidationError"),
     # also ATO-1: the refused reject has already deleted the thread
     Broken(
         RejectChecksAfterDeleting,

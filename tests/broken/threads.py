@@ -108,6 +108,15 @@ class BlankIdsIOError(ReferenceStore):
         await super().save_thread_state(thread_id, state)
 
 
+class UnstorableIdRefusedOnPlainDelete(ReferenceStore):
+    """`delete_thread` refuses an id with NUL as unstorable (ValidationError) instead of deleting nothing."""
+
+    async def delete_thread(self, thread_id: str) -> None:
+        if "\x00" in thread_id:
+            raise ValidationError(f"cannot store id {thread_id!r}")
+        await super().delete_thread(thread_id)
+
+
 class MissingThreadRaises(ReferenceStore):
     """Raises NotFoundError from load_thread instead of returning None."""
 
@@ -265,6 +274,7 @@ ZOO = [
     Broken(MetadataMerged, "THR-3", "metadata merged, not replaced; unknown id raises ValidationError"),
     # also MSG-1: a deleted thread's log reads None; it still reads the old messages
     Broken(DeleteKeepsLog, "THR-4", "delete_thread leaves the message log", also=("MSG-1",)),
+    Broken(UnstorableIdRefusedOnPlainDelete, "THR-4", "delete_thread of an id with NUL raises ValidationError"),
     Broken(DeleteKeepsLogLength, "THR-4", "delete_thread keeps the log's length: appends after it continue old seqs"),
     Broken(OldestFirst, "THR-5", "threads listed oldest first"),
     Broken(NegativeSlices, "THR-5", "list_threads slices with a negative offset or limit instead of refusing it"),

@@ -181,6 +181,22 @@ class DeleteRules:
         with pytest.raises(NotFoundError):
             await store.delete_thread_with_strategy("t", strategy)
 
+    @rule("DEL-1")
+    @STRATEGIES
+    @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800", "x" * 300], ids=["nul", "lone-surrogate", "too-long"])
+    async def test_delete_of_an_id_no_store_can_hold_raises_not_found(
+        self, store: ThreadRunStore, strategy: ChildThreadDeleteStrategy, odd: str
+    ) -> None:
+        """An id no store can hold names no thread: every strategy raises NotFoundError, not ValidationError.
+
+        DEL-1 wins over MOD-6 here: MOD-6 refuses such an id where it would be stored;
+        a delete stores nothing, so the id is simply unknown.
+        """
+        await tree(store, {"t": {}})
+        with pytest.raises(NotFoundError):
+            await store.delete_thread_with_strategy(odd, strategy)
+        assert await store.list_threads(0, 10) == ["t"]
+
     # ── DEL-2 ─────────────────────────────────────────────────────────
 
     @rule("DEL-2")

@@ -165,6 +165,14 @@ class ThreadRules:
         await store.delete_thread("ghost")
         assert await snapshot(store) == before
 
+    @rule("THR-4")
+    @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800", "x" * 300], ids=["nul", "lone-surrogate", "too-long"])
+    async def test_delete_of_an_id_no_store_can_hold_is_no_error(self, store: ThreadRunStore, odd: str) -> None:
+        """delete_thread of an id no store can hold deletes an unknown thread: no error, nothing else changes."""
+        await store.save_thread(thread("t"))
+        await store.delete_thread(odd)
+        assert await store.list_threads(0, 10) == ["t"]
+
     @rule("THR-5")
     async def test_list_threads_orders_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
         """updated_at wins over created_at; a thread with neither counts as 0; ties go by id."""
