@@ -12,6 +12,8 @@ from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._violation import BrokenCall, RuleViolation, blamed_rules
 
 EVERY = frozenset(CAPABILITIES)
+#: The rules a store declaring every capability must keep: all but new rules still in their warning release.
+REQUIRED = sum(not rule.warning for rule in RULES.values())
 
 
 def result(
@@ -50,7 +52,7 @@ def status(report: Report, rule_id: str) -> str:
 def test_a_complete_passing_run_conforms() -> None:
     """All required rules checked and passed: complete, conforming, every capability named."""
     report = full_report(capabilities=frozenset({"thread_state"}))
-    required = sum(rule.capability in (None, "thread_state") for rule in RULES.values())
+    required = sum(rule.capability in (None, "thread_state") and not rule.warning for rule in RULES.values())
     assert (report.complete(), report.conforms()) == (True, True)
     assert report.counts() == {"required": required, "checked": required, "failed": 0, "known_failures": 0}
     assert report.verdict() == (
@@ -64,7 +66,7 @@ def test_failed_rules_are_counted_and_named_in_spec_order() -> None:
     """A complete run with failures does not conform and names them in SPEC order."""
     report = full_report(result("failed", "HIE-3"), result("failed", "THR-2"))
     assert (report.complete(), report.conforms()) == (True, False)
-    assert report.verdict().startswith(f"does NOT conform: 2 of {len(RULES)} required rules failed (THR-2, HIE-3);")
+    assert report.verdict().startswith(f"does NOT conform: 2 of {REQUIRED} required rules failed (THR-2, HIE-3);")
 
 
 def test_a_failure_counts_only_against_the_rules_it_blames() -> None:
@@ -81,7 +83,7 @@ def test_a_rule_with_a_planned_test_that_did_not_run_is_incomplete() -> None:
     assert not report.complete()
     assert report.partial_reasons() == ["1 required rules not checked"]
     assert report.verdict().startswith(
-        f"partial run: {len(RULES) - 1} of {len(RULES)} required rules checked, 0 failed; no conformance verdict ("
+        f"partial run: {REQUIRED - 1} of {REQUIRED} required rules checked, 0 failed; no conformance verdict ("
     )
 
 
@@ -123,9 +125,21 @@ def test_baseline_rules_fail_as_known_failures_and_stale_ones_are_named() -> Non
     assert report.conforms()
     assert report.stale_baseline() == ["THR-1"]
     assert report.verdict().startswith(
-        f"conforms to all {len(RULES) - 1} required rules; 1 known failures from the baseline (DEL-6); "
+        f"conforms to all {REQUIRED - 1} required rules; 1 known failures from the baseline (DEL-6); "
         "stale baseline entries, passing every test: THR-1 (remove them);"
     )
+
+
+def test_a_new_rule_in_its_warning_release_is_reported_but_fails_no_verdict() -> None:
+    """ISO-2 (a warning in rule set 3.0) broken: the run still conforms, and the verdict and JSON name the warning."""
+    warned = next(rule_id for rule_id, rule in RULES.items() if rule.warning)
+    report = full_report(result("xfailed", warned, message="shared", nodeid="t::C::warned"))
+    assert status(report, warned) == "warning"
+    assert (report.complete(), report.conforms(), report.counts()["failed"]) == (True, True, 0)
+    assert f"; 1 warning: new rule not yet required ({warned});" in report.verdict()
+    assert report.to_json()["warnings"] == [warned]
+    assert f"{warned:<7} warning       shared" in list(report.lines())
+    assert report.counts()["required"] == REQUIRED
 
 
 def test_lines_list_rules_then_versions_then_verdict() -> None:
@@ -173,6 +187,7 @@ def test_json_shape() -> None:
         "known_failures",
         "stale_baseline",
         "blocked",
+        "warnings",
         "stores",
         "rules",
     ]
@@ -255,7 +270,7 @@ def test_a_broken_call_fails_its_own_rule_and_leaves_the_tests_rule_unproven() -
     # The run itself was complete: the store does not conform, and QRY-2 is named as not checked past it.
     assert (report.complete(), report.conforms(), report.blocked()) == (True, False, ["QRY-2"])
     assert report.verdict().startswith(
-        f"does NOT conform: 1 of {len(RULES)} required rules failed (MOD-6); "
+        f"does NOT conform: 1 of {REQUIRED} required rules failed (MOD-6); "
         "1 more not checked past those failures (QRY-2); "
     )
     # A rule whose other tests did not run at all stays a reason for a partial run.

@@ -52,6 +52,7 @@ __all__ = [
     "checked",
     "describe_call",
     "store_methods",
+    "unwrapped",
     "store_problems",
 ]
 
@@ -164,6 +165,11 @@ class CallLog:
         if not calls and since is not None:
             calls = [call for when, call in self._cancelled if when >= since]
         return StoreHang(str(calls[0]), calls[0].rules) if calls else StoreHang(default)
+
+
+def unwrapped(store: ThreadRunStore) -> ThreadRunStore:
+    """The store behind the boundary (`checked`), or `store` itself when it is not behind one."""
+    return store._inner if isinstance(store, _Checked) else store
 
 
 def checked(store: ThreadRunStore, calls: CallLog) -> ThreadRunStore:

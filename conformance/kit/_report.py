@@ -22,11 +22,12 @@ from conformance.kit._rules import CAPABILITIES, RULES, Rule
 __all__ = ["Outcome", "Report", "RuleResult", "Status", "TestResult"]
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
-Status = Literal["passed", "failed", "known_failure", "skipped", "incomplete", "not_run"]
+Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "incomplete", "not_run"]
 #: Version 2 added `complete`, `partial_reasons`, `setup_error`, `counts`, `known_failures`,
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
 #: `stores`: each store's own verdict when one session tested several (test classes), and
-#: `blocked`: rules not checked past another rule's broken store call.
+#: `blocked`: rules not checked past another rule's broken store call; later, within 3,
+#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -160,9 +161,13 @@ class Report:
 
     # ── judging ─────────────────────────────────────────────────────────
 
-    def required(self, rule: Rule) -> bool:
-        """True when the store must keep `rule`: it needs no capability, or one the store declared."""
+    def applies(self, rule: Rule) -> bool:
+        """True when `rule` applies to the store: it needs no capability, or one the store declared."""
         return rule.capability is None or rule.capability in (self.capabilities or frozenset())
+
+    def required(self, rule: Rule) -> bool:
+        """True when the store must keep `rule`: it applies and is no new rule still in its warning release."""
+        return self.applies(rule) and not rule.warning
 
     def rule_results(self) -> list[RuleResult]:
         """Every registered rule with its status and its tests' outcomes, in SPEC order."""
@@ -184,9 +189,11 @@ class Report:
         ]
 
     def _judge(self, rule: Rule, tests: list[TestResult], planned: list[str]) -> RuleResult:
-        if self.capabilities is not None and not self.required(rule):
+        if self.capabilities is not None and not self.applies(rule):
             return RuleResult(rule, "skipped", tests)
         if any(test.breaks(rule.id) for test in tests):
+            if rule.warning:
+                return RuleResult(rule, "warning", tests)
             return RuleResult(rule, "known_failure" if rule.id in self.baseline else "failed", tests)
         if not planned:
             return RuleResult(rule, "not_run", tests)
@@ -270,6 +277,14 @@ class Report:
             return [rule_id for rule_id in RULES if rule_id in blocked]
         return [row.rule.id for row in self.rule_results() if row.blocked and self.required(row.rule)]
 
+    def warnings(self) -> list[str]:
+        """New rules (still warnings) that the store breaks: reported, never failing the verdict."""
+        parts = self._parts()
+        if parts:
+            warned = {rule_id for part in parts for rule_id in part.warnings()}
+            return [rule_id for rule_id in RULES if rule_id in warned]
+        return [row.rule.id for row in self.rule_results() if row.status == "warning"]
+
     def complete(self) -> bool:
         """True when the run checked every rule the store must keep, with nothing narrowed or cut short."""
         return not self.partial_reasons()
@@ -314,6 +329,10 @@ class Report:
             head = f"conforms to all {counts['required'] - len(known)} required rules"
         if known:
             head += f"; {len(known)} known failures from the baseline ({', '.join(known)})"
+        warned = self.warnings()
+        if warned:
+            plural = "s" if len(warned) > 1 else ""
+            head += f"; {len(warned)} warning{plural}: new rule{plural} not yet required ({', '.join(warned)})"
         stale = self.stale_baseline()
         if stale:
             head += f"; stale baseline entries, passing every test: {', '.join(stale)} (remove them)"
@@ -392,6 +411,7 @@ class Report:
             "known_failures": [row.rule.id for row in rows if row.status == "known_failure"],
             "stale_baseline": self.stale_baseline(),
             "blocked": self.blocked(),
+            "warnings": self.warnings(),
             "stores": [
                 {
                     "store": part.store,
@@ -405,6 +425,7 @@ class Report:
                     "counts": part.counts(),
                     "failed": [row.rule.id for row in part.rule_results() if row.status == "failed"],
                     "known_failures": [row.rule.id for row in part.rule_results() if row.status == "known_failure"],
+                    "warnings": part.warnings(),
                 }
                 for part in self._parts()
             ],

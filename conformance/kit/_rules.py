@@ -24,6 +24,8 @@ class Rule:
     id: str
     text: str
     capability: str | None = None
+    #: A new rule in its first minor release: checked and reported, but no store fails by it yet.
+    warning: bool = False
 
     @property
     def area(self) -> str:
@@ -91,6 +93,7 @@ _RULES = [
     Rule("CKP-5", "load_checkpoint returns the effective view, the raw version, the latest run and state."),
     Rule("CKP-6", "The run projection sets the thread's latest, open and active run ids by status and age."),
     Rule("ISO-1", "Objects passed in or returned are never shared with the store's state."),
+    Rule("ISO-2", "Stores opened on different locations share nothing.", warning=True),
     Rule("ATO-1", "An operation that raises leaves the whole observable state exactly as before."),
     Rule("ATO-2", "Each write is visible to every read that starts after it returns."),
     Rule("ATO-3", "A cancelled write leaves the state as before or after it; the store stays usable.", "cancel_safe"),

@@ -1,6 +1,9 @@
-"""Broken stores for isolation and atomicity (ISO-1, ATO-1..3)."""
+"""Broken stores for isolation and atomicity (ISO-1, ISO-2, ATO-1..3)."""
 
 from __future__ import annotations
+
+import weakref
+from typing import ClassVar
 
 import anyio.lowlevel
 
@@ -117,7 +120,22 @@ class OneByOneCascade(ReferenceStore):
         await super().delete_thread(thread_id)
 
 
+class DeleteForgetsItsStore(ReferenceStore):
+    """`delete_thread` runs in every open store, as a `DELETE ... WHERE id = ?` that forgot `AND store = ?`."""
+
+    _open: ClassVar[weakref.WeakSet[DeleteForgetsItsStore]] = weakref.WeakSet()
+
+    def __init__(self) -> None:
+        super().__init__()
+        DeleteForgetsItsStore._open.add(self)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        for store in list(DeleteForgetsItsStore._open):
+            await ReferenceStore.delete_thread(store, thread_id)
+
+
 ZOO: list[Broken] = [
+    Broken(DeleteForgetsItsStore, "ISO-2", "delete_thread deletes the id in every open store, whatever its location"),
     Broken(KeepsCallersRun, "ISO-1", "create_run keeps the caller's record, so mutating it rewrites the run"),
     Broken(SharesLoggedMessages, "ISO-1", "load_committed_messages hands out the stored message objects"),
     Broken(EmptyLogOnRefusedAppend, "ATO-1", "a refused append to an unknown thread leaves an empty log behind"),
