@@ -947,12 +947,13 @@ class PostgresStore(ThreadRunStore):
         )
 
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
-        """The direct children, by id (HIE-6)."""
-        if not _sendable(_str(parent_thread_id, "parent_thread_id")):
+        """The direct children, by id (HIE-6); the id normalized as MOD-1 says, a blank one has none."""
+        parent = normalize_lineage_id(_str(parent_thread_id, "parent_thread_id"))
+        if parent is None or not _sendable(parent):
             return []
         rows = await self._rows(
             "SELECT body FROM threads WHERE store = %(store)s AND parent_id = %(parent)s ORDER BY id",
-            parent=parent_thread_id,
+            parent=parent,
         )
         return [_thread(row[0]) for row in rows]
 

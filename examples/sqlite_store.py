@@ -610,9 +610,11 @@ class SqliteStore(ThreadRunStore):
         return await self._read(work, ThreadPage())
 
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
-        """The direct children, by id (HIE-6)."""
-        _text(parent_thread_id, "parent_thread_id")
-        return await self._read(lambda db: _children(db, parent_thread_id), [])
+        """The direct children, by id (HIE-6); the id normalized as MOD-1 says, a blank one has none."""
+        parent = normalize_lineage_id(_text(parent_thread_id, "parent_thread_id"))
+        if parent is None:
+            return []
+        return await self._read(lambda db: _children(db, parent), [])
 
     async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
         """Replace the whole metadata; `NotFoundError` for an unknown id (THR-3)."""

@@ -73,9 +73,9 @@ class MinimalStore(ThreadRunStore):
         self.logs.pop(thread_id, None)
 
     async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
+        metadata.check_types(f"metadata of thread {id!r}")  # arguments before state
         if id not in self.threads:
             raise NotFoundError(f"thread {id!r} not found")
-        metadata.check_types(f"metadata of thread {id!r}")
         self.threads[id].metadata = metadata.copy()
 
     async def create_run(self, record: RunRecord) -> None:

@@ -319,9 +319,12 @@ class JsonFileStore(ThreadRunStore):
         return paginate_threads([Thread.from_json(raw) for raw in data["threads"].values()], query)
 
     async def list_child_threads(self, parent_thread_id: str) -> list[Thread]:
-        """The direct children, by id (HIE-6)."""
+        """The direct children, by id (HIE-6); the id normalized as MOD-1 says, a blank one has none."""
+        parent = normalize_lineage_id(_str(parent_thread_id, "parent_thread_id"))
+        if parent is None:
+            return []
         threads = (await self._read())["threads"]
-        return [Thread.from_json(threads[i]) for i in _children(threads, _str(parent_thread_id, "parent_thread_id"))]
+        return [Thread.from_json(threads[i]) for i in _children(threads, parent)]
 
     async def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
         """Replace the whole metadata; `NotFoundError` for an unknown id (THR-3)."""

@@ -208,6 +208,12 @@ class HierarchyRules:
         assert sorted(child.id for child in children) == ["b", "c"]
 
     @rule("HIE-6")
+    async def test_list_children_of_a_padded_id_strips_it(self, store: ThreadRunStore) -> None:
+        """list_child_threads(" a ") lists the children of a: the id is normalized as MOD-1 says."""
+        await tree(store, {"a": {"b": {}}, "c": {}})
+        assert [child.id for child in await store.list_child_threads(" a ")] == ["b"]
+
+    @rule("HIE-6")
     async def test_list_children_returns_full_threads(self, store: ThreadRunStore) -> None:
         """Each child comes back whole, equal to what `load_thread` reads of it.
 

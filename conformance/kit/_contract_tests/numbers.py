@@ -1,11 +1,12 @@
-"""Contract tests: no number a store takes is negative (upstream's integers are unsigned).
+"""Contract tests: numbers and arguments (SPEC section 2, "Numbers" and "Arguments before state").
 
 Every integer of a model (timestamps, seqs, counts, revisions) and every integer
 argument (offsets, limits, seq bounds, `expected_version`) is `>= 0`: upstream's
 fields are `u64`, `usize` or `u32`, so serde cannot even read a negative one. A store
 refuses one with `ValidationError` and changes nothing; each case names the rule of
 the model or method it reaches (MOD-2, MOD-3, MOD-4, THR-3, THR-5, THR-6, QRY-1,
-MSG-7, MSG-8, RUN-4, CKP-3).
+MSG-7, MSG-8, RUN-4, CKP-3). Numbers inside free JSON values are no integer fields and
+may be negative. A call checks its arguments before it reads the store.
 """
 
 from __future__ import annotations
@@ -70,7 +71,27 @@ async def _refused(rule_id: str, call: Awaitable[object], what: str) -> None:
 
 
 class NumberRules:
-    """Negative numbers, refused with ValidationError wherever a store takes one."""
+    """Negative numbers, refused with ValidationError wherever a store takes one; arguments before state."""
+
+    @rule("MOD-2")
+    async def test_negative_numbers_inside_free_json_are_kept(self, store: ThreadRunStore) -> None:
+        """custom {"n": -5, "x": -0.5} holds JSON numbers, no integer fields: the thread is valid and reads back."""
+        saved = Thread(id="t", metadata=ThreadMetadata(created_at=1, custom={"n": -5, "x": -0.5}))
+        await store.save_thread(saved)
+        assert await store.load_thread("t") == saved
+
+    @rule("RUN-1")
+    async def test_an_invalid_run_under_a_taken_id_is_a_validation_error(self, store: ThreadRunStore) -> None:
+        """create_run of an invalid record whose run_id is taken raises ValidationError, not AlreadyExistsError."""
+        await store.create_run(run("r1", "t"))
+        await _refused("RUN-1", store.create_run(replace(run("r1", "t"), agent_id=" ")), "an invalid run 'r1'")
+
+    @rule("THR-3")
+    async def test_invalid_metadata_for_an_unknown_id_is_a_validation_error(self, store: ThreadRunStore) -> None:
+        """update_thread_metadata of an unknown id with updated_at -1 raises ValidationError, not NotFoundError."""
+        call = store.update_thread_metadata("never-saved", ThreadMetadata(updated_at=-1))
+        await _refused("THR-3", call, "metadata with updated_at -1 for an unknown thread")
+        assert await store.load_thread("never-saved") is None
 
     @rule("MOD-2")
     @pytest.mark.parametrize("invalid", list(NEGATIVE_THREADS.values()), ids=list(NEGATIVE_THREADS))

@@ -126,6 +126,14 @@ class ProjectionRules:
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
+    async def test_request_parent_is_normalized(self, store: ThreadRunStore, via: str) -> None:
+        """A request naming parent " p " makes the thread a child of p, stripped as MOD-1 strips lineage ids."""
+        await tree(store, {"p": {}})
+        await _write(store, via, run("r1", "t", RunStatus.RUNNING, updated_at=10, parent_thread_id=" p "))
+        assert _projection(await store.load_thread("t")) == ("p", "r1", "r1", "r1", 10)
+
+    @rule("CKP-6")
+    @pytest.mark.parametrize("via", VIA)
     async def test_thread_with_parent_keeps_it(self, store: ThreadRunStore, via: str) -> None:
         """A thread that has a parent keeps it whatever parent its run's request names."""
         await tree(store, {"p1": {"t": {}}, "p2": {}})

@@ -165,6 +165,13 @@ class QueryRules:
         page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent(" ")))
         assert (sorted(page.items), page.total) == (["a", "b", "c"], 3)
 
+    @rule("QRY-1")
+    async def test_padded_parent_filter_is_stripped(self, store: ThreadRunStore) -> None:
+        """parent(" a ") matches the children of a, as parent("a") does."""
+        await tree(store, {"a": {"b": {}}, "c": {}})
+        page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent(" a ")))
+        assert (page.items, page.total) == (["b"], 1)
+
     @rule("QRY-2")
     @pytest.mark.parametrize(
         ("prefix", "expected"),

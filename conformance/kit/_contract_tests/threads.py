@@ -173,6 +173,13 @@ class ThreadRules:
         await store.delete_thread(odd)
         assert await store.list_threads(0, 10) == ["t"]
 
+    @rule("THR-5", requires="any_ids")
+    async def test_id_ties_go_by_code_point(self, store: ThreadRunStore) -> None:
+        """Equally active U+FFFF and U+10000 list in code point order; UTF-16 code units would swap them."""
+        for thread_id in ["\U00010000", "\uffff", "a"]:
+            await store.save_thread(thread(thread_id, updated_at=5))
+        assert await store.list_threads(0, 10) == ["a", "\uffff", "\U00010000"]
+
     @rule("THR-5")
     async def test_list_threads_orders_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
         """updated_at wins over created_at; a thread with neither counts as 0; ties go by id."""
