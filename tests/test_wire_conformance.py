@@ -194,6 +194,29 @@ def test_the_node_store_takes_a_question_mark_param_left_out_or_null(node: str) 
     ]
 
 
+@pytest.mark.parametrize("process", ["node", "served"])
+def test_a_present_param_of_the_wrong_shape_is_validation_not_invalid_params(node: str, process: str) -> None:
+    """`thread_id: null` or `5`, and `strategy: "bogus"` or `null`, do not parse: a Validation error, not -32602."""
+    command = [node, str(NODE_STORE)] if process == "node" else [sys.executable, "-m", "conformance", "serve"]
+    calls: list[tuple[str, dict[str, object]]] = [
+        ("initialize", {"protocol_version": "1.0", "client": "test"}),
+        ("open", {"location": None}),
+        ("load_thread", {"thread_id": None}),
+        ("load_thread", {"thread_id": 5}),
+        ("delete_thread_with_strategy", {"thread_id": "t", "strategy": "bogus"}),
+        ("delete_thread_with_strategy", {"thread_id": "t", "strategy": None}),
+        ("shutdown", {}),
+    ]
+    lines = "".join(
+        json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n"
+        for number, (method, params) in enumerate(calls)
+    )
+    result = subprocess.run(command, input=lines, capture_output=True, text=True, check=False, timeout=60)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [(answer["error"]["code"], answer["error"].get("data", {}).get("kind")) for answer in answers[2:6]]
+    assert kinds == [(-32000, "Validation")] * 4, answers
+
+
 def test_the_node_store_keeps_the_durable_rules_with_a_file(tmp_path: Path, node: str) -> None:
     """With `--durable` the Node store keeps one JSON file per location: reopened and shared, it is one store."""
     result, statuses = run_kit(tmp_path, shlex.join([node, str(NODE_STORE), "--durable"]), "--conformance-rules", "DUR")

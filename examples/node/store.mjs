@@ -586,7 +586,9 @@ class State {
 }
 
 const id = (value, name) => {
-  if (!isString(value)) throw new RpcError(-32602, `param '${name}' must be a string`);
+  // Present but not a string (null included): a value that does not parse, so Validation, as the
+  // served reference and upstream's serde answer; -32602 is only for a param left out (PROTOCOL.md 3).
+  if (!isString(value)) throw invalid(`param '${name}' must be a string, got ${JSON.stringify(value)}`);
   return value;
 };
 
