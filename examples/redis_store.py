@@ -131,11 +131,13 @@ from conformance import (
     validate_message_delta,
 )
 
-__all__ = ["DEFAULT_URL", "URL_VARIABLE", "RedisStore", "make_store"]
+__all__ = ["DEFAULT_URL", "SERVER_COMMAND", "URL_VARIABLE", "RedisStore", "make_store", "server_error"]
 
 #: The environment variable `make_store` reads the server's URL from, and its default.
 URL_VARIABLE = "CONFORMANCE_REDIS_URL"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+#: How to start a server for tests that keeps nothing on disk, on the default URL.
+SERVER_COMMAND = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
 DEFAULT_NAMESPACE = "threadstore"
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 SCRATCH_PREFIX = "cstore-"
@@ -1462,6 +1464,26 @@ class RedisStore(ThreadRunStore):
             latest_run=_run(latest) if latest else None,
             thread_state=PersistedState.from_json(_loads(state)) if state else None,
         )
+
+
+def server_error(url: str | None = None, *, timeout: float = 2.0) -> str | None:
+    """Why no Redis answers at `url` (default `$CONFORMANCE_REDIS_URL`) within `timeout` seconds, or None.
+
+    Blocking: for a test module deciding whether to skip, before any event loop runs.
+
+    >>> server_error("redis://127.0.0.1:1/0")  # doctest: +SKIP
+    'Error 111 connecting to 127.0.0.1:1. Connection refused.'
+    """
+    client = redis.Redis.from_url(
+        url or os.environ.get(URL_VARIABLE, DEFAULT_URL), socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        return str(error) or type(error).__name__
+    finally:
+        client.close()
+    return None
 
 
 async def make_store(location: str | None = None) -> RedisStore:

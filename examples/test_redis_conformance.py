@@ -9,32 +9,16 @@ from __future__ import annotations
 import os
 
 import pytest
-import redis
-from redis_store import DEFAULT_URL, URL_VARIABLE, RedisStore, make_store
+from redis_store import DEFAULT_URL, SERVER_COMMAND, URL_VARIABLE, RedisStore, make_store, server_error
 
 from conformance import StoreContract
 
 URL = os.environ.get(URL_VARIABLE, DEFAULT_URL)
-#: A server for tests that keeps nothing on disk.
-START = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
-
-
-def _server_error(url: str) -> str | None:
-    """Why no Redis answers at `url` within 2 seconds, or None when one does."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        return str(error) or type(error).__name__
-    finally:
-        client.close()
-    return None
-
-
-_UNREACHABLE = _server_error(URL)
+_UNREACHABLE = server_error(URL)
 if _UNREACHABLE is not None:
     pytest.skip(
-        f"no Redis at {URL} ({_UNREACHABLE}): start one with `{START}` or set {URL_VARIABLE}", allow_module_level=True
+        f"no Redis at {URL} ({_UNREACHABLE}): start one with `{SERVER_COMMAND}` or set {URL_VARIABLE}",
+        allow_module_level=True,
     )
 
 
