@@ -1,6 +1,6 @@
 """`RedisStore`: a durable thread/run store on Redis, through redis-py's asyncio client (`redis.asyncio`).
 
-Needs Redis 6.2 or newer and one server, not a cluster: its scripts reach keys they
+Needs one Redis server (tested on 7.0), not a cluster: its scripts reach keys they
 compute from ids. redis-py's asyncio client runs on asyncio only.
 
 Namespace. Every key of a store starts with its prefix, `<namespace>:<store>:`: the
@@ -21,9 +21,10 @@ so the newest come first, then by id: THR-5, QRY-3), runs by `created_at`, then 
 (`C`, a thread's `h:<thread>`, a status's `q:<status>`: RUN-4), a thread's runs by
 `updated_at` and write number (`l:<thread>`: the last member is `latest_run`, RUN-3).
 A query with one filter reads one page of one set (`ZRANGE` by rank, its total
-`ZCARD`); with more (a resource and a parent, an `id_prefix`, a run filter on status
-and thread) the script walks the smallest set and filters, comparing an `id_prefix`
-as literal bytes, never as a pattern (SEC-1). A log is a list, so a page of messages
+`ZCARD`); with more (a resource and a parent, an `id_prefix`, a status and a thread)
+the script walks the most specific set (a parent's, else a resource's; a thread's, else
+a status's) and filters, comparing an `id_prefix` as literal bytes, never as a pattern
+(SEC-1). A log is a list, so a page of messages
 by seq is one `LRANGE`; a visibility or run filter walks the seq window in the script
 (MSG-7). Cursors and `has_more` come from the contract's `PageWindow`.
 
