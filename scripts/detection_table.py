@@ -81,13 +81,23 @@ class Detection:
 
 
 def zoo(areas: list[str] | None) -> list[Broken]:
-    """Every broken store of the chosen areas (default: all), in area then listing order."""
+    """Every broken store of the chosen areas (default: all) that can run here, in area then listing order.
+
+    A store whose server does not answer (its entry's `unavailable` check) is left out, saying why.
+    """
     names = sorted(module.name for module in pkgutil.iter_modules(broken.__path__))
     unknown = sorted(set(areas or ()) - set(names))
     if unknown:
         raise SystemExit(f"unknown area(s) {', '.join(unknown)}; the areas are {', '.join(names)}")
     chosen = [name for name in names if not areas or name in areas]
-    return [entry for name in chosen for entry in importlib.import_module(f"broken.{name}").ZOO]
+    entries = []
+    for entry in (entry for name in chosen for entry in importlib.import_module(f"broken.{name}").ZOO):
+        reason = entry.unavailable() if entry.unavailable is not None else None
+        if reason is None:
+            entries.append(entry)
+        else:
+            print(f"left out {entry.target}: {reason}", file=sys.stderr, flush=True)
+    return entries
 
 
 def _run(entry: Broken, *options: str) -> tuple[tuple[str, ...], float, int]:

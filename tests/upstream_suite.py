@@ -416,7 +416,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed = sum(outcome.failure is not None for outcome in outcomes)
         print(f"{len(outcomes) - failed} of {len(outcomes)} upstream checks passed on {options.store}")
         return 1 if failed else 0
-    entries = _zoo()
+    entries = []
+    for entry in _zoo():
+        reason = entry.unavailable() if entry.unavailable is not None else None
+        if reason is None:
+            entries.append(entry)
+        else:
+            print(f"{entry.rule:<7} {entry.target:<45} left out: {reason}")
     caught = 0
     for entry in entries:
         failing = failed_checks(entry.store)
