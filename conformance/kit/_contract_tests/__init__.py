@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from conformance.kit._contract_tests.checkpoints import CheckpointRules
+from conformance.kit._contract_tests.collation import CollationRules
 from conformance.kit._contract_tests.concurrency import ConcurrencyRules
 from conformance.kit._contract_tests.deletes import DeleteRules
 from conformance.kit._contract_tests.durability import DurabilityRules
@@ -33,6 +34,7 @@ class StoreContract(
     RunRules,
     CheckpointRules,
     NumberRules,
+    CollationRules,
     SafetyRules,
     ConcurrencyRules,
     DurabilityRules,
