@@ -6,7 +6,8 @@ RUN-4, SEC-1). Databases get this wrong by default: MySQL's default collation co
 `"a" = "A"`; a key store that NFC-normalizes its keys makes U+00E9 (é) and `e` followed
 by U+0301 (a combining acute accent) one key; NFKC makes the fullwidth A (U+FF21) an
 `A`. Portable ids (ASCII) stay apart on every store; the Unicode pairs on a store that
-declares `any_ids`.
+declares `any_ids`. Failures show ids as `ascii()` does (`'e\\u0301'`), so that two ids
+that print alike read apart.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ UNICODE_PAIRS = {
     "non-ascii-case": ("\u00e9", "\u00c9"),  # é and É
 }
 #: Prefixes and the thread ids of `PREFIXED_IDS` each must match: case and normal form count, code point by code point.
-CASE_PREFIXES = {"a": ["a-1", "ab"], "A": ["A-2", "AB"], "ab": ["ab"], "AB": ["AB"], "Ab": []}
-CASE_PREFIXED_IDS = ["a-1", "A-2", "ab", "AB", "b"]
+CASE_PREFIXES = {"a": ["a-1", "ab"], "A": ["A-2", "ABC"], "ab": ["ab"], "AB": ["ABC"], "Ab": []}
+#: No two of these ids differ only by case (nor, below, only by normal form): a store keying ids by a
+#: collation keeps them all, and only its prefix matching is put to the test.
+CASE_PREFIXED_IDS = ["a-1", "A-2", "ab", "ABC", "b"]
 UNICODE_PREFIXES = {
     "\u00e9": ["\u00e9-1"],
     "e\u0301": ["e\u0301-2"],
@@ -49,23 +52,23 @@ UNICODE_PREFIXED_IDS = ["\u00e9-1", "e\u0301-2", "e-3", "\uff21-4", "A-5", "\u21
 async def _two_threads(store: ThreadRunStore, pair: tuple[str, str]) -> None:
     """Save, log and run under both ids of `pair`; each then reads back only its own (MOD-6)."""
     for number, thread_id in enumerate(pair):
-        await store.save_thread(thread(thread_id, title=f"title of {thread_id!r}", updated_at=number))
+        await store.save_thread(thread(thread_id, title=f"title of {thread_id!a}", updated_at=number))
         await log(store, thread_id, f"m{number}")
     for thread_id in pair:
         found = await store.load_thread(thread_id)
         shown = None if found is None else (found.id, found.metadata.title)
         expect(
-            shown == (thread_id, f"title of {thread_id!r}"),
+            shown == (thread_id, f"title of {thread_id!a}"),
             "MOD-6",
-            f"load_thread({thread_id!r}) gives (id, title) {shown!r}: the threads {pair[0]!r} and {pair[1]!r} "
+            f"load_thread({thread_id!a}) gives (id, title) {shown!a}: the threads {pair[0]!a} and {pair[1]!a} "
             "are different threads",
         )
     listed = sorted(await store.list_threads(0, 10))
-    expect(listed == sorted(pair), "MOD-6", f"list_threads lists {listed!r}, expected both of {sorted(pair)!r}")
+    expect(listed == sorted(pair), "MOD-6", f"list_threads lists {listed!a}, expected both of {sorted(pair)!a}")
     for number, thread_id in enumerate(pair):
         messages = await store.load_committed_messages(thread_id)
         ids = None if messages is None else [m.id for m in messages]
-        expect(ids == [f"m{number}"], "MOD-6", f"the log of {thread_id!r} holds {ids!r}, expected ['m{number}']")
+        expect(ids == [f"m{number}"], "MOD-6", f"the log of {thread_id!a} holds {ids!a}, expected ['m{number}']")
 
 
 async def _two_runs(store: ThreadRunStore, pair: tuple[str, str]) -> None:
@@ -75,7 +78,7 @@ async def _two_runs(store: ThreadRunStore, pair: tuple[str, str]) -> None:
             await store.create_run(run(run_id, run_id, created_at=number))
         except StorageError as error:
             raise RuleViolation(
-                "MOD-6", f"create_run({run_id!r}) after {pair[0]!r} raised {error!r}: they are different runs"
+                "MOD-6", f"create_run({run_id!a}) after {pair[0]!a} raised {error!r}: they are different runs"
             ) from error
     for number, run_id in enumerate(pair):
         found = await store.load_run(run_id)
@@ -83,14 +86,14 @@ async def _two_runs(store: ThreadRunStore, pair: tuple[str, str]) -> None:
         expect(
             shown == (run_id, run_id, number),
             "MOD-6",
-            f"load_run({run_id!r}) gives (run_id, thread_id, created_at) {shown!r}, "
-            f"expected {(run_id, run_id, number)!r}",
+            f"load_run({run_id!a}) gives (run_id, thread_id, created_at) {shown!a}, "
+            f"expected {(run_id, run_id, number)!a}",
         )
         latest = await store.latest_run(run_id)
         expect(
             latest is not None and latest.run_id == run_id,
             "MOD-6",
-            f"latest_run({run_id!r}) gives {latest and latest.run_id!r}: the runs of thread {run_id!r} are its own",
+            f"latest_run({run_id!a}) gives {latest and latest.run_id!a}: the runs of thread {run_id!a} are its own",
         )
 
 
@@ -100,24 +103,24 @@ async def _two_messages(store: ThreadRunStore, pair: tuple[str, str]) -> None:
     for thread_id, deltas in [("together", [[first, second]]), ("apart", [[first], [second]])]:
         for delta in deltas:
             try:
-                await log(store, thread_id, *[user(message_id, f"text of {message_id!r}") for message_id in delta])
+                await log(store, thread_id, *[user(message_id, f"text of {message_id!a}") for message_id in delta])
             except StorageError as error:
                 raise RuleViolation(
                     "MOD-6",
-                    f"appending {delta!r} to the log of {thread_id!r} raised {error!r}: "
-                    f"{first!r} and {second!r} are different message ids",
+                    f"appending {delta!a} to the log of {thread_id!a} raised {error!r}: "
+                    f"{first!a} and {second!a} are different message ids",
                 ) from error
         messages = await store.load_committed_messages(thread_id)
         ids = None if messages is None else [m.id for m in messages]
-        expect(ids == [first, second], "MOD-6", f"the log {thread_id!r} holds {ids!r}, expected {[first, second]!r}")
+        expect(ids == [first, second], "MOD-6", f"the log {thread_id!a} holds {ids!a}, expected {[first, second]!a}")
         for seq, message_id in enumerate(pair, start=1):
             record = await store.load_message_record(thread_id, message_id)
             shown = None if record is None else (record.seq, record.message_id)
             expect(
                 shown == (seq, message_id),
                 "MOD-6",
-                f"load_message_record({thread_id!r}, {message_id!r}) gives (seq, id) {shown!r}, "
-                f"expected {(seq, message_id)!r}",
+                f"load_message_record({thread_id!a}, {message_id!a}) gives (seq, id) {shown!a}, "
+                f"expected {(seq, message_id)!a}",
             )
 
 
@@ -128,9 +131,9 @@ async def _thread_prefixes(store: ThreadRunStore, ids: list[str], prefixes: dict
     for prefix, expected in prefixes.items():
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix, limit=200))
         outside = sorted(set(page.items) - set(expected))
-        expect(not outside, ("QRY-2", "SEC-1"), f"id_prefix {prefix!r} lists {outside!r}, ids outside the prefix")
+        expect(not outside, ("QRY-2", "SEC-1"), f"id_prefix {prefix!a} lists {outside!a}, ids outside the prefix")
         found = (sorted(page.items), page.total)
-        expect(found == (sorted(expected), len(expected)), "QRY-2", f"id_prefix {prefix!r} gives {found!r}")
+        expect(found == (sorted(expected), len(expected)), "QRY-2", f"id_prefix {prefix!a} gives {found!a}")
 
 
 async def _run_filters(store: ThreadRunStore, ids: list[str], prefixes: dict[str, list[str]]) -> None:
@@ -141,14 +144,14 @@ async def _run_filters(store: ThreadRunStore, ids: list[str], prefixes: dict[str
     for thread_id in ids:
         page = await store.list_runs(RunQuery(thread_id=thread_id, limit=200))
         found = [r.run_id for r in page.items]
-        expect(found == [run_ids[thread_id]], "RUN-4", f"thread_id {thread_id!r} lists runs {found!r}")
+        expect(found == [run_ids[thread_id]], "RUN-4", f"thread_id {thread_id!a} lists runs {found!a}")
     for prefix, threads in prefixes.items():
         expected = sorted(run_ids[thread_id] for thread_id in threads)
         page = await store.list_runs(RunQuery(id_prefix=prefix, limit=200))
         found = sorted(r.run_id for r in page.items)
         outside = sorted(set(found) - set(expected))
-        expect(not outside, ("RUN-4", "SEC-1"), f"id_prefix {prefix!r} lists {outside!r}, runs of threads outside it")
-        expect(found == expected, "RUN-4", f"id_prefix {prefix!r} lists runs {found!r}, expected {expected!r}")
+        expect(not outside, ("RUN-4", "SEC-1"), f"id_prefix {prefix!a} lists {outside!a}, runs of threads outside it")
+        expect(found == expected, "RUN-4", f"id_prefix {prefix!a} lists runs {found!a}, expected {expected!a}")
 
 
 class CollationRules:
@@ -202,7 +205,7 @@ class CollationRules:
 
     @rule("QRY-2", "SEC-1")
     async def test_id_prefix_is_case_sensitive(self, store: ThreadRunStore) -> None:
-        """Of a-1, A-2, ab, AB and b, prefix "a" lists a-1 and ab, "A" lists A-2 and AB, "Ab" nothing."""
+        """Of a-1, A-2, ab, ABC and b, prefix "a" lists a-1 and ab, "A" lists A-2 and ABC, "Ab" nothing."""
         await _thread_prefixes(store, CASE_PREFIXED_IDS, CASE_PREFIXES)
 
     @rule("QRY-2", "SEC-1", requires="any_ids")
@@ -216,7 +219,7 @@ class CollationRules:
 
     @rule("RUN-4", "SEC-1")
     async def test_run_filters_are_case_sensitive(self, store: ThreadRunStore) -> None:
-        """thread_id "a-1" lists the runs of a-1 only, not A-2's; id_prefix "A" lists the runs of A-2 and AB."""
+        """thread_id "a-1" lists the runs of a-1 only, not A-2's; id_prefix "A" lists the runs of A-2 and ABC."""
         await _run_filters(store, CASE_PREFIXED_IDS, CASE_PREFIXES)
 
     @rule("RUN-4", "SEC-1", requires="any_ids")
