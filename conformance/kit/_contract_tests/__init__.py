@@ -10,6 +10,7 @@ from conformance.kit._contract_tests.collation import CollationRules
 from conformance.kit._contract_tests.concurrency import ConcurrencyRules
 from conformance.kit._contract_tests.deletes import DeleteRules
 from conformance.kit._contract_tests.durability import DurabilityRules
+from conformance.kit._contract_tests.fidelity import FidelityRules
 from conformance.kit._contract_tests.hierarchy import HierarchyRules
 from conformance.kit._contract_tests.messages import MessageRules
 from conformance.kit._contract_tests.numbers import NumberRules
@@ -34,6 +35,7 @@ class StoreContract(
     RunRules,
     CheckpointRules,
     NumberRules,
+    FidelityRules,
     CollationRules,
     SafetyRules,
     ConcurrencyRules,
