@@ -7,8 +7,8 @@ tells them apart (an `int` field refuses `1.0`; `-0.0` is written `-0.0`).
 `difference` compares types at every depth, floats by `repr`, and names the first
 place where the two values part:
 
-    >>> difference(ThreadMetadata(custom={"n": 1.0}), ThreadMetadata(custom={"n": 1}))
-    "custom['n'] read back as float 1.0, expected int 1"
+    >>> difference({"n": 1.0}, {"n": 1})
+    "['n'] read back as float 1.0, expected int 1"
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ def _at(path: str, step: str) -> str:
 
 def _read_back(path: str, found: object, expected: object) -> str:
     return f"{path + ' ' if path else ''}read back as {_shown(found)}, expected {_shown(expected)}"
+
+
+def _parting(found: str, expected: str) -> str:
+    """Where two texts part, shown by `ascii()` so that look-alikes read apart: `at character 2, 'cd' for '\\x00cd'`."""
+    pairs = enumerate(zip(found, expected, strict=False))
+    at = next((i for i, (x, y) in pairs if x != y), min(len(found), len(expected)))
+    return f"at character {at}, {found[at : at + 10]!a} for {expected[at : at + 10]!a}"
 
 
 def _mapping(found: Mapping[object, object], expected: Mapping[object, object], path: str) -> str | None:
@@ -93,6 +100,8 @@ def difference(found: object, expected: object, path: str = "") -> str | None:
         return _mapping(found, expected, path)
     if isinstance(found, (list, tuple)) and isinstance(expected, (list, tuple)):
         return _sequence(found, expected, path)
+    if isinstance(found, str) and isinstance(expected, str) and found != expected:
+        return f"{_read_back(path, found, expected)}; {_parting(found, expected)}"
     return None if found == expected else _read_back(path, found, expected)
 
 

@@ -100,8 +100,8 @@ FALSY: dict[str, JsonValue] = {
 }
 
 
-def _thread(metadata: ThreadMetadata, **fields: object) -> Thread:
-    return replace(Thread(id="t", metadata=metadata), **fields)
+def _thread(metadata: ThreadMetadata, *, latest_run_updated_at: int | None = None) -> Thread:
+    return Thread(id="t", metadata=metadata, latest_run_updated_at=latest_run_updated_at)
 
 
 THREADS: dict[str, Thread] = {
