@@ -126,7 +126,6 @@ MESSAGES: dict[str, Message] = {
     "no-content": Message(id="m", role=Role.USER, content=[]),
     "tool-use-input": replace(assistant("m"), content=[{"type": "tool_use", "id": "u1", "name": "f", "input": FREE}]),
     "arguments": replace(assistant("m"), tool_calls=_calls(FREE, None, *FALSY.values(), 1.0, U64_MAX, I64_MIN)),
-    "empty-tool-calls": replace(assistant("m"), tool_calls=[]),
     "empty-metadata": replace(user("m"), metadata=MessageMetadata()),
     "falsy-metadata": replace(user("m"), metadata=MessageMetadata(run_id="", step_index=0, sender_agent_id="")),
     "u32-max-step-index": replace(user("m"), metadata=MessageMetadata(run_id="r1", step_index=U32_MAX)),
@@ -241,8 +240,11 @@ class FidelityRules:
     @pytest.mark.parametrize("case", list(MESSAGES))
     async def test_message_reads_back_exactly(self, store: ThreadRunStore, case: str) -> None:
         """A message with NUL and astral text, free JSON in a tool_use block or in arguments (`{}`, `null`, `0`, `false`
-        each as itself), tool_calls `[]`, empty metadata, or step_index 0 or 2**32 - 1 reads back exactly, and so does
-        its record."""
+        each as itself), empty metadata, or step_index 0 or 2**32 - 1 reads back exactly, and so does its record.
+
+        An assistant's `tool_calls=[]`, kept apart from None, is MOD-3's and VIEW-1's
+        (test_empty_call_list_stays_raw_and_reads_as_none).
+        """
         given = MESSAGES[case]
         await _written(store.append_message_records("t", [given.copy()]), ("MOD-5",), f"appending the {case} message")
         committed = await store.load_committed_messages("t")
