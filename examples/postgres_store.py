@@ -15,7 +15,8 @@ compact JSON text in `body` (text, not jsonb: it reads back exactly as written, 
 and `\\u0000` escapes included), next to the indexed columns that filters and orders
 read: a thread's normalized parent, resource and recent-activity stamp; a message's
 seq, id, run id and visibility; a run's thread, status, `created_at`, `updated_at` and
-a write number (RUN-3 ties). Ids are `text COLLATE "C"`, so `ORDER BY id` is Python's
+a write number (RUN-3 ties). The stamps are `numeric(20)`: upstream's are u64, up to
+2**64 - 1, past what `bigint` holds. Ids are `text COLLATE "C"`, so `ORDER BY id` is Python's
 code-point order, and travel only as query parameters; an `id_prefix` is an escaped
 `LIKE` (SEC-1). Paging is `ORDER BY ... LIMIT/OFFSET` with the total from the same
 statement, so a page and its total come from one snapshot.
@@ -152,7 +153,7 @@ CREATE TABLE IF NOT EXISTS {schema}.threads (
     id text COLLATE "C" NOT NULL,
     parent_id text COLLATE "C",
     resource_id text COLLATE "C",
-    activity bigint NOT NULL,
+    activity numeric(20) NOT NULL,
     body text NOT NULL,
     PRIMARY KEY (store, id)
 );
@@ -187,8 +188,8 @@ CREATE TABLE IF NOT EXISTS {schema}.runs (
     run_id text COLLATE "C" NOT NULL,
     thread_id text COLLATE "C" NOT NULL,
     status text NOT NULL,
-    created_at bigint NOT NULL,
-    updated_at bigint NOT NULL,
+    created_at numeric(20) NOT NULL,
+    updated_at numeric(20) NOT NULL,
     written bigint NOT NULL,
     body text NOT NULL,
     PRIMARY KEY (store, run_id)
@@ -196,6 +197,13 @@ CREATE TABLE IF NOT EXISTS {schema}.runs (
 CREATE INDEX IF NOT EXISTS runs_latest ON {schema}.runs (store, thread_id, updated_at DESC, written DESC);
 CREATE INDEX IF NOT EXISTS runs_by_created ON {schema}.runs (store, created_at, run_id);
 CREATE SEQUENCE IF NOT EXISTS {schema}.writes;
+DO $$ BEGIN  -- a schema made when the stamps were bigint, which stops at 2**63 - 1
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = {schema_name} AND table_name = 'threads' AND column_name = 'activity') = 'bigint' THEN
+        ALTER TABLE {schema}.threads ALTER COLUMN activity TYPE numeric(20);
+        ALTER TABLE {schema}.runs ALTER COLUMN created_at TYPE numeric(20), ALTER COLUMN updated_at TYPE numeric(20);
+    END IF;
+END $$;
 """
 
 _UPSERT_THREAD = """
@@ -543,7 +551,8 @@ async def _ensure_schema(conn: Connection, dsn: str, schema: str, *, scratch: bo
     if scratch:
         await _sweep(conn)
     lock = zlib.crc32(f"threadstore-ddl:{schema}".encode())
-    await conn.execute(sql.SQL(_DDL).format(schema=sql.Identifier(schema), lock=sql.Literal(lock)))
+    ddl = sql.SQL(_DDL).format(schema=sql.Identifier(schema), schema_name=sql.Literal(schema), lock=sql.Literal(lock))
+    await conn.execute(ddl)
     if scratch:
         comment = sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(schema), sql.Literal(_scratch_comment()))
         await conn.execute(comment)

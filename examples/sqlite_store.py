@@ -6,7 +6,9 @@ to the columns that filters and orders read, indexed (threads: normalized parent
 resource, recent activity; messages: thread, seq, message id, run id, internal; runs:
 thread, status, `created_at`, `updated_at` and a write counter for RUN-3 ties). Ids
 travel only as parameters, never inside SQL text; an `id_prefix` is a range
-`prefix <= id < next(prefix)`, so `%`, `_` and `\\` mean nothing (SEC-1).
+`prefix <= id < next(prefix)`, so `%`, `_` and `\\` mean nothing (SEC-1). The indexed
+stamps are upstream's u64 (up to 2**64 - 1), past SQLite's signed INTEGER: each is
+kept minus 2**63 (`_sortable`), which fits and keeps the order.
 
 Driving blocking `sqlite3` from async code: each store object owns one connection and
 runs every call as one `anyio.to_thread.run_sync` under its own `CapacityLimiter(1)`,
@@ -81,7 +83,8 @@ from conformance import (
 __all__ = ["SqliteStore", "make_store"]
 
 FILE_NAME = "store.sqlite3"
-SCHEMA_VERSION = 1
+#: 2: the stamps in `threads.activity`, `runs.created_at` and `runs.updated_at` are shifted (`_sortable`).
+SCHEMA_VERSION = 2
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS threads (id TEXT PRIMARY KEY, parent TEXT, resource TEXT,"
     " activity INTEGER NOT NULL, body TEXT NOT NULL)",
@@ -106,6 +109,8 @@ SCHEMA = (
 SYNCHRONOUS = {"FULL": "PRAGMA synchronous = FULL", "NORMAL": "PRAGMA synchronous = NORMAL"}
 #: Bounds of SQLite's INTEGER; query numbers beyond them are clamped (stored ones are refused).
 I64_MAX = 2**63 - 1
+#: Upstream's stamps are u64 (0 .. 2**64 - 1), SQLite's INTEGER is i64: an indexed stamp is kept minus this.
+U64_SHIFT = 2**63
 WRITE, READ = "BEGIN IMMEDIATE", "BEGIN"
 
 _T = TypeVar("_T")
@@ -150,6 +155,16 @@ def _messages(value: object) -> list[Message]:
 def _clamp(number: int) -> int:
     """A query number as SQLite can bind it: past the INTEGER range, the nearest bound."""
     return max(-I64_MAX - 1, min(number, I64_MAX))
+
+
+def _sortable(stamp: int) -> int:
+    """A u64 stamp as an INTEGER column can hold it, in the same order: `stamp - 2**63`.
+
+    Upstream's timestamps go up to 2**64 - 1, past SQLite's signed 64 bits; shifted,
+    0 is stored as -2**63 and 2**64 - 1 as 2**63 - 1, and ORDER BY still sorts them
+    right. The model itself, in `body`, keeps the stamp as it is.
+    """
+    return stamp - U64_SHIFT
 
 
 def _dump(value: object) -> str:
@@ -199,7 +214,7 @@ def _put_thread(db: sqlite3.Connection, stored: Thread) -> None:
     activity = metadata.updated_at if metadata.updated_at is not None else metadata.created_at
     db.execute(
         "INSERT OR REPLACE INTO threads (id, parent, resource, activity, body) VALUES (?, ?, ?, ?, ?)",
-        (stored.id, stored.parent_thread_id, stored.resource_id, activity or 0, _dump(stored.to_json())),
+        (stored.id, stored.parent_thread_id, stored.resource_id, _sortable(activity or 0), _dump(stored.to_json())),
     )
 
 
@@ -305,7 +320,14 @@ def _put_run(db: sqlite3.Connection, run: RunRecord) -> None:
         " ON CONFLICT (run_id) DO UPDATE SET thread_id = excluded.thread_id, status = excluded.status,"
         " created_at = excluded.created_at, updated_at = excluded.updated_at,"
         " write_order = excluded.write_order, body = excluded.body",
-        (run.run_id, run.thread_id, run.status.value, run.created_at, run.updated_at, _dump(run.to_json())),
+        (
+            run.run_id,
+            run.thread_id,
+            run.status.value,
+            _sortable(run.created_at),
+            _sortable(run.updated_at),
+            _dump(run.to_json()),
+        ),
     )
 
 
@@ -444,10 +466,15 @@ class SqliteStore(ThreadRunStore):
 
     def _create_schema(self, db: sqlite3.Connection) -> None:
         found = db.execute("PRAGMA user_version").fetchone()[0]
-        if found not in (0, SCHEMA_VERSION):
+        if found not in (0, 1, SCHEMA_VERSION):
             raise StorageIOError(f"{str(self.path)!r} has schema version {found}, expected {SCHEMA_VERSION}")
         for statement in SCHEMA:
             db.execute(statement)
+        if found == 1:  # version 1 kept the stamps unshifted: shift them as `_sortable` does (2**63 does not bind)
+            db.execute("UPDATE threads SET activity = activity - ? - 1", (I64_MAX,))
+            db.execute(
+                "UPDATE runs SET created_at = created_at - ? - 1, updated_at = updated_at - ? - 1", (I64_MAX, I64_MAX)
+            )
 
     def _disconnect(self) -> None:
         self._closed = True

@@ -124,7 +124,8 @@ def test_the_store_factory_takes_fixtures_and_runs_in_the_kits_loop(pytester: py
     """`store(self, database_url, location)` gets the fixture and the folder; a loop-bound store works."""
     pytester.makepyfile(test_loop_bound=LOOP_BOUND)
     result = pytester.runpytest_inprocess(*QUIET, "--conformance-rules", "THR-1,THR-3")
-    result.assert_outcomes(passed=6)  # THR-1: unknown id, and two ids no store can hold; THR-3: three
+    # THR-1: unknown id, and two ids no store can hold; THR-3: four, and eight metadata values read back exactly
+    result.assert_outcomes(passed=15)
 
 
 STORE_MADE_ON_ANOTHER_LOOP = """

@@ -92,7 +92,8 @@ def test_fixture_way_with_conftest_store(pytester: pytest.Pytester) -> None:
         """
     )
     result = run(pytester, "--pyargs", "conformance.suite", "--conformance-rules", "THR-1,THR-3")
-    result.assert_outcomes(passed=6)  # THR-1: unknown id, and two ids no store can hold; THR-3: three
+    # THR-1: unknown id, and two ids no store can hold; THR-3: four, and eight metadata values read back exactly
+    result.assert_outcomes(passed=15)
 
 
 def test_suite_without_any_store_explains_the_three_ways(pytester: pytest.Pytester) -> None:

@@ -8,6 +8,7 @@ before = await snapshot(store); ...; assert await snapshot(store) == before
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,15 +181,40 @@ def run(
     return record
 
 
-@dataclass(slots=True)
+def _plain(value: object) -> object:
+    """`value` with every model in it replaced by its `to_json()`."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    to_json = getattr(value, "to_json", None)
+    return value if to_json is None else to_json()
+
+
+@dataclass(slots=True, eq=False)
 class Snapshot:
-    """The whole observable state of a store, as far as public reads reveal it."""
+    """The whole observable state of a store, as far as public reads reveal it.
+
+    Two snapshots are equal when their JSON texts (`as_json`) are: the same values with the
+    same types at every depth. A custom value `1` read back as `1.0`, or `-0.0` as `0.0`,
+    is a change, though `==` on the models takes them as equal.
+    """
 
     threads: dict[str, Thread] = field(default_factory=dict)
     logs: dict[str, list[Message] | None] = field(default_factory=dict)
     states: dict[str, PersistedState | None] = field(default_factory=dict)
     runs: dict[str, RunRecord] = field(default_factory=dict)
     latest: dict[str, str | None] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Snapshot) and self.as_json() == other.as_json()
+
+    def as_json(self) -> str:
+        """The snapshot as JSON text, keys sorted: `1`, `1.0` and `true` each write differently."""
+        parts = {name: _plain(getattr(self, name)) for name in ("threads", "logs", "states", "runs", "latest")}
+        return json.dumps(parts, sort_keys=True, ensure_ascii=False)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value, as a dataclass with eq is
 
 
 async def snapshot(store: ThreadRunStore, *extra_ids: str) -> Snapshot:

@@ -16,9 +16,10 @@
 //
 // Models are kept as the JSON the kit sent (their serde shape, SPEC section 2) and
 // written back as they are: the kit reads results as models, so that conforms as well
-// as re-serializing them would (PROTOCOL.md section 9). The rules are ported from the
-// contract's Python helpers (conformance/contract/), function by function, with SPEC
-// rule IDs in comments.
+// as re-serializing them would (PROTOCOL.md section 9). Numbers are kept exactly, which
+// JSON.parse cannot do (see "JSON that keeps every number"). The rules are ported from
+// the contract's Python helpers (conformance/contract/), function by function, with
+// SPEC rule IDs in comments.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -54,16 +55,152 @@ class RpcError extends Error {
   }
 }
 
+// ── JSON that keeps every number ──────────────────────────────────────
+//
+// JSON.parse reads every number as a double: an integer past 2**53 loses its last digits
+// (upstream's u64 stamps and counts go up to 2**64 - 1), and JSON.stringify writes the
+// float 1.0 as `1` and -0.0 as `0`, which the kit reads back as integers. So this store
+// reads and writes JSON itself: an integer is a Number while it is safe (up to 2**53 - 1)
+// and a BigInt past that, so equal integers always look alike (=== compares them); a
+// number written with a fraction or an exponent is a JsonFloat that keeps its text and is
+// written back as it came. Strings go through JSON.parse and JSON.stringify, which read
+// and write them as serde does.
+
+class JsonFloat {
+  constructor(text) {
+    this.text = text;
+    Object.freeze(this);
+  }
+
+  valueOf() {
+    return Number(this.text);
+  }
+}
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
+// Set a key, even "__proto__", as an own property (as JSON.parse does).
+function define(object, key, value) {
+  if (key === "__proto__") Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  else object[key] = value;
+}
+
+function parseJson(text) {
+  let at = 0;
+  const fail = () => {
+    throw new SyntaxError(`not JSON at offset ${at}`);
+  };
+  const space = () => {
+    while (text[at] === " " || text[at] === "\t" || text[at] === "\n" || text[at] === "\r") at++;
+  };
+  const expect = (char) => {
+    space();
+    if (text[at++] !== char) fail();
+  };
+  const string = () => {
+    const start = at++;
+    for (;;) {
+      const char = text[at++];
+      if (char === undefined) fail();
+      if (char === '"') return JSON.parse(text.slice(start, at));
+      if (char === "\\") at++;
+    }
+  };
+  const value = () => {
+    space();
+    const char = text[at];
+    if (char === "{") {
+      at++;
+      const object = {};
+      space();
+      if (text[at] === "}") return at++, object;
+      do {
+        space();
+        if (text[at] !== '"') fail();
+        const key = string();
+        expect(":");
+        define(object, key, value());
+        space();
+      } while (text[at++] === ",");
+      if (text[at - 1] !== "}") fail();
+      return object;
+    }
+    if (char === "[") {
+      at++;
+      const array = [];
+      space();
+      if (text[at] === "]") return at++, array;
+      do {
+        array.push(value());
+        space();
+      } while (text[at++] === ",");
+      if (text[at - 1] !== "]") fail();
+      return array;
+    }
+    if (char === '"') return string();
+    for (const [word, literal] of [["true", true], ["false", false], ["null", null]]) {
+      if (text.startsWith(word, at)) return (at += word.length), literal;
+    }
+    NUMBER.lastIndex = at;
+    const match = NUMBER.exec(text);
+    if (match === null) fail();
+    at = NUMBER.lastIndex;
+    if (match[1] !== undefined || match[2] !== undefined) return new JsonFloat(match[0]);
+    const number = Number(match[0]);
+    return Number.isSafeInteger(number) ? number : BigInt(match[0]);
+  };
+  const result = value();
+  space();
+  if (at !== text.length) fail();
+  return result;
+}
+
+function stringifyJson(value) {
+  if (value === null || value === undefined) return "null"; // undefined only inside arrays, as JSON.stringify
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null";
+    case "bigint":
+      return value.toString();
+  }
+  if (value instanceof JsonFloat) return value.text;
+  if (Array.isArray(value)) return `[${value.map(stringifyJson).join(",")}]`;
+  const members = [];
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== undefined) members.push(`${JSON.stringify(key)}:${stringifyJson(item)}`);
+  }
+  return `{${members.join(",")}}`;
+}
+
 // ── small helpers ─────────────────────────────────────────────────────
 
 const isString = (value) => typeof value === "string";
-const isCount = (value) => Number.isInteger(value) && value >= 0;
-const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+const isCount = (value) =>
+  (typeof value === "number" && Number.isInteger(value) && value >= 0) || (typeof value === "bigint" && value >= 0n);
+const isNumber = (value) => typeof value === "number" || typeof value === "bigint" || value instanceof JsonFloat;
+const isObject = (value) =>
+  value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof JsonFloat);
 // Python's str.strip() and JavaScript's trim() agree on every whitespace an id may carry.
 const isBlank = (value) => isString(value) && value.trim() === "";
 const present = (value) => value !== undefined && value !== null;
-const copy = (value) => (value === undefined ? undefined : structuredClone(value));
 const nowMs = () => Date.now();
+// A count as a Number, for slices and Math: one past 2**53 only needs to stay that large.
+const size = (count) => (typeof count === "bigint" ? Number(count) : count);
+// Numbers in order, a Number and a BigInt alike (a - b would throw on the mix).
+const compareNumbers = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+// A deep copy; numbers, BigInts and the frozen JsonFloats are shared, as none can change.
+function copy(value) {
+  if (Array.isArray(value)) return value.map(copy);
+  if (!isObject(value)) return value;
+  const copied = {};
+  for (const [key, item] of Object.entries(value)) define(copied, key, copy(item));
+  return copied;
+}
 
 // MOD-1: strip whitespace; blank or absent becomes null.
 function normalizeLineageId(value) {
@@ -82,8 +219,9 @@ function compareIds(a, b) {
   return x.length - y.length;
 }
 
-// Deep equality of JSON values (Python's == on decoded JSON).
+// Deep equality of JSON values (Python's == on decoded JSON: 1 == 1.0).
 function jsonEqual(a, b) {
+  if (isNumber(a) && isNumber(b)) return a instanceof JsonFloat || b instanceof JsonFloat ? Number(a) === Number(b) : a === b;
   if (a === b) return true;
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i]));
   if (isObject(a) && isObject(b)) {
@@ -243,9 +381,12 @@ function validateRun(run) {
   }
   const output = run.output;
   if (present(output) && present(output.range)) {
-    const length = output.range.to_seq - output.range.from_seq + 1;
+    // In BigInts: seqs go up to 2**64 - 1, past what a Number holds exactly.
+    const length = BigInt(output.range.to_seq) - BigInt(output.range.from_seq) + 1n;
     const ids = output.message_ids ?? [];
-    if (length !== ids.length) throw invalid(`${owner}: output.range covers ${length} messages but output.message_ids has ${ids.length}`);
+    if (length !== BigInt(ids.length)) {
+      throw invalid(`${owner}: output.range covers ${length} messages but output.message_ids has ${ids.length}`);
+    }
   }
   const activation = run.activation;
   if (isObject(activation)) {
@@ -407,7 +548,7 @@ function effectiveMessages(recordList) {
   const candidates = recordList
     .filter((r) => present(r.compaction))
     .map((r) => [r.compaction.from_seq, r.compaction.to_seq, r.message])
-    .sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    .sort((a, b) => compareNumbers(a[0], b[0]) || compareNumbers(b[1], a[1]));
   const intervals = [];
   for (const [start, end, summary] of candidates) {
     if (!intervals.some(([keptStart, keptEnd]) => keptStart <= start && end <= keptEnd)) intervals.push([start, end, summary]);
@@ -425,7 +566,7 @@ function effectiveMessages(recordList) {
 
 // ── queries, pages and cursors (QRY, CUR, MSG-7, RUN-4) ────────────────
 
-const encodeCursor = (prefix, token) => prefix + Buffer.from(JSON.stringify(token), "utf8").toString("base64url");
+const encodeCursor = (prefix, token) => prefix + Buffer.from(stringifyJson(token), "utf8").toString("base64url");
 
 function checkCounts(query, owner, ...fields) {
   requireType(isObject(query), owner, "query", "an object");
@@ -433,7 +574,7 @@ function checkCounts(query, owner, ...fields) {
 }
 
 function page(offset, limit, total) {
-  const start = Math.min(offset, total);
+  const start = Math.min(size(offset), total);
   const end = Math.min(start + limit, total);
   return { start, end, hasMore: limit > 0 && end < total, hasPrev: limit > 0 && start > 0 };
 }
@@ -454,14 +595,14 @@ function parentFilter(value) {
   throw invalid("ThreadQuery: field 'parent_filter' must be \"any\", \"root\" or {\"parent\": id}");
 }
 
-const activity = (t) => -(t.metadata?.updated_at ?? t.metadata?.created_at ?? 0);
-const byActivity = (a, b) => activity(a) - activity(b) || compareIds(a.id, b.id);
+const activity = (t) => t.metadata?.updated_at ?? t.metadata?.created_at ?? 0;
+const byActivity = (a, b) => compareNumbers(activity(b), activity(a)) || compareIds(a.id, b.id);
 
 function listThreadsQuery(state, query) {
   checkCounts(query, "ThreadQuery", "offset", "limit");
   optionalString(query, "resource_id", "ThreadQuery");
   optionalString(query, "id_prefix", "ThreadQuery");
-  const limit = Math.min(query.limit, MAX_LIMIT);
+  const limit = Math.min(size(query.limit), MAX_LIMIT);
   const resource = normalizeLineageId(query.resource_id);
   const filter = parentFilter(query.parent_filter);
   const prefix = query.id_prefix ?? null;
@@ -496,7 +637,7 @@ function listMessageRecords(state, threadId, query) {
   requireType(VISIBILITIES.includes(shown), owner, "visibility", "any, external or internal");
   const log = state.logs.get(threadId);
   if (log === undefined) return { records: [], total: 0, has_more: false };
-  const limit = Math.min(query.limit, MAX_LIMIT);
+  const limit = Math.min(size(query.limit), MAX_LIMIT);
   const after = query.after ?? null;
   const before = query.before ?? null;
   const runId = query.run_id ?? null;
@@ -520,15 +661,15 @@ function listRuns(state, query) {
   optionalString(query, "thread_id", owner);
   optionalString(query, "id_prefix", owner);
   requireType(!present(query.status) || RUN_STATUSES.includes(query.status), owner, "status", "a run status or absent");
-  const limit = Math.max(1, Math.min(query.limit, MAX_LIMIT));
+  const limit = Math.max(1, Math.min(size(query.limit), MAX_LIMIT));
   const matching = [...state.runs.values()]
     .filter((r) => {
       if (present(query.thread_id) && r.thread_id !== query.thread_id) return false;
       if (present(query.status) && r.status !== query.status) return false;
       return !present(query.id_prefix) || r.thread_id.startsWith(query.id_prefix);
     })
-    .sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0) || compareIds(a.run_id, b.run_id));
-  const start = Math.min(query.offset, matching.length);
+    .sort((a, b) => compareNumbers(a.created_at ?? 0, b.created_at ?? 0) || compareIds(a.run_id, b.run_id));
+  const start = Math.min(size(query.offset), matching.length);
   const end = Math.min(start + limit, matching.length);
   return { items: matching.slice(start, end), total: matching.length, has_more: end < matching.length };
 }
@@ -641,10 +782,10 @@ const METHODS = {
     return null;
   },
   list_threads(s, p) {
-    if (!isCount(p.offset)) throw invalid(`argument 'offset' must be an integer >= 0, got ${JSON.stringify(p.offset)}`);
-    if (!isCount(p.limit)) throw invalid(`argument 'limit' must be an integer >= 0, got ${JSON.stringify(p.limit)}`);
+    if (!isCount(p.offset)) throw invalid(`argument 'offset' must be an integer >= 0, got ${stringifyJson(p.offset)}`);
+    if (!isCount(p.limit)) throw invalid(`argument 'limit' must be an integer >= 0, got ${stringifyJson(p.limit)}`);
     const ordered = [...s.threads.values()].sort(byActivity);
-    return ordered.slice(p.offset, p.offset + p.limit).map((t) => t.id);
+    return ordered.slice(size(p.offset), size(p.offset) + size(p.limit)).map((t) => t.id);
   },
   list_threads_query: (s, p) => listThreadsQuery(s, p.query),
   list_child_threads(s, p) {
@@ -738,7 +879,7 @@ const METHODS = {
     const threadId = id(p.thread_id, "thread_id");
     const expected = p.expected_version; // `?`: left out (undefined) or null, both are "no expectation"
     if (present(expected) && !isCount(expected)) {
-      throw invalid(`argument 'expected_version' must be None or an integer >= 0, got ${JSON.stringify(expected)}`);
+      throw invalid(`argument 'expected_version' must be None or an integer >= 0, got ${stringifyJson(expected)}`);
     }
     // The run and the hierarchy, then the version, then the delta: the first that fails decides the error (CKP-3).
     const projected = s.prepareCheckpoint(threadId, p.run);
@@ -782,14 +923,14 @@ const FILE_NAME = "store.json";
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function encodeState(state) {
-  return JSON.stringify({
+  return stringifyJson({
     threads: [...state.threads], logs: [...state.logs], states: [...state.states],
     runs: [...state.runs], runWrites: [...state.runWrites], writes: state.writes,
   });
 }
 
 function decodeState(text) {
-  const data = JSON.parse(text);
+  const data = parseJson(text);
   const state = new State();
   for (const name of ["threads", "logs", "states", "runs", "runWrites"]) state[name] = new Map(data[name]);
   state.writes = data.writes;
@@ -944,13 +1085,13 @@ function errorOf(error) {
   return { code: -32603, message: `${error?.name ?? "Error"}: ${error?.message ?? error}` };
 }
 
-const reply = (message) => process.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...message }) + "\n");
+const reply = (message) => process.stdout.write(stringifyJson({ jsonrpc: "2.0", ...message }) + "\n");
 
 const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 input.on("line", (line) => {
   let message;
   try {
-    message = JSON.parse(line);
+    message = parseJson(line);
   } catch {
     reply({ id: null, error: { code: -32700, message: "not JSON" } });
     return;

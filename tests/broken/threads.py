@@ -239,6 +239,14 @@ class CreatedAtFirst(_SortedBy):
         return (metadata.created_at if metadata.created_at is not None else metadata.updated_at) or 0
 
 
+class UpdatedAtOrCreatedAt(_SortedBy):
+    """ORDER BY `updated_at or created_at`: an updated_at of 0 counts as missing, so the created_at wins."""
+
+    @staticmethod
+    def activity(thread: Thread) -> int:
+        return thread.metadata.updated_at or thread.metadata.created_at or 0
+
+
 class TiesByIdDescending(_SortedBy):
     """ORDER BY activity DESC, id DESC: ties between equally active threads go the wrong way."""
 
@@ -281,6 +289,7 @@ ZOO = [
     Broken(UpdatedAtOnly, "THR-5", "threads ordered by updated_at only, without the created_at fallback"),
     Broken(LatestOfBothStamps, "THR-5", "threads ordered by the later of created_at and updated_at"),
     Broken(CreatedAtFirst, "THR-5", "threads ordered by created_at, falling back to updated_at"),
+    Broken(UpdatedAtOrCreatedAt, "THR-5", "threads ordered by `updated_at or created_at`: updated_at 0 is skipped"),
     Broken(TiesByIdDescending, "THR-5", "equally active threads listed by id descending"),
     Broken(FirstStateWins, "THR-6", "thread state not overwritten"),
 ]

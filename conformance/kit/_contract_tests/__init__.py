@@ -6,9 +6,11 @@ from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from conformance.kit._contract_tests.checkpoints import CheckpointRules
+from conformance.kit._contract_tests.collation import CollationRules
 from conformance.kit._contract_tests.concurrency import ConcurrencyRules
 from conformance.kit._contract_tests.deletes import DeleteRules
 from conformance.kit._contract_tests.durability import DurabilityRules
+from conformance.kit._contract_tests.fidelity import FidelityRules
 from conformance.kit._contract_tests.hierarchy import HierarchyRules
 from conformance.kit._contract_tests.locations import LocationRules
 from conformance.kit._contract_tests.messages import MessageRules
@@ -34,6 +36,8 @@ class StoreContract(
     RunRules,
     CheckpointRules,
     NumberRules,
+    FidelityRules,
+    CollationRules,
     SafetyRules,
     LocationRules,
     ConcurrencyRules,

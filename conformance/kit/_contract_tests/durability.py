@@ -8,6 +8,7 @@ the races of DUR-2, where the CON-1..3 writers are spread over two objects.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from conformance.contract._enums import ChildThreadDeleteStrategy, RunStatus
 from conformance.contract._models import Thread, ThreadMetadata
@@ -24,11 +25,13 @@ from conformance.kit._contract_tests.concurrency import (
     race_parents,
     winners,
 )
+from conformance.kit._contract_tests.fidelity import MESSAGES, RUNS, STATES, THREADS
+from conformance.kit._exact import expect_same
 from conformance.kit._runner import Reopen, rule
 from conformance.kit._scenarios import assistant, log, run, snapshot, system, thread, tool, tree, user
 
 #: Ids that own a log or a state without a thread record, or lost theirs.
-UNLISTED = ("loose", "gone", "cascaded", "under-cascaded")
+UNLISTED = ("loose", "gone", "cascaded", "under-cascaded", "exact")
 
 
 async def _write_everything(store: ThreadRunStore) -> None:
@@ -52,6 +55,17 @@ async def _write_everything(store: ThreadRunStore) -> None:
     await store.create_run(run("r-a", "root", RunStatus.DONE, updated_at=5))
     await store.checkpoint("child", [user("k1"), user("k2")], run("r-c", "child", RunStatus.RUNNING, updated_at=6))
     await store.checkpoint_append("child", [user("k3")], 2, run("r-c", "child", RunStatus.DONE, updated_at=7))
+    await _write_edge_values(store)
+
+
+async def _write_edge_values(store: ThreadRunStore) -> None:
+    """The fidelity tests' edge values: u64 maxima, -0.0, 1.0, NUL text, null-valued keys, falsy optionals."""
+    for name in ("u64-max-stamps", "custom-json"):
+        await store.save_thread(replace(THREADS[name], id=f"exact-{name}"))
+    await store.append_message_records("exact", [replace(m, id=f"exact-{name}") for name, m in MESSAGES.items()])
+    for name in ("u64-max-done", "falsy-optionals", "json-and-text"):
+        await store.create_run(replace(RUNS[name], run_id=f"exact-{name}"))
+    await store.save_thread_state("exact", STATES["u64-max-revision"])
 
 
 async def _everything(store: ThreadRunStore) -> dict[str, object]:
@@ -90,7 +104,7 @@ async def _written_then_reopened(reopen: Reopen, write: Callable[[ThreadRunStore
         await write(first)
         shown = await _everything(first)
     async with reopen() as second:
-        assert await _everything(second) == shown
+        expect_same(await _everything(second), shown, "DUR-1", "what a reopened store shows")
 
 
 class DurabilityRules:
@@ -112,7 +126,7 @@ class DurabilityRules:
         await _write_everything(store)
         await _delete_some(store)
         async with reopen() as again:
-            assert await _everything(again) == await _everything(store)
+            expect_same(await _everything(again), await _everything(store), "DUR-1", "what a store opened later shows")
 
     @rule("DUR-2")
     async def test_open_store_reads_what_another_writes(self, store: ThreadRunStore, reopen: Reopen) -> None:
@@ -121,7 +135,7 @@ class DurabilityRules:
             await _everything(other)
             await _write_everything(store)
             await _delete_some(store)
-            assert await _everything(other) == await _everything(store)
+            expect_same(await _everything(other), await _everything(store), "DUR-2", "what the other store shows")
 
     @rule("DUR-2")
     async def test_two_stores_writing_in_turn_keep_both_writes(self, store: ThreadRunStore, reopen: Reopen) -> None:

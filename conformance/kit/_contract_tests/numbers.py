@@ -6,7 +6,10 @@ fields are `u64`, `usize` or `u32`, so serde cannot even read a negative one. A 
 refuses one with `ValidationError` and changes nothing; each case names the rule of
 the model or method it reaches (MOD-2, MOD-3, MOD-4, THR-3, THR-5, THR-6, QRY-1,
 MSG-7, MSG-8, RUN-4, CKP-3). Numbers inside free JSON values are no integer fields and
-may be negative. A call checks its arguments before it reads the store.
+may be negative. Upward, a `u64` stamp goes to 2**64 - 1: past a signed 64-bit column
+and past a double's 2**53, stamps still order exactly (THR-5, RUN-3, RUN-4); that they
+read back exactly is the fidelity tests' business (MOD-5). A call checks its arguments
+before it reads the store.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from conformance.contract._runs import (
     RunRequestSnapshot,
 )
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._contract_tests.fidelity import U64_MAX
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, snapshot, thread, user
 from conformance.kit._violation import RuleViolation
@@ -57,6 +61,11 @@ NEGATIVE_RUNS: dict[str, RunRecord] = {
     ),
     "state.revision": replace(run("r-new", "t"), state=PersistedState(revision=-1)),
 }
+
+
+#: Stamps that a double (2**53 and 2**53 + 1, 2**64 - 2 and 2**64 - 1) or a signed 64-bit column (2**63 - 1 and
+#: 2**63) cannot tell apart or order, ascending.
+WIDE_STAMPS = [0, 2**53, 2**53 + 1, 2**63 - 1, 2**63, U64_MAX - 1, U64_MAX]
 
 
 async def _refused(rule_id: str, call: Awaitable[object], what: str) -> None:
@@ -188,3 +197,35 @@ class NumberRules:
         call = store.checkpoint_append("t", [user("m2")], -1, run("r1", "t"))
         await _refused("CKP-3", call, "checkpoint_append with expected_version -1")
         assert await snapshot(store, "t") == before
+
+    @rule("THR-5")
+    async def test_list_threads_orders_stamps_to_the_u64_maximum(self, store: ThreadRunStore) -> None:
+        """Threads updated at 0, 2**53, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 2 and 2**64 - 1 list newest first.
+
+        Each pair that a double (or a signed 64-bit column) would make equal is ordered
+        by its stamps, not by its ids: the ids run the other way.
+        """
+        ids = [f"t{number}" for number in range(len(WIDE_STAMPS))]
+        for thread_id, stamp in zip(ids, WIDE_STAMPS, strict=True):
+            await store.save_thread(thread(thread_id, updated_at=stamp))
+        assert await store.list_threads(0, 10) == list(reversed(ids))
+
+    @rule("RUN-4")
+    async def test_list_runs_orders_stamps_to_the_u64_maximum(self, store: ThreadRunStore) -> None:
+        """Runs created at 0, 2**53, 2**53 + 1, ... 2**64 - 1 list oldest first, though their run ids run backwards."""
+        ids = [f"r{number}" for number in reversed(range(len(WIDE_STAMPS)))]
+        for run_id, stamp in zip(ids, WIDE_STAMPS, strict=True):
+            await store.create_run(run(run_id, "t", created_at=stamp))
+        assert [r.run_id for r in (await store.list_runs(RunQuery())).items] == ids
+
+    @rule("RUN-3")
+    @pytest.mark.parametrize(("older", "newer"), [(2**53, 2**53 + 1), (2**63 - 1, 2**63), (U64_MAX - 1, U64_MAX)])
+    async def test_latest_run_compares_stamps_to_the_u64_maximum(
+        self, store: ThreadRunStore, older: int, newer: int
+    ) -> None:
+        """The run updated at 2**53 + 1 is later than one updated at 2**53 written after it (and so on to 2**64 - 1)."""
+        await store.create_run(run("newer", "t", updated_at=newer))
+        await store.create_run(run("older", "t", updated_at=older))
+        latest = await store.latest_run("t")
+        assert latest is not None
+        assert latest.run_id == "newer"

@@ -22,6 +22,7 @@ from conformance.contract._runs import (
     RunWaitingState,
 )
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, snapshot
 from conformance.kit._violation import expect
@@ -233,9 +234,9 @@ class RunRules:
         """A run with every field set reads back equal, and its JSON is unchanged."""
         await store.create_run(full)
         loaded = await store.load_run("full")
-        assert loaded == full
+        expect_same(loaded, full, ("RUN-2", "MOD-5"), "load_run('full')")
         assert loaded is not None
-        assert loaded.to_json() == full.to_json()
+        expect_same(loaded.to_json(), full.to_json(), "MOD-5", "the JSON of load_run('full')")
 
     @rule("RUN-3")
     async def test_latest_run_is_none_for_a_thread_without_runs(self, store: ThreadRunStore) -> None:

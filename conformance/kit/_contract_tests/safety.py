@@ -26,6 +26,7 @@ from conformance.contract._runs import MessageSeqRange, PersistedState, RunRecor
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import answering
 from conformance.kit._contract_tests.cancellation import CancellationRules
+from conformance.kit._exact import expect_same, same
 from conformance.kit._runner import Reopen, rule
 from conformance.kit._scenarios import assistant, log, run, snapshot, thread, tool, tree, user
 from conformance.kit._violation import BrokenCall, expect
@@ -553,7 +554,7 @@ class SafetyRules(CancellationRules):
         kept = copy.deepcopy(await case.kept(store))
         assert kept not in (None, [], (None, None)), f"{case.name} stored nothing to compare"
         _tamper(given)
-        assert await case.kept(store) == kept
+        expect_same(await case.kept(store), kept, "ISO-1", f"what {case.name} kept, after the caller changed its model")
 
     @rule("ISO-1")
     @pytest.mark.parametrize("case", _table("ISO-1", HANDOUTS))
@@ -567,7 +568,7 @@ class SafetyRules(CancellationRules):
         kept = copy.deepcopy(returned if case.again is None else await again(store))
         assert kept not in (None, []), f"{case.name} returned nothing to compare"
         _tamper(returned)
-        assert await again(store) == kept
+        expect_same(await again(store), kept, "ISO-1", f"what {case.name} gives, after the caller changed a result")
 
     @rule("ATO-1")
     @pytest.mark.parametrize("case", REFUSALS, ids=[case.name for case in REFUSALS])
@@ -587,7 +588,7 @@ class SafetyRules(CancellationRules):
             with answering(case.by):
                 await case.call(store)
         except StorageError:
-            assert await snapshot(store, *UNLISTED) == before
+            expect_same(await snapshot(store, *UNLISTED), before, "ATO-1", f"the store after the refused {case.name}")
         else:
             raise BrokenCall(case.by, f"{case.name} returned instead of raising {case.error.__name__}")
 
@@ -615,7 +616,7 @@ class SafetyRules(CancellationRules):
             with answering(case.by):
                 await case.write(unread)
             expected = await case.reads(unread)
-        if expected != case.shown:
+        if not same(expected, case.shown):
             raise BrokenCall(case.by, f"a fresh store given {case.name} reads {expected!r}, not {case.shown!r}")
         assert before != expected, f"{case.name}: the case reads nothing the write changes"
-        expect(after == expected, "ATO-2", f"reads after {case.name} show {after!r}, not {expected!r}")
+        expect(same(after, expected), "ATO-2", f"reads after {case.name} show {after!r}, not {expected!r}")

@@ -10,6 +10,7 @@ from conformance.contract._errors import NotFoundError, ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, snapshot, thread, tree, user
 from conformance.kit._violation import RuleViolation, expect
@@ -199,14 +200,24 @@ class ThreadRules:
             ({"b": (None, None), "a": (None, 1)}, ["a", "b"]),
             ({"b": (None, None), "a": (None, None), "c": (0, None)}, ["a", "b", "c"]),
             ({"c": (4, None), "a": (None, 4), "b": (1, 4)}, ["a", "b", "c"]),
+            ({"a": (9, 0), "b": (None, 5)}, ["b", "a"]),
         ],
-        ids=["only-created", "only-updated", "updated-wins", "neither-is-zero", "ties-by-id", "equal-keys-by-id"],
+        ids=[
+            "only-created",
+            "only-updated",
+            "updated-wins",
+            "neither-is-zero",
+            "ties-by-id",
+            "equal-keys-by-id",
+            "updated-zero-wins",
+        ],
     )
     async def test_list_threads_falls_back_from_updated_at_to_created_at(
         self, store: ThreadRunStore, stamps: dict[str, tuple[int | None, int | None]], expected: list[str]
     ) -> None:
         """A thread's activity is its updated_at, else its created_at, else 0: `(created_at, updated_at)`
-        of `(7, None)` is newer than `(None, 5)`, and `(9, 2)` older than `(None, 5)`; equal ones go by id."""
+        of `(7, None)` is newer than `(None, 5)`, and `(9, 2)` older than `(None, 5)`; equal ones go by id.
+        An updated_at of 0 is a stamp, not an absence: `(9, 0)` is older than `(None, 5)`."""
         for thread_id, (created_at, updated_at) in stamps.items():
             await store.save_thread(thread(thread_id, created_at=created_at, updated_at=updated_at))
         assert await store.list_threads(0, 10) == expected
@@ -244,9 +255,9 @@ class ThreadRules:
         )
         await store.save_thread(full)
         loaded = await store.load_thread("full")
-        assert loaded == full
+        expect_same(loaded, full, ("MOD-5", "THR-2"), "load_thread('full')")
         assert loaded is not None
-        assert loaded.to_json() == full.to_json()
+        expect_same(loaded.to_json(), full.to_json(), "MOD-5", "the JSON of load_thread('full')")
 
     @rule("MOD-6")
     @pytest.mark.parametrize("thread_id", PORTABLE_IDS)
