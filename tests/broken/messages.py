@@ -86,6 +86,14 @@ class AppendNumbersTheDelta(ReferenceStore):
         return [replace(record, seq=index) for index, record in enumerate(records, start=1)]
 
 
+class AppendSeqsWrapAtAThousand(ReferenceStore):
+    """Numbers the records append returns with a three-digit counter: the 1,001st message comes back at seq 1."""
+
+    async def append_message_records(self, thread_id: str, messages: list[Message]) -> list[MessageRecord]:
+        records = await super().append_message_records(thread_id, messages)
+        return [replace(record, seq=(record.seq - 1) % 1000 + 1) for record in records]
+
+
 class AppendUpserts(ReferenceStore):
     """Appends with ON CONFLICT (id) DO UPDATE: a delta reusing a committed id rewrites it in place."""
 
@@ -200,6 +208,16 @@ class LimitNotCapped(ReferenceStore):
 
     async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
         return _page(await self.load_message_records(thread_id) or [], query, query.normalized().matches)
+
+
+class PagesEndAtAThousand(ReferenceStore):
+    """Decides has_more by a look-ahead that stops at record 1,000 (`LIMIT 1000`): a page ending there says no more."""
+
+    async def list_message_records(self, thread_id: str, query: MessageQuery) -> MessagePage:
+        page = await super().list_message_records(thread_id, query)
+        if min(query.offset, page.total) + len(page.records) >= 1000:
+            page.has_more, page.next_cursor = False, None
+        return page
 
 
 class RangeExcludesEnd(ReferenceStore):
@@ -395,6 +413,13 @@ ZOO: list[Broken] = [
         "append returns records numbered from 1, not from the log's tail",
         also=("MSG-6",),
     ),
+    # also MSG-6: what append returns past seq 1,000 is no longer what the record reads give back
+    Broken(
+        AppendSeqsWrapAtAThousand,
+        "MSG-4",
+        "append returns seqs modulo 1,000: the 1,001st message comes back at seq 1",
+        also=("MSG-6",),
+    ),
     Broken(AppendUpserts, "MSG-5", "a delta reusing a committed id rewrites that message in place"),
     Broken(RecordsRenumberedAfterView, "MSG-6", "records are renumbered after the read view drops messages"),
     Broken(RecordBodiesShifted, "MSG-6", "record bodies come from the read view, shifted against their ids"),
@@ -402,6 +427,7 @@ ZOO: list[Broken] = [
     Broken(BeforeInclusive, "MSG-7", "the before filter keeps seq == before"),
     Broken(ExternalIncludesInternal, "MSG-7", "the external visibility filter keeps internal messages"),
     Broken(LimitNotCapped, "MSG-7", "list_message_records does not cap limit at 200"),
+    Broken(PagesEndAtAThousand, "MSG-7", "a page ending at record 1,000 or later says has_more false, no next_cursor"),
     Broken(SeqBoundsOverflow, "MSG-7", "after/before of 2**63 or more overflow a 64-bit bind instead of filtering"),
     Broken(RangeExcludesEnd, "MSG-8", "load_message_records_range excludes to_seq"),
     Broken(RangeEndOverflow, "MSG-8", "a range to_seq of 2**63 or more overflows a 64-bit bind"),

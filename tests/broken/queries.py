@@ -151,6 +151,15 @@ class RefusesHugeOffset(ReferenceStore):
         return await super().list_threads_query(query)
 
 
+class TotalCappedAtAThousand(ReferenceStore):
+    """Counts matches as `count(*)` over a `LIMIT 1000` subquery: `total` stops at 1,000; items and cursors are fine."""
+
+    async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
+        page = await super().list_threads_query(query)
+        page.total = min(page.total, 1000)
+        return page
+
+
 class PrevCursorOnFirstPage(ReferenceStore):
     """Gives a prev_cursor whenever limit > 0, even on the first page."""
 
@@ -304,6 +313,7 @@ ZOO: list[Broken] = [
     # also CUR-4: following next_cursor visits the matches out of THR-5 order
     Broken(IdOrder, "QRY-3", "orders query results by id only", also=("CUR-4",)),
     Broken(RefusesHugeOffset, "QRY-3", "an offset past 2**63 - 1 is refused instead of giving an empty page"),
+    Broken(TotalCappedAtAThousand, "QRY-3", "list_threads_query counts at most 1,000 matching threads in total"),
     # also QRY-2: the spurious first-page prev_cursor of a filter no store can hold (a lone surrogate)
     # cannot be encoded, so that query crashes instead of returning its empty page
     Broken(PrevCursorOnFirstPage, "QRY-4", "prev_cursor present on the first page", also=("QRY-2",)),

@@ -111,6 +111,28 @@ class ListRunsByRunId(ReferenceStore):
             return _page(matching, normalized, normalized.limit)
 
 
+class ListRunsTiesUnsortedPastOffset500(ReferenceStore):
+    """Orders by `created_at` alone: up to offset 500 the planner's top-N sort happens to break ties by run_id,
+    past it a full sort leaves them in write order."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        normalized = query.normalized()
+        if normalized.offset <= 500:
+            return await super().list_runs(query)
+        async with self._lock:
+            matching = [r for r in self._runs.runs.values() if normalized.matches(r)]
+            return _page(sorted(matching, key=lambda r: r.created_at), normalized, normalized.limit)
+
+
+class ListRunsTotalCappedAtAThousand(ReferenceStore):
+    """Counts matches as `count(*)` over a `LIMIT 1000` subquery: `total` stops at 1,000."""
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        page = await super().list_runs(query)
+        page.total = min(page.total, 1000)
+        return page
+
+
 class ListRunsLimitZeroEmpty(ReferenceStore):
     """`list_runs` caps `limit` at 200 but does not raise 0 to 1: limit 0 returns nothing."""
 
@@ -182,6 +204,8 @@ ZOO: list[Broken] = [
         also=("CKP-2", "CKP-4"),
     ),
     Broken(ListRunsByRunId, "RUN-4", "list_runs orders by run_id only"),
+    Broken(ListRunsTiesUnsortedPastOffset500, "RUN-4", "past offset 500, runs of one created_at come in write order"),
+    Broken(ListRunsTotalCappedAtAThousand, "RUN-4", "list_runs counts at most 1,000 matching runs in total"),
     Broken(ListRunsLimitZeroEmpty, "RUN-4", "list_runs with limit 0 returns no run"),
     # also SEC-1: matching the run id returns runs of threads outside the prefix
     Broken(

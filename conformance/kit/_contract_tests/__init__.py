@@ -18,6 +18,7 @@ from conformance.kit._contract_tests.numbers import NumberRules
 from conformance.kit._contract_tests.queries import QueryRules
 from conformance.kit._contract_tests.runs import RunRules
 from conformance.kit._contract_tests.safety import SafetyRules
+from conformance.kit._contract_tests.sizes import SizeRules
 from conformance.kit._contract_tests.threads import ThreadRules
 from conformance.kit._machines.hierarchy import HierarchyMachineRules
 from conformance.kit._machines.messages import MessageMachineRules
@@ -38,6 +39,7 @@ class StoreContract(
     NumberRules,
     FidelityRules,
     CollationRules,
+    SizeRules,
     SafetyRules,
     LocationRules,
     ConcurrencyRules,

@@ -99,20 +99,46 @@ def probes(length: int) -> tuple[list[MessageQuery], MessageSeqRange]:
     return queries, MessageSeqRange(from_seq=2, to_seq=max(length, 2))
 
 
+async def _read(rule_ids: str | tuple[str, ...], call: str, read: Awaitable[_T]) -> _T:
+    """Await one read of the machine's state, which is always valid: a `StorageError` breaks the read's `rule_ids`."""
+    try:
+        return await read
+    except StorageError as error:
+        raise RuleViolation(rule_ids, f"{call} raised {error!r} on a valid log") from error
+
+
 async def observe(store: ThreadRunStore, lengths: dict[str, int], message_ids: Sequence[str]) -> dict[str, Observed]:
-    """Read every thread of the machine through each message read the contract offers."""
+    """Read every thread of the machine through each message read the contract offers.
+
+    A read that raises breaks the rules its check below names, not every rule of the
+    machine; a records reader (records, pages, range, by id) breaks MSG-6: records are
+    the committed log, whichever reader returns them.
+    """
     seen = {}
     for thread_id, length in lengths.items():
         queries, bounds = probes(length)
+        at = repr(thread_id)
         seen[thread_id] = Observed(
-            exists=await store.load_thread(thread_id) is not None,
-            committed=await store.load_committed_messages(thread_id),
-            view=await store.load_messages(thread_id),
-            records=await store.load_message_records(thread_id),
-            pages=[await store.list_message_records(thread_id, query) for query in queries],
-            ranged=await store.load_message_records_range(thread_id, bounds),
-            by_id={m: await store.load_message_record(thread_id, m) for m in message_ids},
-            resumed=await store.load_checkpoint(thread_id),
+            exists=await _read(("MSG-2", "MSG-3"), f"load_thread({at})", store.load_thread(thread_id)) is not None,
+            committed=await _read(
+                ("MSG-1", "MSG-6"), f"load_committed_messages({at})", store.load_committed_messages(thread_id)
+            ),
+            view=await _read("VIEW-1", f"load_messages({at})", store.load_messages(thread_id)),
+            records=await _read("MSG-6", f"load_message_records({at})", store.load_message_records(thread_id)),
+            pages=[
+                await _read("MSG-6", f"list_message_records({at}, {q!r})", store.list_message_records(thread_id, q))
+                for q in queries
+            ],
+            ranged=await _read(
+                "MSG-6",
+                f"load_message_records_range({at}, {bounds!r})",
+                store.load_message_records_range(thread_id, bounds),
+            ),
+            by_id={
+                m: await _read("MSG-6", f"load_message_record({at}, {m!r})", store.load_message_record(thread_id, m))
+                for m in message_ids
+            },
+            resumed=await _read("CKP-5", f"load_checkpoint({at})", store.load_checkpoint(thread_id)),
         )
     return seen
 
