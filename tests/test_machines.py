@@ -16,7 +16,7 @@ from pathlib import Path
 
 import broken
 import pytest
-from broken import Broken, checkpoints, deletes, hierarchy, messages, queries, runs, threads
+from broken import Broken, checkpoints, concurrency, deletes, hierarchy, messages, queries, runs, threads
 from machine_runs import run_machine
 
 from conformance import StoreContract
@@ -60,6 +60,16 @@ MACHINES: dict[str, tuple[str, tuple[type, ...]]] = {
             checkpoints.ProjectionIgnoresAge,
         ),
     ),
+    "test_concurrency_machine": (
+        "ConcurrencyMachine",
+        (
+            concurrency.VersionCheckedBeforeAwait,
+            concurrency.EveryFifthAppendUnlocked,
+            concurrency.ColdPoolVersionWithoutWatch,
+            concurrency.ReadThenSaveMessages,
+            concurrency.CheckThenSaveThread,
+        ),
+    ),
 }
 
 ZOO: dict[type, Broken] = {
@@ -95,7 +105,7 @@ def test_machine_passes_reference_store(machine: str, pytester: pytest.Pytester)
     result.assert_outcomes(passed=1)
 
 
-MACHINE_MODULES = ["hierarchy", "messages", "queries", "runs"]
+MACHINE_MODULES = ["concurrency", "hierarchy", "messages", "queries", "runs"]
 
 
 @pytest.mark.parametrize("module", MACHINE_MODULES)
