@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from conformance.kit._linearizable import MAX_DEAD_ENDS, Call, linearize
-from conformance.kit._machines.concurrency import ABSENT, Op, Planned, World, step
+from conformance.kit._machines.concurrency import ABSENT, Op, Planned, World, blame, blame_alone, one_at_a_time, step
 
 
 def counter(value: int, op: str) -> tuple[Hashable, int]:
@@ -94,3 +94,27 @@ def test_model_refuses_the_parents_hie_refuses() -> None:
         assert result == (("refused",) if refused else ("saved",)), parent
         assert after == (world if refused else world.adopted("b", parent))
     assert world.parent("x") == ABSENT
+
+
+def test_a_race_is_blamed_on_the_rules_of_the_calls_that_could_not_follow() -> None:
+    """Two overlapping appends at version 0 that both won: CON-1, the rule of versioned appends."""
+    first = Planned(1, Op("checkpoint_append", "t1", "p", version=0), ("p",), 0)
+    second = Planned(2, Op("checkpoint_append", "t1", "q", version=0), ("q",), 0)
+    history = [Call(first, 1, 3, ("version", 1)), Call(second, 2, 4, ("version", 1))]
+    observed = World().appended("t1", ["p", "q"])
+    verdict = linearize(history, World(), step, accept=observed.__eq__)
+    assert verdict.order is None
+    assert not one_at_a_time(history)
+    assert blame(history, verdict, observed) == ("CON-1",)
+
+
+def test_calls_one_at_a_time_are_blamed_on_what_each_does_alone() -> None:
+    """An append that returned before the next started, numbered from 1 after a committed message: MSG-4, no race."""
+    world = World().appended("t1", ["m1"])
+    append = Planned(1, Op("append_message_records", "t1", "p"), ("p",))
+    read = Planned(2, Op("read", "t1"))
+    history = [Call(append, 1, 2, ("records", (("p", 1),))), Call(read, 3, 4, ("log", ("m1", "p")))]
+    verdict = linearize(history, world, step)
+    assert verdict.order is None
+    assert one_at_a_time(history)
+    assert blame_alone(history, verdict) == ("MSG-4",)

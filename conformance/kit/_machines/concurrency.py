@@ -37,7 +37,7 @@ from conformance.kit._linearizable import Call, Verdict, linearize
 from conformance.kit._races import race, warm
 from conformance.kit._scenarios import run, thread, user
 from conformance.kit._stateful import StoreMachine, stateful
-from conformance.kit._violation import RuleViolation
+from conformance.kit._violation import BrokenCall, RuleViolation
 
 __all__ = ["ConcurrencyMachine", "ConcurrencyMachineRules"]
 
@@ -53,6 +53,8 @@ LETTERS = "pqrs"
 ABSENT = "(no thread)"
 #: The rules this machine's checks name; every one of them needs `concurrent_writers`.
 RULES = ("CON-1", "CON-2", "CON-3")
+#: The rules of what calls do alone, which the machine stands on (it raises `BrokenCall` for them): not its own.
+STANDS_ON = ("MSG-4", "MSG-5", "CKP-3", "CKP-4", "HIE-3", "HIE-4", "HIE-5", "ATO-2")
 
 Result = tuple[Any, ...]
 
@@ -297,6 +299,42 @@ async def _plant(store: ThreadRunStore) -> None:
     await warm([store], MAX_BATCH)
 
 
+def _lone(kind: str, target: str, *ids: str, version: int | None = None, parent: str | None = None) -> Planned:
+    return Planned(0, Op(kind, target, parent=parent), ids, version)
+
+
+#: Each kind of write alone, in order, on threads the batches never touch: what it must give, and the rule saying so.
+ALONE: tuple[tuple[Planned, Result, str], ...] = (
+    (_lone("append_message_records", "solo", "o1"), ("records", (("o1", 1),)), "MSG-4"),
+    (_lone("append_message_records", "solo", "o2", "o3"), ("records", (("o2", 2), ("o3", 3))), "MSG-4"),
+    (_lone("append_message_records", "solo", "o3"), ("refused",), "MSG-5"),
+    (_lone("checkpoint_append", "solo", "o4", version=3), ("version", 4), "CKP-4"),
+    (_lone("checkpoint_append", "solo", "o5", version=3), ("conflict", 3, 4), "CKP-3"),
+    (_lone("checkpoint_append", "solo", "o5"), ("version", 5), "CKP-4"),
+    (_lone("save_thread_validated", "solo-a"), ("saved",), "HIE-5"),
+    (_lone("save_thread_validated", "solo-b", parent="solo-a"), ("saved",), "HIE-5"),
+    (_lone("save_thread_validated", "solo-a", parent="solo-b"), ("refused",), "HIE-3"),
+    (_lone("save_thread_validated", "solo-a", parent=MISSING), ("refused",), "HIE-4"),
+)
+
+
+async def _alone(store: ThreadRunStore) -> None:
+    """Make the calls of `ALONE` one at a time: each must give what the model says, or `BrokenCall` names its rule.
+
+    The machine stands on these: a store that breaks one even without a race fails
+    here, naming that rule, and the concurrency rules read "not checked", not failed
+    for a bug no race caused.
+    """
+    for call, expected, rule_id in ALONE:
+        with answering(rule_id):
+            got = await _perform(store, call, 0)
+        if got != expected:
+            made = str(call).removeprefix("#0 ")
+            raise BrokenCall(
+                rule_id, f"{made}, made alone after the calls above it, gave {told(got)}, not {told(expected)}"
+            )
+
+
 # ── the verdict ─────────────────────────────────────────────────────
 
 
@@ -327,6 +365,35 @@ def blame(history: Sequence[Call[Planned]], verdict: Verdict[World], observed: W
             differ |= {t for t in FAMILY if dead_end.state.parent(t) != observed.parent(t)}
             rules.update(c.op.rule for c in writes if c.op.op.target in differ)
     return tuple(r for r in RULES if r in rules) or tuple(sorted({c.op.rule for c in writes})) or RULES
+
+
+def blame_alone(history: Sequence[Call[Planned]], verdict: Verdict[World]) -> tuple[str, ...]:
+    """The rules of calls that ran one at a time and still got what no order gives: what each does alone.
+
+    A versioned append breaks CKP-3 where a conflict is due or given, else CKP-4; an
+    append MSG-5 where a refusal is, else MSG-4; a validated save HIE-5; a read that
+    started after the writes returned, and the reads after the batch, ATO-2.
+    """
+    rules: set[str] = set()
+    for dead_end in verdict.dead_ends:
+        if not dead_end.stuck:
+            rules.add("ATO-2")
+        for index in dead_end.stuck:
+            call = history[index]
+            kinds = {call.result[0], step(dead_end.state, call.op)[0][0]} if isinstance(call.result, tuple) else set()
+            rules.add(
+                {
+                    "checkpoint_append": "CKP-3" if "conflict" in kinds else "CKP-4",
+                    "append_message_records": "MSG-5" if "refused" in kinds else "MSG-4",
+                    "save_thread_validated": "HIE-5",
+                }.get(call.op.op.kind, "ATO-2")
+            )
+    return tuple(r for r in STANDS_ON if r in rules)
+
+
+def one_at_a_time(history: Sequence[Call[Planned]]) -> bool:
+    """True when no two calls of the history overlapped: each returned before the next was invoked."""
+    return not any(_overlap(one, other) for n, one in enumerate(history) for other in history[n + 1 :])
 
 
 def report(history: Sequence[Call[Planned]], before: World, verdict: Verdict[World], observed: World) -> str:
@@ -363,8 +430,9 @@ class ConcurrencyMachine(StoreMachine):
 
     @initialize()
     def plant(self) -> None:
-        """Save the threads of `FAMILY` as roots, one at a time; warm the store (its pool keeps the connections)."""
+        """Save the threads of `FAMILY` as roots; warm the store (its pool keeps the connections); check lone writes."""
         self.call(_plant, self.store, rules=RULES)
+        self.call(_alone, self.store, rules=STANDS_ON)
 
     @rule(ops=BATCHES)
     def batch(self, ops: list[Op]) -> None:
@@ -380,7 +448,10 @@ class ConcurrencyMachine(StoreMachine):
         history, observed = self.call(race_batch, self.store, planned, self.runs, rules=RULES)
         verdict = linearize(history, self.world, step, accept=observed.__eq__)
         if verdict.order is None:
-            raise RuleViolation(blame(history, verdict, observed), report(history, self.world, verdict, observed))
+            told_all = report(history, self.world, verdict, observed)
+            if one_at_a_time(history):
+                raise BrokenCall(blame_alone(history, verdict), f"{told_all}\nthe calls ran one at a time: no race")
+            raise RuleViolation(blame(history, verdict, observed), told_all)
         self.world = observed
 
 
