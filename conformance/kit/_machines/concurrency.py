@@ -5,7 +5,7 @@ one to five calls (versioned and unversioned `checkpoint_append`,
 `append_message_records`, `save_thread_validated` with a parent, and reads), starts
 them all on a barrier, and records for each call its result and the values of one
 counter (incremented at every start and every end of a call) when it was invoked and
-when it returned. Once all returned, the machine reads every log and thread.
+when it returned. Once all returned, the machine reads every log and thread they wrote.
 
 The batch passes when some order of its calls that keeps real time (a call that
 returned before another started comes first) gives every call its result and ends in
@@ -127,9 +127,13 @@ class World:
         """The thread's parent, None for a root, `ABSENT` for a thread that does not exist."""
         return self.parents[FAMILY.index(thread_id)] if thread_id in FAMILY else ABSENT
 
-    def appended(self, thread_id: str, ids: Sequence[str]) -> World:
+    def logged(self, thread_id: str, ids: Sequence[str]) -> World:
+        """This world with the log of `thread_id` holding `ids`."""
         index = LOGS.index(thread_id)
-        return replace(self, logs=(*self.logs[:index], (*self.logs[index], *ids), *self.logs[index + 1 :]))
+        return replace(self, logs=(*self.logs[:index], tuple(ids), *self.logs[index + 1 :]))
+
+    def appended(self, thread_id: str, ids: Sequence[str]) -> World:
+        return self.logged(thread_id, (*self.log(thread_id), *ids))
 
     def adopted(self, thread_id: str, parent: str | None) -> World:
         index = FAMILY.index(thread_id)
@@ -262,23 +266,27 @@ async def _perform(store: ThreadRunStore, call: Planned, run_number: int) -> Res
         return ("error", type(error).__name__)
 
 
-async def _observe(store: ThreadRunStore) -> World:
-    """Every log and thread of the model, read one at a time."""
-    logs = []
+async def _observe(store: ThreadRunStore, before: World, written: set[str]) -> World:
+    """`before`, with every log and thread of `written` as the store now shows it (read one at a time).
+
+    The calls change only what they write, so in every order the rest stays as before.
+    """
+    after = before
     for thread_id in LOGS:
-        log = await store.load_committed_messages(thread_id)
-        logs.append(tuple(str(m.id) for m in log or ()))
-    parents = []
+        if thread_id in written:
+            log = await store.load_committed_messages(thread_id)
+            after = after.logged(thread_id, [str(m.id) for m in log or ()])
     for thread_id in FAMILY:
-        found = await store.load_thread(thread_id)
-        parents.append(ABSENT if found is None else found.parent_thread_id)
-    return World(logs=tuple(logs), parents=tuple(parents))
+        if thread_id in written:
+            found = await store.load_thread(thread_id)
+            after = after.adopted(thread_id, ABSENT if found is None else found.parent_thread_id)
+    return after
 
 
 async def race_batch(
-    store: ThreadRunStore, batch: Sequence[Planned], runs: Iterator[int]
+    store: ThreadRunStore, batch: Sequence[Planned], runs: Iterator[int], before: World
 ) -> tuple[list[Call[Planned]], World]:
-    """Start the batch's calls on a barrier, then read everything: the history and what was read."""
+    """Start the batch's calls on a barrier, then read what they wrote: the history, and `before` updated by it."""
     clock = itertools.count(1)
     history: dict[int, Call[Planned]] = {}
 
@@ -289,7 +297,8 @@ async def race_batch(
             history[call.number] = Call(call, invoked, next(clock), result)
 
     await race([partial(racer, call, next(runs)) for call in batch])
-    return [history[call.number] for call in batch], await _observe(store)
+    written = {call.op.target for call in batch if call.writes}
+    return [history[call.number] for call in batch], await _observe(store, before, written)
 
 
 async def _plant(store: ThreadRunStore) -> None:
@@ -403,7 +412,7 @@ def report(history: Sequence[Call[Planned]], before: World, verdict: Verdict[Wor
         "([invoked, returned] count the starts and ends of calls):",
         *(f"  {c.op} [{c.invoked}, {c.returned}] -> {told(c.result)}" for c in history),
         f"before them: {before}",
-        f"read after them: {observed}",
+        f"after them (what they wrote, as read): {observed}",
     ]
     for dead_end in verdict.dead_ends:
         order = " then ".join(f"#{history[i].op.number}" for i in dead_end.explained) or "no call"
@@ -445,7 +454,7 @@ class ConcurrencyMachine(StoreMachine):
             if op.kind == "checkpoint_append" and op.version is not None:
                 version = max(len(self.world.log(op.target)) + op.version, 0)
             planned.append(Planned(number, op, ids, version))
-        history, observed = self.call(race_batch, self.store, planned, self.runs, rules=RULES)
+        history, observed = self.call(race_batch, self.store, planned, self.runs, self.world, rules=RULES)
         verdict = linearize(history, self.world, step, accept=observed.__eq__)
         if verdict.order is None:
             told_all = report(history, self.world, verdict, observed)
