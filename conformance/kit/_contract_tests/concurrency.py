@@ -135,7 +135,7 @@ def winners(outcomes: Outcomes) -> dict[int, int]:
 
 
 def _told(outcomes: Outcomes) -> str:
-    """What the writers got, in words: `writers 0 got version 3; writers 1, 2 got VersionConflictError(1, 3)`."""
+    """What the writers got, in words: `writer 0 got version 3; writers 1, 2 got VersionConflictError(1, 3)`."""
     by_result: dict[str, list[int]] = {}
     for number, outcome in outcomes.items():
         if isinstance(outcome, int):
