@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import anyio
 from stores.json_file_store import Data, JsonFileStore
 
 from broken import Broken
+from conformance import Message, RunRecord, VersionConflictError
 
 
 class StatesInMemory(JsonFileStore):
@@ -48,10 +50,37 @@ class CachedPerObject(JsonFileStore):
         self._cache = copy.deepcopy(data)
 
 
+class VersionLockedPerObject(JsonFileStore):
+    """`checkpoint_append` checks the version under a lock of its own object, then appends in a second call.
+
+    Writers through one object queue on its lock, so CON-1 holds there; writers
+    through two objects on the same file both pass the check and both append.
+    """
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self._own = anyio.Lock()
+
+    async def checkpoint_append(
+        self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
+    ) -> int:
+        async with self._own:
+            actual = len(await self.load_committed_messages(thread_id) or [])
+            if expected_version is not None and expected_version != actual:
+                raise VersionConflictError(expected_version, actual)
+            return await super().checkpoint_append(thread_id, messages, None, run)
+
+
 ZOO: list[Broken] = [
     # also DUR-2: a second store object on the same file sees no state either
     Broken(
         StatesInMemory, "DUR-1", "thread states live in the store object, so a reopened store has none", also=("DUR-2",)
     ),
     Broken(CachedPerObject, "DUR-2", "each object caches the file at first use and never sees another's writes"),
+    Broken(
+        VersionLockedPerObject,
+        "DUR-2",
+        "the version check holds within one store object, not across two on the same file",
+        "durable,thread_state,any_ids,concurrent_writers,cancel_safe,atomic_delete",
+    ),
 ]

@@ -20,6 +20,7 @@ from conformance.kit._contract_tests.runs import RunRules
 from conformance.kit._contract_tests.safety import SafetyRules
 from conformance.kit._contract_tests.sizes import SizeRules
 from conformance.kit._contract_tests.threads import ThreadRules
+from conformance.kit._machines.concurrency import ConcurrencyMachineRules
 from conformance.kit._machines.hierarchy import HierarchyMachineRules
 from conformance.kit._machines.messages import MessageMachineRules
 from conformance.kit._machines.queries import QueryMachineRules
@@ -48,6 +49,7 @@ class StoreContract(
     QueryMachineRules,
     MessageMachineRules,
     RunMachineRules,
+    ConcurrencyMachineRules,
 ):
     """Every rule of the contract as tests; subclass it (named `Test...`) to run them on a store.
 

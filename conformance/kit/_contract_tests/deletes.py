@@ -17,6 +17,7 @@ from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import answering
+from conformance.kit._races import ROUNDS, race, round_name, warm
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Snapshot, Tree, log, run, snapshot, thread, tree
 from conformance.kit._violation import RuleViolation, expect
@@ -90,12 +91,16 @@ def _fan(prefix: str, fanout: int, depth: int) -> Tree:
 Read = Callable[[], Awaitable[object]]
 
 
-async def _torn_reads(delete: Callable[[], Awaitable[None]], reads: Sequence[Read]) -> list[object]:
+async def _torn_reads(
+    store: ThreadRunStore, delete: Callable[[], Awaitable[None]], reads: Sequence[Read]
+) -> list[object]:
     """Run `delete` while one reader per read repeats it; return what no reader should see.
 
     Each read is one call to the store. A reader's observation is torn when it equals
     neither what the same read returns just before the delete nor just after it. The
-    delete starts once every reader has read once; readers stop when it returns.
+    store is warmed first (as `conformance.kit._races.warm`); readers and the deleter
+    start on a barrier, the delete once every reader has read once; readers stop when
+    it returns.
     """
     before = [await read() for read in reads]
     observed: list[list[object]] = [[] for _ in reads]
@@ -117,10 +122,8 @@ async def _torn_reads(delete: Callable[[], Awaitable[None]], reads: Sequence[Rea
         finally:
             finished.set()
 
-    async with anyio.create_task_group() as group:
-        for index in range(len(reads)):
-            group.start_soon(reader, index)
-        group.start_soon(writer)
+    await warm([store], len(reads) + 1)
+    await race([*(partial(reader, index) for index in range(len(reads))), writer])
     after = [await read() for read in reads]
     return [
         seen for index, seen_by in enumerate(observed) for seen in seen_by if seen not in (before[index], after[index])
@@ -361,32 +364,42 @@ class DeleteRules:
 
     @rule("DEL-6")
     async def test_cascade_is_all_or_nothing_to_readers(self, store: ThreadRunStore) -> None:
-        """Readers listing threads while a 43-thread subtree is cascaded see all of it or none of it."""
-        await tree(store, {"root": _fan("root", 6, 2), "stays": {"stays.child": {}}})
+        """Readers listing threads while a 21-thread subtree is cascaded see all of it or none of it; 32 rounds."""
 
         async def listing() -> list[str]:
             return await store.list_threads(0, 200)
 
-        torn = await _torn_reads(lambda: store.delete_thread_with_strategy("root", CASCADE), [listing] * 3)
-        assert await store.load_thread("root") is None, "the cascade did not delete root"
-        assert not torn, f"a reader saw the cascade half done, listing {torn[0]!r:.300}"
+        for number in range(ROUNDS):
+            root = f"{number:02}.root"
+            await tree(store, {root: _fan(root, 4, 2), f"{number:02}.stays": {f"{number:02}.stays.child": {}}})
+            torn = await _torn_reads(store, partial(store.delete_thread_with_strategy, root, CASCADE), [listing] * 3)
+            assert await store.load_thread(root) is None, f"{round_name(number)}: the cascade did not delete {root!r}"
+            assert not torn, f"{round_name(number)}: a reader saw the cascade half done, listing {torn[0]!r:.300}"
 
     @rule("DEL-6")
     async def test_detach_is_all_or_nothing_to_readers(self, store: ThreadRunStore) -> None:
-        """Readers listing threads or loading children while 40 children are detached see all detached or none."""
-        await store.save_thread(thread("root", updated_at=1000))
-        for number in range(40):
-            await store.save_thread(thread(f"child{number:02}", parent="root", updated_at=number))
-            await store.save_thread(thread(f"grandchild{number:02}", parent=f"child{number:02}", updated_at=number))
+        """Readers listing threads or loading children while 16 children are detached see all detached or none.
+
+        Each of 32 rounds puts the same 16 children (each with a child of its own) under
+        a new root, then detaches them.
+        """
+        children = [f"child{n:02}" for n in range(16)]
         await store.save_thread(thread("stays", updated_at=500))
 
         async def listing() -> list[str]:
             return await store.list_threads(0, 200)
 
-        reads: list[Read] = [listing, *(partial(store.load_thread, f"child{n:02}") for n in (0, 17, 39))]
-        torn = await _torn_reads(lambda: store.delete_thread_with_strategy("root", DETACH), reads)
-        assert await store.load_thread("root") is None, "the detach did not delete root"
-        assert not torn, (
-            "a reader saw the detach half done (some children detached and others not, a child with its parent "
-            f"cleared but not its updated_at, or the parent still there): {torn[0]!r:.300}"
-        )
+        reads: list[Read] = [listing, *(partial(store.load_thread, children[n]) for n in (0, 7, 15))]
+        for number in range(ROUNDS):
+            root = f"root{number:02}"
+            await store.save_thread(thread(root, updated_at=1000))
+            for position, child in enumerate(children):
+                await store.save_thread(thread(child, parent=root, updated_at=position))
+                if not number:
+                    await store.save_thread(thread(f"grand{child}", parent=child, updated_at=position))
+            torn = await _torn_reads(store, partial(store.delete_thread_with_strategy, root, DETACH), reads)
+            assert await store.load_thread(root) is None, f"{round_name(number)}: the detach did not delete {root!r}"
+            assert not torn, (
+                f"{round_name(number)}: a reader saw the detach half done (some children detached and others not, "
+                f"a child with its parent cleared but not its updated_at, or the parent still there): {torn[0]!r:.300}"
+            )
