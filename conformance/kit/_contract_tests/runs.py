@@ -274,6 +274,14 @@ class RunRules:
         assert await store.latest_run("t1") == rewritten
 
     @rule("RUN-4")
+    async def test_run_filters_are_taken_as_given(self, store: ThreadRunStore) -> None:
+        """A thread_id filter " t " or id prefix " t" matches no run of thread t: run filters are not normalized."""
+        await store.create_run(run("r1", "t"))
+        for query in [RunQuery(thread_id=" t "), RunQuery(id_prefix=" t")]:
+            page = await store.list_runs(query)
+            assert (page.total, [r.run_id for r in page.items]) == (0, []), f"{query} matched runs of thread 't'"
+
+    @rule("RUN-4")
     async def test_list_runs_filters_by_exact_thread_id(self, store: ThreadRunStore) -> None:
         """thread_id keeps that thread's runs only: not those of t10 or t2."""
         await store.create_run(run("r1", "t1", created_at=1))
