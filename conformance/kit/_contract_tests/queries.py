@@ -187,15 +187,18 @@ class QueryRules:
 
     @rule("QRY-2", requires="any_ids")
     @pytest.mark.parametrize(
-        "prefix", ["a\ud7fe", "a\ud7ff", "a\U0010ffff"], ids=["below-surrogates", "before-surrogates", "last"]
+        "prefix",
+        ["a\ud7fe", "a\ud7ff", "a\ue000", "a\U0010ffff"],
+        ids=["below-surrogates", "before-surrogates", "after-surrogates", "last"],
     )
     async def test_id_prefix_ending_at_a_code_point_edge(self, store: ThreadRunStore, prefix: str) -> None:
-        """A prefix ending just below the surrogates (U+D7FE, U+D7FF) or in U+10FFFF matches the ids it starts.
+        """A prefix ending around the surrogates (U+D7FE, U+D7FF, U+E000) or in U+10FFFF matches the ids it starts.
 
         A store that turns a prefix into a range `prefix <= id < successor` must skip
         the surrogates for the successor of U+D7FF and has none for U+10FFFF.
         """
-        ids = ["a\ud7fe", "a\ud7fez", "a\ud7ff", "a\ud7ffz", "a\ue000", "a\ue001", "a\U0010ffff", "a\U0010ffffz", "b"]
+        ids = ["a\ud7fe", "a\ud7fez", "a\ud7ff", "a\ud7ffz", "a\ue000", "a\ue000z", "a\ue001", "a\U0010ffff"]
+        ids += ["a\U0010ffffz", "b"]
         for thread_id in ids:
             await store.save_thread(thread(thread_id))
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
