@@ -145,10 +145,10 @@ class BlockingStore:
             return [t.id for t in ordered[offset : offset + limit]]
 
     def update_thread_metadata(self, id: str, metadata: ThreadMetadata) -> None:
+        metadata.check_types(f"metadata of thread {id!r}")  # arguments before state
         with self.lock:
             if id not in self.threads:
                 raise NotFoundError(f"thread {id!r} not found")
-            metadata.check_types(f"metadata of thread {id!r}")
             self.threads[id].metadata = metadata.copy()
 
     def save_thread_state(self, thread_id: str, state: PersistedState) -> None:
