@@ -246,19 +246,24 @@ class PrefixFreeCursors(ReferenceStore):
         return _recode(page, normalized, replace(normalized, id_prefix=None).encode_cursor)
 
 
+def _rewritten(query: ThreadQuery, **dumps: bool) -> Callable[[int], str]:
+    """An encoder of `query`'s cursors whose token JSON `json.dumps(..., **dumps)` writes."""
+
+    def encode(offset: int) -> str:
+        token = json.loads(base64.urlsafe_b64decode(query.encode_cursor(offset)[4:] + "=="))
+        raw = json.dumps(token, separators=(",", ":"), **dumps).encode()
+        return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    return encode
+
+
 class AsciiEscapedCursors(ReferenceStore):
     """Writes cursor tokens with Python's default `json.dumps`: non-ASCII text as `\\u00e9` escapes."""
 
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
         page = await super().list_threads_query(query)
         normalized = query.normalized()
-
-        def encode(offset: int) -> str:
-            token = json.loads(base64.urlsafe_b64decode(normalized.encode_cursor(offset)[4:] + "=="))
-            raw = json.dumps(token, separators=(",", ":")).encode()
-            return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-        return _recode(page, normalized, encode)
+        return _recode(page, normalized, _rewritten(normalized, ensure_ascii=True))
 
 
 class SortedKeyCursors(ReferenceStore):
@@ -267,13 +272,7 @@ class SortedKeyCursors(ReferenceStore):
     async def list_threads_query(self, query: ThreadQuery) -> ThreadPage:
         page = await super().list_threads_query(query)
         normalized = query.normalized()
-
-        def encode(offset: int) -> str:
-            token = json.loads(base64.urlsafe_b64decode(normalized.encode_cursor(offset)[4:] + "=="))
-            raw = json.dumps(token, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-            return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-        return _recode(page, normalized, encode)
+        return _recode(page, normalized, _rewritten(normalized, sort_keys=True, ensure_ascii=False))
 
 
 class RunPrefixOnRunId(ReferenceStore):
