@@ -246,12 +246,12 @@ class PrefixFreeCursors(ReferenceStore):
         return _recode(page, normalized, replace(normalized, id_prefix=None).encode_cursor)
 
 
-def _rewritten(query: ThreadQuery, **dumps: bool) -> Callable[[int], str]:
-    """An encoder of `query`'s cursors whose token JSON `json.dumps(..., **dumps)` writes."""
+def _rewritten(query: ThreadQuery, *, ensure_ascii: bool, sort_keys: bool = False) -> Callable[[int], str]:
+    """An encoder of `query`'s cursors whose token JSON `json.dumps` writes with these options."""
 
     def encode(offset: int) -> str:
         token = json.loads(base64.urlsafe_b64decode(query.encode_cursor(offset)[4:] + "=="))
-        raw = json.dumps(token, separators=(",", ":"), **dumps).encode()
+        raw = json.dumps(token, separators=(",", ":"), ensure_ascii=ensure_ascii, sort_keys=sort_keys).encode()
         return "thr_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     return encode
