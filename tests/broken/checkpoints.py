@@ -273,6 +273,8 @@ class AppendValidatesOneSeqLate(ReferenceStore):
     A summary whose compaction mark ends at its own seq then passes MOD-3.
     """
 
+    start = 2
+
     async def checkpoint_append(
         self, thread_id: str, messages: list[Message], expected_version: int | None, run: RunRecord
     ) -> int:
@@ -283,7 +285,7 @@ class AppendValidatesOneSeqLate(ReferenceStore):
             actual = len(log) if log is not None else 0
             if expected_version is not None and expected_version != actual:
                 raise VersionConflictError(expected_version, actual)
-            validate_message_delta(log.positions if log is not None else {}, actual + 2, messages)
+            validate_message_delta(log.positions if log is not None else {}, actual + self.start, messages)
             self._threads.put(projected)
             if messages:
                 log = self._logs.setdefault(thread_id, MessageLog())
@@ -384,6 +386,15 @@ class ProjectionDoneClearsAll(ReferenceStore):
         return projected
 
 
+class AppendValidatesOneSeqEarly(AppendValidatesOneSeqLate):
+    """`checkpoint_append` checks each message at one seq before the one it lands on (`version + 0`).
+
+    A summary folding everything up to the seq just before its own is then refused.
+    """
+
+    start = 0
+
+
 ZOO: list[Broken] = [
     Broken(CheckpointSkipsHierarchy, "CKP-1", "checkpoint does not validate the parent's hierarchy"),
     # also ATO-1: a checkpoint refused for its messages leaves the thread and run it wrote first
@@ -438,6 +449,7 @@ ZOO: list[Broken] = [
     ),
     Broken(AppendTrustsMatchingVersion, "CKP-4", "checkpoint_append skips MSG-5 when expected_version matches"),
     Broken(AppendValidatesOneSeqLate, "CKP-4", "checkpoint_append checks each message one seq past where it lands"),
+    Broken(AppendValidatesOneSeqEarly, "CKP-4", "checkpoint_append checks each message one seq before where it lands"),
     # also VIEW-2: load_checkpoint is where the store folds compaction (VIEW-2): the raw log folds nothing
     Broken(
         LoadCheckpointRawLog,

@@ -407,6 +407,16 @@ class CheckpointRules(ProjectionRules):
         assert await snapshot(store, "t") == before
 
     @rule("CKP-4")
+    @pytest.mark.parametrize("position", [0, 1], ids=["first-of-the-delta", "second-of-the-delta"])
+    async def test_checkpoint_append_accepts_a_mark_ending_just_before_its_summary(
+        self, store: ThreadRunStore, position: int
+    ) -> None:
+        """A summary landing at seq n may fold up to n - 1: each message is checked at the seq it lands on."""
+        await log(store, "t", "m1", "m2", "m3")
+        delta = [user("m4"), system("s5", summary_of=(1, 4))] if position else [system("s4", summary_of=(1, 3))]
+        assert await store.checkpoint_append("t", delta, 3, run("r1", "t")) == 3 + len(delta)
+
+    @rule("CKP-4")
     async def test_checkpoint_append_appends_and_stores_the_run(self, store: ThreadRunStore) -> None:
         """The delta lands at the tail, the run is stored, and the new length is returned."""
         await log(store, "t", "m1", "m2")
