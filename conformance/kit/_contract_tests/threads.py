@@ -8,7 +8,7 @@ import pytest
 
 from conformance.contract._errors import NotFoundError, ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
-from conformance.contract._runs import PersistedState
+from conformance.contract._runs import MessageSeqRange, PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
@@ -139,6 +139,11 @@ class ThreadRules:
                     rule_id, f"{name} of {odd!r} raised {error!r}; an id never stored reads as None"
                 ) from error
             expect(found is None, rule_id, f"{name} of {odd!r} returned {found!r}, not None")
+        try:
+            records = await store.load_message_records_range(odd, MessageSeqRange(from_seq=1, to_seq=5))
+        except Exception as error:
+            raise RuleViolation("MSG-8", f"the range of {odd!r} raised {error!r}; expected []") from error
+        expect(records == [], "MSG-8", f"load_message_records_range of {odd!r} returned {records!r}, not []")
 
     @rule("THR-4")
     async def test_log_of_a_deleted_thread_starts_again_at_seq_one(self, store: ThreadRunStore) -> None:
