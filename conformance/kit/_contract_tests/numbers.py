@@ -83,7 +83,7 @@ class NumberRules:
     """Negative numbers, refused with ValidationError wherever a store takes one; arguments before state."""
 
     @rule("MOD-2")
-    async def test_negative_numbers_inside_free_json_are_kept(self, store: ThreadRunStore) -> None:
+    async def test_negative_numbers_inside_free_json_are_accepted(self, store: ThreadRunStore) -> None:
         """custom {"n": -5, "x": -0.5} holds JSON numbers, no integer fields: the thread is valid and is stored.
 
         That the values read back exactly is MOD-5's and THR-2's (the fidelity tests).
