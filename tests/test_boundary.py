@@ -15,7 +15,7 @@ import pytest
 
 from conformance import NotFoundError, RunRecord, Thread, ThreadMetadata
 from conformance.kit._boundary import CallLog, checked
-from conformance.kit._violation import BrokenCall, RuleViolation
+from conformance.kit._violation import BrokenCall, blamed_rules
 from reference_store import ReferenceStore
 
 QUIET = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
@@ -56,7 +56,7 @@ def test_a_wrongly_typed_return_is_reported_at_the_call_under_the_rule(pytester:
     """`list_runs` returning a list fails RUN-4's tests at the call, naming what was expected."""
     result = run(pytester, "--store", "boundary_stores:ListsRunsAsList", "--conformance-rules", "RUN-4")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*RuleViolation: list_runs(RunQuery(*) returned list (*), expected RunPage*"])
+    result.stdout.fnmatch_lines(["*BrokenCall: RUN-4: list_runs(RunQuery(*) returned list (*), expected RunPage*"])
     result.stdout.fnmatch_lines(["violates RUN-4: *"])
     assert "_scenarios.py" not in result.stdout.str()
 
@@ -77,7 +77,7 @@ def test_an_error_that_is_no_storage_error_is_named_with_the_store_code(pytester
     result.stdout.fnmatch_lines(
         [
             "*raise KeyError(thread_id)  # the store's own line: the traceback shows it*",
-            "*RuleViolation: load_thread('never-saved') raised KeyError('never-saved'); "
+            "*BrokenCall: load_thread('never-saved') raised KeyError('never-saved'); "
             "only StorageError subclasses may escape a store*",
         ]
     )
@@ -234,12 +234,18 @@ def test_a_call_that_breaks_its_own_rule_names_it(call: Any, rules: tuple[str, .
     assert raised.value.rules == rules
 
 
-def test_other_failures_of_a_call_blame_the_test() -> None:
-    """NotFoundError where the contract raises it, or a crash on a plain id, names no rule of the call's own."""
+def test_other_failures_of_a_call_blame_the_method_or_the_test() -> None:
+    """NotFoundError where the contract raises it blames the test's rules it answers to; a crash on a
+    plain id breaks the method's own rule (THR-2 for save_thread), or a related one the test is about."""
     store = checked(_AwkwardStore(), CallLog())
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         asyncio.run(store.update_thread_metadata("ghost", ThreadMetadata()))
-    with pytest.raises(RuleViolation) as raised:
+    assert blamed_rules(("THR-3", "ATO-1"), missing.value) == ("THR-3",)
+    assert blamed_rules(("ATO-1",), missing.value) == ("ATO-1",)
+    with pytest.raises(BrokenCall) as raised:
         asyncio.run(store.save_thread(Thread(id="boom")))
-    assert not isinstance(raised.value, BrokenCall)
-    assert raised.value.rules == ()
+    assert raised.value.rules == ("THR-2",)
+    assert "THR-2" not in str(raised.value)  # which rule it breaks depends on the test
+    assert blamed_rules(("DEL-3",), raised.value) == ("THR-2",)
+    assert blamed_rules(("MOD-2", "THR-2"), raised.value) == ("MOD-2", "THR-2")
+    assert blamed_rules(("MOD-2",), raised.value) == ("MOD-2",)

@@ -188,6 +188,8 @@ def test_json_shape() -> None:
         "stale_baseline",
         "blocked",
         "warnings",
+        "lifecycle_failures",
+        "store_calls",
         "stores",
         "rules",
     ]

@@ -2,24 +2,29 @@
 
 `checked(store, calls)` wraps a store so that each call the kit makes:
 
-- is logged while in flight, so a timeout names the call that hung
-  (`list_threads(0, 50) did not return within 60 s`);
+- is logged while in flight and, when the log has a `timeout`, bounded by it: a call
+  that takes longer raises `StoreHang` naming it (`list_threads(0, 50)`), with the
+  seconds it ran; the log also counts the calls and their time (`CallStats`);
 - must be a coroutine (a plain method gets a hint to use `SyncStoreAdapter`);
 - must return what the contract's signature says (`list_runs returned list, expected RunPage`);
 - may raise only `StorageError` subclasses (`load_thread raised KeyError('x'); ...`).
 
-A broken promise raises `RuleViolation` with no rules of its own, so it blames the
-rules of the test that made the call, and is chained to the store's own error, so
-the traceback shows the store's code. Two breaches break a rule of the call itself,
-whatever the test (often in its arrange step), and raise `BrokenCall` naming that rule:
-a read that raises `NotFoundError` where an unknown id reads as `None` (`load_thread`:
-THR-1, `load_run`: RUN-2, `load_messages` and `load_committed_messages`: MSG-1), and
-an error other than a `StorageError` from a call on an id holding the portable `%` or
-`\\` (MOD-6: such an id is stored, or refused with `ValidationError`). Calls the store
-makes to itself (a default method calling an abstract one) are not wrapped.
+A broken promise breaks a rule of the called method, wherever it is called (often in
+a test's arrange step), and raises `BrokenCall` naming it, chained to the store's own
+error so the traceback shows the store's code: a read that raises `NotFoundError`
+where an unknown id reads as `None` (`load_thread`: THR-1, `load_run`: RUN-2,
+`load_messages` and `load_committed_messages`: MSG-1); an error other than a
+`StorageError` from a call on an id holding the portable `%` or `\\` (MOD-6: such
+an id is stored, or refused with `ValidationError`); and any other error that is no
+`StorageError`, a result of the wrong type or a plain method, which break the method's
+own rule (`METHOD_RULES`: `list_runs` returning a `list` breaks RUN-4), or the rule the
+call answers to (`answering`), or a rule of the method's the failing test is about. A
+`StorageError` the test did not expect blames, likewise, the rules the call answers to
+(`blame_call`). Calls the store makes to itself (a default method calling an abstract
+one) are not wrapped.
 
 A test may say which rules a call answers to (`with answering("DEL-5"): ...`): if that
-call hangs, the timeout blames those, not the test's own (a cascade that never ends
+call hangs or fails, it blames those, not the test's own (a cascade that never ends
 inside ATO-1's test of a refused cascade breaks DEL-5, "raises and terminates").
 
 `store_problems(store)` is the set-up check: the abstract methods written, none
@@ -39,13 +44,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
+import anyio
+
 from conformance.contract._errors import NotFoundError, StorageError
 from conformance.contract._stores import ThreadRunStore
 from conformance.contract._unwritten import unwritten_methods
-from conformance.kit._violation import BrokenCall, RuleViolation
+from conformance.kit._violation import BrokenCall, blame_call
 
 __all__ = [
+    "METHOD_RULES",
     "CallLog",
+    "CallStats",
     "StoreCall",
     "StoreHang",
     "answering",
@@ -88,6 +97,38 @@ _NONE_FOR_UNKNOWN = {
     "load_messages": "MSG-1",
     "load_committed_messages": "MSG-1",
 }
+#: Each store method's rules, its own first: a wrong result type, an error that is no
+#: `StorageError` or a plain method breaks the first, or another of them the failing test is about.
+METHOD_RULES: dict[str, tuple[str, ...]] = {
+    "save_thread": ("THR-2", "MOD-2", "MOD-6"),
+    "load_thread": ("THR-2", "THR-1"),
+    "update_thread_metadata": ("THR-3",),
+    "delete_thread": ("THR-4",),
+    "list_threads": ("THR-5",),
+    "save_thread_state": ("THR-6",),
+    "load_thread_state": ("THR-6",),
+    "validate_thread_hierarchy": ("HIE-3", "HIE-1", "HIE-2", "HIE-4"),
+    "save_thread_validated": ("HIE-5", "HIE-1", "HIE-2", "HIE-3", "HIE-4", "MOD-2", "CON-3"),
+    "list_child_threads": ("HIE-6",),
+    "delete_thread_with_strategy": ("DEL-1", "DEL-2", "DEL-3", "DEL-4", "DEL-5", "DEL-6"),
+    "list_threads_query": ("QRY-3", "QRY-1", "QRY-2", "QRY-4", "QRY-5", "CUR-2", "CUR-3", "CUR-4", "SEC-1"),
+    "load_messages": ("VIEW-1", "MSG-1", "VIEW-2"),
+    "load_committed_messages": ("MSG-2", "MSG-1"),
+    "save_messages": ("MSG-2", "MOD-3"),
+    "delete_messages": ("MSG-3",),
+    "append_message_records": ("MSG-4", "MSG-5", "MOD-3", "CON-2"),
+    "load_message_records": ("MSG-6",),
+    "list_message_records": ("MSG-7", "CUR-3"),
+    "load_message_records_range": ("MSG-8",),
+    "load_message_record": ("MSG-8",),
+    "create_run": ("RUN-1", "MOD-4"),
+    "load_run": ("RUN-2",),
+    "latest_run": ("RUN-3",),
+    "list_runs": ("RUN-4",),
+    "checkpoint": ("CKP-2", "CKP-1", "CKP-6"),
+    "checkpoint_append": ("CKP-4", "CKP-1", "CKP-3", "CKP-6", "CON-1"),
+    "load_checkpoint": ("CKP-5",),
+}
 #: Portable id characters (MOD-6) that stores keyed by paths or LIKE patterns choke on.
 _AWKWARD = frozenset("%\\")
 #: What an argument looks like in a call's description, at most.
@@ -108,12 +149,37 @@ class StoreHang(BaseException):
 
     A `BaseException`, so that neither a store's `except Exception` nor Hypothesis
     (which would shrink the failure by hanging again and again) catches it. `rules`
-    are those the hung call answers to (`answering`), if any.
+    are those the hung call answers to (`answering`), if any; `elapsed` the seconds
+    it had run when the kit gave up on it (None when unknown).
     """
 
-    def __init__(self, message: str, rules: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, rules: tuple[str, ...] = (), elapsed: float | None = None) -> None:
         super().__init__(message)
         self.rules = rules
+        self.elapsed = elapsed
+        #: True when what hung is opening or closing the store, not a contract call.
+        self.lifecycle = message in LIFECYCLE_STAGES
+
+
+#: What `StoreHang` names when the store hangs outside any contract call.
+LIFECYCLE_STAGES = ("opening the store", "closing the store")
+
+
+@dataclass(slots=True)
+class CallStats:
+    """How many store calls returned or raised, and the seconds they took in all."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        """Count one call that took `seconds`."""
+        self.count += 1
+        self.seconds += seconds
+
+    def average_ms(self) -> float:
+        """The mean milliseconds of a call (0 without calls)."""
+        return 1000 * self.seconds / self.count if self.count else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +197,15 @@ class StoreCall:
 
 
 class CallLog:
-    """The store calls in flight, oldest first, and those cancelled, for naming the one that hung."""
+    """The store calls in flight, oldest first, and those cancelled, for naming the one that hung.
 
-    def __init__(self) -> None:
+    With a `timeout`, the boundary bounds each call by it (`StoreHang` past it); `stats`
+    counts the calls that ended and their time.
+    """
+
+    def __init__(self, *, timeout: float | None = None, stats: CallStats | None = None) -> None:
+        self.timeout = timeout
+        self.stats = CallStats() if stats is None else stats
         self._open: dict[int, StoreCall] = {}
         self._cancelled: list[tuple[float, StoreCall]] = []
         self._tokens = itertools.count()
@@ -147,8 +219,16 @@ class CallLog:
     def finish(self, token: int, *, cancelled: bool = False) -> None:
         """Forget a call that returned or raised; remember one that was cancelled, with the time."""
         call = self._open.pop(token, None)
-        if cancelled and call is not None:
+        if call is None:
+            return
+        if cancelled:
             self._cancelled.append((time.monotonic(), call))
+        else:
+            self.stats.add(time.monotonic() - call.started)
+
+    def call(self, token: int) -> StoreCall:
+        """The call in flight that `start` gave `token`."""
+        return self._open[token]
 
     def in_flight(self) -> list[StoreCall]:
         """The calls started and not yet returned, oldest first."""
@@ -162,9 +242,14 @@ class CallLog:
     def hang(self, default: str, *, since: float | None = None) -> StoreHang:
         """The `StoreHang` to raise for the call that hung (see `hung`), with the rules it answers to."""
         calls = self.in_flight()
-        if not calls and since is not None:
-            calls = [call for when, call in self._cancelled if when >= since]
-        return StoreHang(str(calls[0]), calls[0].rules) if calls else StoreHang(default)
+        if calls:
+            return StoreHang(str(calls[0]), calls[0].rules, time.monotonic() - calls[0].started)
+        if since is not None:
+            ended = [(when, call) for when, call in self._cancelled if when >= since]
+            if ended:
+                when, call = ended[0]
+                return StoreHang(str(call), call.rules, when - call.started)
+        return StoreHang(default)
 
 
 def unwrapped(store: ThreadRunStore) -> ThreadRunStore:
@@ -199,23 +284,30 @@ class _Checked(ThreadRunStore):
         call = describe_call(name, args)
         method = getattr(self._inner, name)
         token = self._calls.start(name, args)
+        answers = _ANSWERING.get()
         try:
             pending = method(*args)
             if not inspect.isawaitable(pending):
-                raise RuleViolation(
-                    (),
+                raise _broken(
+                    name,
+                    answers,
                     f"{name} returned {type(pending).__name__} instead of an awaitable: the contract's methods are "
                     "async; write `async def`, or wrap a blocking store in conformance.SyncStoreAdapter",
                 )
-            result = await pending
+            result = await self._bounded(pending, token)
         except NotFoundError as error:
             self._calls.finish(token)
             if name in _NONE_FOR_UNKNOWN:
                 raise BrokenCall(
                     _NONE_FOR_UNKNOWN[name], f"{call} raised {error!r}; an unknown id reads as None"
                 ) from error
+            blame_call(error, answers or METHOD_RULES[name])
             raise
-        except (StorageError, RuleViolation):
+        except StorageError as error:
+            self._calls.finish(token)
+            blame_call(error, answers or METHOD_RULES[name])
+            raise
+        except BrokenCall:
             self._calls.finish(token)
             raise
         except Exception as error:
@@ -227,8 +319,8 @@ class _Checked(ThreadRunStore):
                     f"{call} raised {error!r}; an id with the portable {' and '.join(map(repr, awkward))} "
                     "is stored, or refused with ValidationError",
                 ) from error
-            raise RuleViolation(
-                (), f"{call} raised {error!r}; only StorageError subclasses may escape a store"
+            raise _broken(
+                name, answers, f"{call} raised {error!r}; only StorageError subclasses may escape a store"
             ) from error
         except BaseException:  # a cancellation: a deadline may be what cancelled it
             self._calls.finish(token, cancelled=True)
@@ -238,8 +330,30 @@ class _Checked(ThreadRunStore):
         # A write's return value is ignored by every caller: a store may return one (a row count, say).
         wrong = None if expected is type(None) else _mismatch(result, expected)
         if wrong is not None:
-            raise RuleViolation((), f"{call} returned {wrong}, expected {_type_name(expected)}")
+            raise _broken(name, answers, f"{call} returned {wrong}, expected {_type_name(expected)}")
         return result
+
+    async def _bounded(self, pending: Awaitable[Any], token: int) -> Any:
+        """Await one store call within the log's timeout; `StoreHang` naming it past that."""
+        __tracebackhide__ = True
+        timeout = self._calls.timeout
+        if timeout is None:
+            return await pending
+        call = self._calls.call(token)
+        with anyio.move_on_after(timeout):
+            return await pending
+        # Only the deadline's cancellation, caught by its scope, ends up here.
+        raise StoreHang(str(call), call.rules, time.monotonic() - call.started)
+
+
+def _broken(name: str, answers: tuple[str, ...], message: str) -> BrokenCall:
+    """The `BrokenCall` of a call of method `name` that broke a promise every call of it keeps:
+    it blames the rules the call answers to when a test said, else the method's own rule, or
+    another rule of the method's when the failing test is about that one."""
+    if answers:
+        return BrokenCall(answers, message)
+    own, *related = METHOD_RULES[name]
+    return BrokenCall(own, message, related=tuple(related))
 
 
 def _ids(args: tuple[Any, ...]) -> list[str]:

@@ -13,7 +13,9 @@ JSON report.
 from __future__ import annotations
 
 import importlib.util
+import re
 import tempfile
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -34,8 +36,10 @@ from conformance.kit._command import add_store_command_option, store_command_sou
 from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._runner import (
+    CALLS_PROPERTY,
     CAPABILITIES_PROPERTY,
     HANG_RULE_PROPERTY,
+    LIFECYCLE_PROPERTY,
     SETUP_PROPERTY,
     SKIPPED_PROPERTY,
     TIMEOUT_PROPERTY,
@@ -43,8 +47,9 @@ from conformance.kit._runner import (
     SetupResults,
 )
 from conformance.kit._sources import SetupError, StoreSource, check_source
+from conformance.kit._stateful import terminal_line
 from conformance.kit._target import TargetError, load_target
-from conformance.kit._violation import BrokenCall, blamed_rules
+from conformance.kit._violation import BrokenCall, StoreLifecycleError, blamed_rules
 
 BACKENDS = ("asyncio", "trio")
 PROFILES = ("quick", "ci", "thorough")
@@ -52,6 +57,12 @@ PROFILES = ("quick", "ci", "thorough")
 HANGS_TO_STOP = 3
 #: `user_properties` name of the rules a failed test breaks (read by the report, also across xdist).
 BLAME_PROPERTY = "conformance_blame"
+#: A store whose calls average this many milliseconds or more is called slow on the terminal.
+SLOW_CALL_MS = 100.0
+#: Seconds between two "the store is slow" lines, at least.
+SLOW_NOTICE_INTERVAL = 30.0
+#: Store output shown with a failure may not begin a line with the kit's `verdict:` (`_unforgeable`).
+_VERDICT_AT_LINE_START = re.compile(r"^(\s*)verdict:", re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -170,6 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
         source = command
         config.pluginmanager.register(_StoreFixture(command), "conformance-store")
     config.pluginmanager.register(_KitSession(config, kit, source), "conformance-session")
+    config.pluginmanager.register(_VerdictLine(config, kit), "conformance-verdict")
 
 
 class _StoreFixture:
@@ -216,6 +228,8 @@ class _KitSession:
         self.config = config
         self.kit = kit
         self.source = source
+        #: When the terminal last said the store is slow (`_note_slow_store`).
+        self.slow_noted: float | None = None
 
     # ── start: fail fast on a store that cannot be tested ───────────────
 
@@ -290,9 +304,16 @@ class _KitSession:
         rule_ids = tuple(_rule_ids(item))
         if not rule_ids:
             return report
-        if report.failed and not any(name == SETUP_PROPERTY for name, _ in item.user_properties):
+        report.sections = [(title, _unforgeable(content)) for title, content in report.sections]
+        error = call.excinfo.value if call.excinfo is not None else None
+        lifecycle_only = isinstance(error, StoreLifecycleError) or (
+            error is not None and _is_hang(item) and any(name == LIFECYCLE_PROPERTY for name, _ in item.user_properties)
+        )
+        if report.failed and lifecycle_only:
+            # Opening or closing the store failed or hung: no rule's failure, but the run is partial.
+            report.sections.append(("conformance lifecycle", "the store's lifecycle failed: no rule is blamed"))
+        elif report.failed and not any(name == SETUP_PROPERTY for name, _ in item.user_properties):
             # A store that cannot be tested breaks no rule: the set-up failure says why.
-            error = call.excinfo.value if call.excinfo is not None else None
             hang_rules = tuple(str(value) for name, value in item.user_properties if name == HANG_RULE_PROPERTY)
             if hang_rules:  # a call that answers to other rules hung: it breaks those
                 error = BrokenCall(hang_rules, "the call hung")
@@ -305,7 +326,7 @@ class _KitSession:
                 report.outcome = "skipped"
                 report.wasxfail = "; ".join(_known_because(rule_id, self.kit.baseline) for rule_id in known)
         if report.when == "call":
-            self._count_hang(item, any(name == TIMEOUT_PROPERTY for name, _ in item.user_properties))
+            self._count_hang(item, _is_hang(item))
         return report
 
     def _count_hang(self, item: pytest.Item, timed_out: bool) -> None:
@@ -318,11 +339,14 @@ class _KitSession:
         kit.hangs[owner] = kit.hangs.get(owner, 0) + 1 if timed_out else 0
         if kit.hangs[owner] < HANGS_TO_STOP or owner in kit.hung:
             return
-        reason = f"the store hangs: {kit.hangs[owner]} contract tests in a row timed out after {kit.timeout:g} s each"
+        reason = (
+            f"the store hangs: {kit.hangs[owner]} contract tests in a row had a store call run past {kit.timeout:g} s"
+        )
         if len(kit.stores) > 1:
             kit.hung[owner] = f"{getattr(owner, '__name__', owner)}: {reason}"
-            kit.report.stop(reason, store=_owner_and_name(item.nodeid)[0])
+            kit.report.stop(reason, store=_owner_and_name(item.nodeid)[0], by_store=True)
         else:
+            kit.report.stop(reason, by_store=True)
             item.session.shouldstop = reason
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -341,6 +365,13 @@ class _KitSession:
         if SETUP_PROPERTY in properties:
             kit.report.setup_error = str(properties[SETUP_PROPERTY])
         blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
+        lifecycle = str(properties.get(LIFECYCLE_PROPERTY, "")) if outcome == "failed" else ""
+        if lifecycle:
+            kit.report.lifecycle_failure(f"{lifecycle} (in {report.nodeid})")
+        if CALLS_PROPERTY in properties and report.when == "call":
+            count, _, seconds = str(properties[CALLS_PROPERTY]).partition(":")
+            kit.report.add_calls(int(count), float(seconds))
+            self._note_slow_store()
         kit.report.add(
             TestResult(
                 nodeid=report.nodeid,
@@ -350,7 +381,21 @@ class _KitSession:
                 duration=report.duration,
                 blamed=blamed if outcome in ("failed", "xfailed") else (),
                 capability_skip=outcome == "skipped" and SKIPPED_PROPERTY in properties,
+                lifecycle=lifecycle,
             )
+        )
+
+    def _note_slow_store(self) -> None:
+        """Say on the terminal, now and then, that a run is slow because the store's calls are."""
+        report, now = self.kit.report, time.monotonic()
+        if report.calls < 20 or report.call_average_ms() < SLOW_CALL_MS:
+            return
+        if self.slow_noted is not None and now - self.slow_noted < SLOW_NOTICE_INTERVAL:
+            return
+        self.slow_noted = now
+        terminal_line(self.config)(
+            f"conformance: the store is slow: its calls average {report.call_average_ms():.0f} ms "
+            f"({report.calls} calls so far)"
         )
 
     # ── the end: completeness, exit status, summary, JSON ───────────────
@@ -377,7 +422,10 @@ class _KitSession:
             report.narrow(reason, store=store)
         if report.setup_error is not None:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        elif session.exitstatus == pytest.ExitCode.OK and (report.stale_baseline() or report.counts()["failed"]):
+        elif session.exitstatus == pytest.ExitCode.OK and (
+            report.stale_baseline() or report.counts()["failed"] or report.partial_by_store()
+        ):
+            # 0 only for a run that conforms, or one the user narrowed in which nothing failed.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._write_json()
 
@@ -391,9 +439,38 @@ class _KitSession:
             return
         terminalreporter.write_sep("=", "conformance summary")
         for line in self.kit.report.lines():
-            terminalreporter.write_line(line)
+            if not line.startswith("verdict: "):  # the verdict ends the run (`pytest_sessionfinish`)
+                terminalreporter.write_line(line)
         if self.kit.report_path is not None:
             terminalreporter.write_line(f"report written to {self.kit.report_path}")
+
+
+class _VerdictLine:
+    """Prints the verdict as the run's last line, after pytest's own summary line."""
+
+    def __init__(self, config: pytest.Config, kit: KitConfig) -> None:
+        self.config = config
+        self.kit = kit
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        """After every other plugin's end of session (pytest's `N passed in 3s` line), the verdict."""
+        yield
+        if not self.kit.active or _is_worker(self.config):
+            return
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(f"verdict: {self.kit.report.verdict()}")
+
+
+def _is_hang(item: pytest.Item) -> bool:
+    """True when a store call (or opening or closing the store) in `item` ran past the timeout."""
+    return any(name == TIMEOUT_PROPERTY for name, _ in item.user_properties)
+
+
+def _unforgeable(text: str) -> str:
+    """Store output (captured with a failure) with no line beginning `verdict:`: only the kit writes those."""
+    return _VERDICT_AT_LINE_START.sub(r"\1[store output] verdict:", text)
 
 
 def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> list[tuple[str | None, str]]:

@@ -48,10 +48,17 @@ class TestResult:
     blamed: tuple[str, ...] = ()
     #: True when the test was skipped because the store lacks a capability it needs.
     capability_skip: bool = False
+    #: Opening or closing the store failed or hung in this test: what happened, else "".
+    lifecycle: str = ""
 
     def breaks(self, rule_id: str) -> bool:
-        """True when this test failed against `rule_id` (or passed though a known failure: xpassed)."""
-        return self.outcome in ("failed", "xfailed") and rule_id in (self.blamed or self.rules)
+        """True when this test failed against `rule_id` (or passed though a known failure: xpassed).
+
+        A test that failed only on the store's lifecycle (no rule blamed) breaks no rule.
+        """
+        if self.outcome not in ("failed", "xfailed") or (self.lifecycle and not self.blamed):
+            return False
+        return rule_id in (self.blamed or self.rules)
 
 
 _RANK: dict[Outcome, int] = {"passed": 0, "skipped": 1, "xpassed": 2, "xfailed": 3, "failed": 4}
@@ -108,6 +115,13 @@ class Report:
         #: capabilities its tests ran with and the reasons that concern it alone.
         self.store_capabilities: dict[str, frozenset[str]] = {}
         self.store_reasons: dict[str, list[str]] = {}
+        #: Failures of the store's lifecycle (opening, closing, cleaning up): no rule's, but the run is partial.
+        self.lifecycle: list[str] = []
+        #: Why the run ended early because of the store (a hang), a subset of `stopped`.
+        self.stopped_by_store: list[str] = []
+        #: Store calls the tests made (count) and the seconds they took.
+        self.calls = 0
+        self.call_seconds = 0.0
 
     # ── collecting ──────────────────────────────────────────────────────
 
@@ -128,11 +142,30 @@ class Report:
         if reason not in reasons:
             reasons.append(reason)
 
-    def stop(self, reason: str, *, store: str | None = None) -> None:
-        """Record why the run, or one store's tests (`store`: `path::Class`), ended early (once per reason)."""
+    def stop(self, reason: str, *, store: str | None = None, by_store: bool = False) -> None:
+        """Record why the run, or one store's tests (`store`: `path::Class`), ended early (once per reason).
+
+        `by_store`: the store's behaviour ended it (it hangs), not the user (Ctrl-C, -x).
+        """
         reasons = self.stopped if store is None else self.store_reasons.setdefault(store, [])
         if reason not in reasons:
             reasons.append(reason)
+        if by_store and reason not in self.stopped_by_store:
+            self.stopped_by_store.append(reason)
+
+    def lifecycle_failure(self, message: str) -> None:
+        """Record that opening, closing or cleaning up the store failed (once per message)."""
+        if message not in self.lifecycle:
+            self.lifecycle.append(message)
+
+    def add_calls(self, count: int, seconds: float) -> None:
+        """Count store calls a test made and the seconds they took."""
+        self.calls += count
+        self.call_seconds += seconds
+
+    def call_average_ms(self) -> float:
+        """The mean milliseconds of a store call so far (0 before any)."""
+        return 1000 * self.call_seconds / self.calls if self.calls else 0.0
 
     # ── several stores in one session ───────────────────────────────────
 
@@ -150,6 +183,8 @@ class Report:
         part.results = {nodeid: result for nodeid, result in self.results.items() if nodeid in part.planned}
         part.narrowed = [*self.narrowed, *self.store_reasons.get(store, [])]
         part.stopped = list(self.stopped)
+        part.stopped_by_store = list(self.stopped_by_store)
+        part.lifecycle = list(self.lifecycle)
         part.expected = self.expected
         part.setup_error = self.setup_error
         return part
@@ -201,6 +236,8 @@ class Report:
         left_out = self.expected.get(rule.id, set()) - {_test_name(nodeid) for nodeid in planned}
         if len(ran) < len(planned) or left_out:
             return RuleResult(rule, "incomplete" if tests else "not_run", tests)
+        if any(t.lifecycle and not t.blamed for t in ran):
+            return RuleResult(rule, "incomplete", tests)
         if any(_stopped_short(t) for t in ran):
             return RuleResult(rule, "incomplete", tests, blocked=True)
         if all(t.capability_skip for t in ran):
@@ -252,6 +289,9 @@ class Report:
             )
         own = [reason for reasons in self.store_reasons.values() for reason in reasons]
         reasons = [*self.narrowed, *own, *self.stopped]
+        if self.lifecycle:
+            more = f" (and {len(self.lifecycle) - 1} more)" if len(self.lifecycle) > 1 else ""
+            reasons.append(f"the store's lifecycle failed: {_first_line(self.lifecycle[0])}{more}")
         if self.capabilities is None:
             reasons.append("no test ran, so the store's capabilities are unknown")
         counts = self.counts()
@@ -284,6 +324,20 @@ class Report:
             warned = {rule_id for part in parts for rule_id in part.warnings()}
             return [rule_id for rule_id in RULES if rule_id in warned]
         return [row.rule.id for row in self.rule_results() if row.status == "warning"]
+
+    def partial_by_store(self) -> bool:
+        """True when the store, not the user, left the run partial: it hung, its lifecycle failed,
+        or rules stayed unchecked behind a failure the baseline knows (or for no reason the user gave)."""
+        if not self.complete():
+            if self.setup_error is not None or self.stopped_by_store or self.lifecycle:
+                return True
+            parts = self._parts()
+            if parts:
+                return any(part.partial_by_store() for part in parts)
+            if any(row.blocked and self.required(row.rule) for row in self.rule_results()):
+                return True
+            return not self.narrowed and not self.stopped
+        return False
 
     def complete(self) -> bool:
         """True when the run checked every rule the store must keep, with nothing narrowed or cut short."""
@@ -370,15 +424,24 @@ class Report:
             for line in part.lines():
                 if line.startswith("verdict: "):
                     yield f"{name} {line}"
-                elif line != part.version_text():
+                elif line != part.version_text() and not line.startswith(("lifecycle: ", "the store answered ")):
                     yield line
         if parts:
+            for failure in self.lifecycle:
+                yield f"lifecycle: {_first_line(failure)}"
+            if self.calls:
+                yield f"the store answered {self.calls} calls, averaging {self.call_average_ms():.1f} ms"
             yield self.version_text()
             yield f"verdict: {self.verdict()}"
             return
         if self.setup_error is None:
+            # A run cut short (-x, Ctrl-C, a hang) leaves most rules unchecked: one line says how many.
+            unchecked = 0
             for row in self.rule_results():
                 if row.status == "not_run":
+                    continue
+                if self.stopped and row.status == "incomplete" and not row.blocked:
+                    unchecked += 1
                     continue
                 detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
                 if row.blocked:
@@ -388,6 +451,12 @@ class Report:
                 elif row.status == "skipped" and not row.reason:
                     detail = f"needs capability {row.rule.capability!r} (not declared)"
                 yield f"{row.rule.id:<7} {row.status:<13} {detail}"
+            if unchecked:
+                yield f"{unchecked} rules not checked: the run stopped early ({'; '.join(self.stopped)})"
+        for failure in self.lifecycle:
+            yield f"lifecycle: {_first_line(failure)}"
+        if self.calls:
+            yield f"the store answered {self.calls} calls, averaging {self.call_average_ms():.1f} ms"
         yield self.version_text()
         yield f"verdict: {self.verdict()}"
 
@@ -412,6 +481,8 @@ class Report:
             "stale_baseline": self.stale_baseline(),
             "blocked": self.blocked(),
             "warnings": self.warnings(),
+            "lifecycle_failures": list(self.lifecycle),
+            "store_calls": {"count": self.calls, "average_ms": round(self.call_average_ms(), 3)},
             "stores": [
                 {
                     "store": part.store,

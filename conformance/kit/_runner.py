@@ -28,7 +28,7 @@ import anyio
 import pytest
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import CallLog, StoreHang, checked
+from conformance.kit._boundary import CallLog, CallStats, StoreHang, checked
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._sources import (
     SetupError,
@@ -40,6 +40,8 @@ from conformance.kit._sources import (
     reopen,
 )
 from conformance.kit._stateful import StoreMachine, run_machine, terminal_line
+from conformance.kit._tracebacks import cleaned
+from conformance.kit._violation import StoreLifecycleError
 
 __all__ = ["Kit", "StoreSource", "open_store", "rule"]
 
@@ -51,6 +53,13 @@ TIMEOUT_PROPERTY = "conformance_timeout"
 #: The rules a hung call answered to (`answering`): the hang breaks those, not the test's own.
 HANG_RULE_PROPERTY = "conformance_hang_rule"
 SETUP_PROPERTY = "conformance_setup"
+#: A test's store calls: `count:seconds`.
+CALLS_PROPERTY = "conformance_calls"
+#: Opening or closing the store failed or hung in this test: what happened (no rule's failure).
+LIFECYCLE_PROPERTY = "conformance_lifecycle"
+
+#: What a contract test body may fail with, caught inside the event loop and raised again outside it.
+_TEST_FAILURES = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
 
 #: What a durable contract test receives as `reopen` (another store on the test's location), and
 #: any test as `fresh` (a new, independent store on a location of its own).
@@ -232,65 +241,91 @@ class Kit:
         pytest.fail(f"set-up failed: {problem}", pytrace=False)
 
     def run(self, instance: object, body: Callable[..., Awaitable[None]], params: dict[str, Any]) -> None:
-        """Open a fresh store, run `body` against it (with pytest's `params`) in time, close the store."""
+        """Open a fresh store, run `body` against it (with pytest's `params`), close the store.
+
+        Each store call, and opening and closing the store, may take `timeout` seconds
+        (a test's budget follows from its calls). Opening or closing that fails or hangs
+        raises `StoreLifecycleError`: no contract rule is about it.
+        """
         __tracebackhide__ = True
         source, arguments, _ = self.prepare(instance)
         parameters = inspect.signature(body).parameters
-        calls = CallLog()
-        stage = ["opening the store"]
-        raised: list[Exception] = []
-
-        started = time.monotonic()
+        calls = CallLog(timeout=self.timeout)
+        stage = _Stage("opening the store")
+        raised: list[BaseException] = []
 
         async def main() -> None:
             __tracebackhide__ = True
-            with anyio.move_on_after(self.timeout) as deadline:
-                async with open_store(source, self.location, arguments=arguments) as opened:
-                    kwargs = dict(params)
-                    if "store" in parameters:
-                        kwargs["store"] = checked(opened, calls)
-                    if "reopen" in parameters:
-                        kwargs["reopen"] = lambda: _checked_reopen(source, self.location, arguments, calls)
-                    if "fresh" in parameters:
-                        kwargs["fresh"] = lambda: _checked_fresh(source, self.location, arguments, calls)
-                    stage[0] = "the test"
-                    try:
-                        await body(instance, **kwargs)
-                    except Exception as error:
-                        # Raised again outside the event loop, so the traceback starts at the test body.
-                        raised.append(error)
-                    stage[0] = "closing the store"
-            if deadline.cancelled_caught:
-                # A call the deadline cancelled ended just after it: name that one, not an earlier one.
-                raise calls.hang(stage[0], since=started + self.timeout - 0.01)
+            opening = open_store(source, self.location, arguments=arguments)
+            async with _lifecycle(opening, self.timeout, stage) as opened:
+                kwargs = dict(params)
+                if "store" in parameters:
+                    kwargs["store"] = checked(opened, calls)
+                if "reopen" in parameters:
+                    kwargs["reopen"] = lambda: _checked_reopen(source, self.location, arguments, calls)
+                if "fresh" in parameters:
+                    kwargs["fresh"] = lambda: _checked_fresh(source, self.location, arguments, calls)
+                stage.enter("the test")
+                try:
+                    await body(instance, **kwargs)
+                except _TEST_FAILURES as error:
+                    # Raised again outside the event loop, so the traceback starts at the test body.
+                    raised.append(error)
+                except BaseExceptionGroup as group:  # concurrent calls: a hang among them ends the test
+                    hang = _first_hang(group)
+                    if hang is None:
+                        raised.append(group)
+                    else:
+                        raise hang from None
+                stage.enter("closing the store")
 
         hung = None
         try:
-            with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE, calls, stage):
+            with _watchdog(self.timeout, calls, stage):
                 anyio.run(main, backend=self.backend)
         except StoreHang as hang:
             hung = hang  # failed below, outside the handler, so no chained traceback
+        except StoreLifecycleError as error:
+            self._lifecycle_failed(error)
+            raised.append(error)  # a test that failed on its own first is reported as such
+        finally:
+            self._record_calls(calls.stats)
         if hung is not None:
-            self._timed_out(str(hung), hung.rules)
+            self._timed_out(hung)
         if raised:
-            raise raised[0]
+            raise cleaned(raised[0])
 
-    def _timed_out(self, call: str, rule_ids: tuple[str, ...] = ()) -> NoReturn:
-        """Fail the test for a hang; one in a call that answers to `rule_ids` breaks those rules (`answering`)."""
+    def _lifecycle_failed(self, error: BaseException) -> None:
+        """Record that opening or closing the store failed in this test (`StoreLifecycleError`)."""
+        self.request.node.user_properties.append((LIFECYCLE_PROPERTY, str(error)))
+
+    def _record_calls(self, stats: CallStats) -> None:
+        """Tell the plugin (through the report, also across xdist) how many store calls ran, how long."""
+        self.request.node.user_properties.append((CALLS_PROPERTY, f"{stats.count}:{stats.seconds:.6f}"))
+
+    def _timed_out(self, hang: StoreHang) -> NoReturn:
+        """Fail the test for a hang; one in a call that answers to rules breaks those (`answering`).
+
+        Opening or closing the store that hangs is a lifecycle failure, no rule's.
+        """
         # Not hidden: pytest says "all traceback entries are hidden" when every frame is.
-        self.request.node.user_properties.append((TIMEOUT_PROPERTY, call))
-        self.request.node.user_properties += [(HANG_RULE_PROPERTY, rule_id) for rule_id in rule_ids]
-        pytest.fail(
-            f"{call} did not return within {self.timeout:g} s "
-            "(raise --conformance-timeout if the store is merely slow)",
-            pytrace=False,
+        self.request.node.user_properties.append((TIMEOUT_PROPERTY, str(hang)))
+        self.request.node.user_properties += [(HANG_RULE_PROPERTY, rule_id) for rule_id in hang.rules]
+        ran = f": still running after {hang.elapsed:.1f} s" if hang.elapsed is not None else ""
+        message = (
+            f"{hang} did not return within {self.timeout:g} s{ran} "
+            "(--conformance-timeout bounds each store call; raise it if the store is merely slow)"
         )
+        if hang.lifecycle:
+            self.request.node.user_properties.append((LIFECYCLE_PROPERTY, message))
+        pytest.fail(message, pytrace=False)
 
     def run_machine(self, instance: object, machine: type[StoreMachine]) -> None:
         """Run a Hypothesis state machine with a fresh store per example (see `stateful`)."""
         __tracebackhide__ = True
         source, arguments, capabilities = self.prepare(instance)
         hung = None
+        stats = CallStats()
         try:
             run_machine(
                 machine,
@@ -302,11 +337,20 @@ class Kit:
                 timeout=self.timeout,
                 progress=terminal_line(self.request.config),
                 seed=self.seed,
+                stats=stats,
             )
         except StoreHang as hang:
             hung = hang
+        except BaseException as failure:
+            lifecycle = _lifecycle_only(failure)
+            if lifecycle is not None:
+                self._lifecycle_failed(lifecycle)
+            cleaned(failure)
+            raise
+        finally:
+            self._record_calls(stats)
         if hung is not None:
-            self._timed_out(str(hung), hung.rules)
+            self._timed_out(hung)
 
 
 def _checked_reopen(
@@ -341,24 +385,123 @@ def _checked_fresh(
 
 #: Seconds past the timeout after which a store stuck without awaiting is interrupted by a signal.
 HARD_DEADLINE_GRACE = 2.0
+#: How often the watchdog looks for a store call stuck without awaiting, at most.
+_WATCH_INTERVAL = 0.5
+
+
+class _Stage:
+    """What a contract test is doing (opening the store, the test, closing it) and since when."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = time.monotonic()
+
+    def enter(self, name: str) -> None:
+        """Start stage `name` now."""
+        self.name = name
+        self.started = time.monotonic()
+
+
+@asynccontextmanager
+async def _lifecycle(
+    manager: AbstractAsyncContextManager[ThreadRunStore], timeout: float, stage: _Stage
+) -> AsyncIterator[ThreadRunStore]:
+    """Enter and exit `manager` (opening and closing a store), each within `timeout` seconds.
+
+    A failure of either is the store's lifecycle failure (`StoreLifecycleError`, chained to
+    the store's error); either taking longer raises `StoreHang` naming the stage.
+    """
+    with anyio.move_on_after(timeout) as opening:
+        try:
+            store = await manager.__aenter__()
+        except Exception as error:
+            raise StoreLifecycleError(f"opening the store failed: {error!r}") from error
+    if opening.cancelled_caught:
+        raise StoreHang("opening the store", elapsed=time.monotonic() - stage.started)
+    try:
+        yield store
+    except BaseException:
+        # A hang or an interrupt ends the test: close what can be closed, within the bound.
+        with anyio.move_on_after(timeout, shield=True):
+            await manager.__aexit__(None, None, None)
+        raise
+    stage.enter("closing the store")
+    with anyio.move_on_after(timeout) as closing:
+        try:
+            await manager.__aexit__(None, None, None)
+        except Exception as error:
+            raise StoreLifecycleError(f"closing the store failed: {error!r}") from error
+    if closing.cancelled_caught:
+        raise StoreHang("closing the store", elapsed=time.monotonic() - stage.started)
+
+
+def _lifecycle_only(failure: BaseException) -> StoreLifecycleError | None:
+    """The lifecycle failure that `failure` is (alone, or every member of a group), else None."""
+    if isinstance(failure, StoreLifecycleError):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        members = [_lifecycle_only(member) for member in failure.exceptions]
+        if members and all(member is not None for member in members):
+            return members[0]
+    return None
+
+
+def _first_hang(group: BaseExceptionGroup[BaseException]) -> StoreHang | None:
+    """The first `StoreHang` in `group` (nested groups searched), if any."""
+    for member in group.exceptions:
+        if isinstance(member, StoreHang):
+            return member
+        if isinstance(member, BaseExceptionGroup):
+            found = _first_hang(member)
+            if found is not None:
+                return found
+    return None
 
 
 @contextmanager
-def _hard_deadline(seconds: float, calls: CallLog | None = None, stage: list[str] | None = None) -> Iterator[None]:
-    """Interrupt code that never awaits (a busy loop in a store) after `seconds`, raising `StoreHang`.
+def _watchdog(timeout: float, calls: CallLog, stage: _Stage) -> Iterator[None]:
+    """Interrupt a store stuck without awaiting (a busy loop) `HARD_DEADLINE_GRACE` s past `timeout`.
 
-    `anyio` can only cancel at an await; a store spinning in plain Python would hang
-    the run. On the main thread of a Unix process a SIGALRM timer raises `StoreHang`
-    there instead, naming the call in flight (from `calls`) or the `stage`; elsewhere
-    this does nothing.
+    `anyio` cancels a call at an await only; a store spinning in plain Python would hang
+    the run. On the main thread of a Unix process a periodic SIGALRM looks at the oldest
+    call in flight (or, between calls, the stage: opening or closing the store) and raises
+    `StoreHang` there once it has run too long, naming it; elsewhere this does nothing.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    limit = timeout + HARD_DEADLINE_GRACE
+
+    def look(signum: int, frame: object) -> None:
+        now = time.monotonic()
+        flight = calls.in_flight()
+        if flight and now - flight[0].started > limit:
+            raise StoreHang(str(flight[0]), flight[0].rules, now - flight[0].started)
+        if not flight and stage.name != "the test" and now - stage.started > limit:
+            raise StoreHang(stage.name, elapsed=now - stage.started)
+
+    interval = min(_WATCH_INTERVAL, limit)
+    previous = signal.signal(signal.SIGALRM, look)
+    signal.setitimer(signal.ITIMER_REAL, interval, interval)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """Interrupt code that never awaits (opening a store that spins) after `seconds`, raising `StoreHang`.
+
+    On the main thread of a Unix process only, like `_watchdog`; elsewhere this does nothing.
     """
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: object) -> None:
-        default = stage[0] if stage else "opening the store"
-        raise calls.hang(default) if calls is not None else StoreHang(default)
+        raise StoreHang("opening the store", elapsed=seconds)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     signal.setitimer(signal.ITIMER_REAL, seconds)

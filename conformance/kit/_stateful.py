@@ -36,10 +36,11 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
 from conformance.contract._errors import StorageError
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import CallLog, StoreHang, answering, checked, describe_call
+from conformance.kit._boundary import CallLog, CallStats, StoreHang, answering, checked, describe_call
 from conformance.kit._portal import LoopThread
 from conformance.kit._rules import RULES
 from conformance.kit._scenarios import Snapshot, snapshot
+from conformance.kit._violation import StoreLifecycleError
 
 __all__ = ["PROFILES", "PROGRESS_INTERVAL", "Progress", "StoreMachine", "machine_settings", "stateful", "terminal_line"]
 
@@ -88,6 +89,7 @@ class StoreMachine(RuleBasedStateMachine):
     _folders: ClassVar[Callable[[], Path]]
     _timeout: ClassVar[float] = 60.0
     _progress: ClassVar[Progress | None] = None
+    _stats: ClassVar[CallStats | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,9 +98,12 @@ class StoreMachine(RuleBasedStateMachine):
             raise RuntimeError(f"{cls.__name__} runs through the kit: use stateful() in a StoreContract")
         if cls._progress is not None:
             cls._progress.example()
-        self._calls = CallLog()
+        self._calls = CallLog(stats=cls._stats)
         self._loop = LoopThread(cls._backend)
-        opened = self._loop.enter(cls._open(cls._folders()), timeout=cls._timeout, what="opening the store")
+        try:
+            opened = self._loop.enter(cls._open(cls._folders()), timeout=cls._timeout, what="opening the store")
+        except Exception as error:
+            raise StoreLifecycleError(f"opening the store failed: {error!r}") from error
         self.store = checked(opened, self._calls)
 
     def call(self, function: Callable[..., Awaitable[_T]], *args: Any, rules: str | tuple[str, ...] = ()) -> _T:
@@ -111,8 +116,6 @@ class StoreMachine(RuleBasedStateMachine):
         """
         __tracebackhide__ = True
         progress = type(self)._progress
-        if progress is not None:
-            progress.call()
         name = getattr(function, "__name__", "the store")
         started = time.monotonic()
 
@@ -125,6 +128,9 @@ class StoreMachine(RuleBasedStateMachine):
             return self._loop.call(answered, timeout=type(self)._timeout, what=what)
         except StoreHang:  # raised again naming the store call that hung, with the rules it answers to
             raise self._calls.hang(what, since=started) from None
+        finally:
+            if progress is not None:
+                progress.call(self._calls.stats)
 
     def attempt(
         self, ids: tuple[str, ...], rules: str | tuple[str, ...], function: Callable[..., Awaitable[Any]], *args: Any
@@ -143,7 +149,10 @@ class StoreMachine(RuleBasedStateMachine):
         progress = type(self)._progress
         if progress is not None and _failed(sys.exc_info()[1]):  # teardown runs in a `finally`
             progress.failing()
-        self._loop.close(timeout=type(self)._timeout)
+        try:
+            self._loop.close(timeout=type(self)._timeout)
+        except Exception as error:
+            raise StoreLifecycleError(f"closing the store failed: {error!r}") from error
 
 
 async def _attempt(
@@ -223,15 +232,18 @@ def run_machine(
     progress: Callable[[str], None] | None = None,
     progress_interval: float | None = None,
     seed: int | None = None,
+    stats: CallStats | None = None,
 ) -> None:
     """Run `machine` under the profile's settings with a fresh store (and folder) per example.
 
     Writes a progress line through `progress` (default: standard error) at most every
     `progress_interval` seconds (default `PROGRESS_INTERVAL`), and a closing line if it
     wrote any. A randomized profile (thorough) draws from `seed`, or a fresh seed that a
-    failure names (`rerun with --conformance-seed N`). Raises `StoreHang` when a store
-    call hangs, and the machine's failure otherwise.
+    failure names (`rerun with --conformance-seed N`). Counts the store calls and their
+    time into `stats`. Raises `StoreHang` when a store call hangs, `StoreLifecycleError`
+    when opening or closing a store fails, and the machine's failure otherwise.
     """
+    stats = CallStats() if stats is None else stats
     examples = itertools.count()
     tracker = Progress(
         machine.__name__,
@@ -255,6 +267,7 @@ def run_machine(
             "_folders": staticmethod(folder),
             "_timeout": timeout,
             "_progress": tracker,
+            "_stats": stats,
         },
     )
     chosen = settings(machine_settings(profile))
@@ -280,7 +293,7 @@ class Progress:
 
         progress = Progress("HierarchyMachine", planned=300, write=print, interval=5.0)
         progress.example()  # a new example (a fresh store) starts
-        progress.call()  # the example calls the store
+        progress.call(stats)  # the example called the store; `stats` counts all calls so far
         progress.failing()  # an example failed: what follows is Hypothesis shrinking it
         progress.finish()  # the closing line, if any line was written
     """
@@ -301,6 +314,7 @@ class Progress:
         self.clock = clock
         self.examples = 0
         self.calls = 0
+        self.stats = CallStats()
         self.lines = 0
         self.shrinking = False
         self.started = clock()
@@ -311,9 +325,11 @@ class Progress:
         self.examples += 1
         self._tick()
 
-    def call(self) -> None:
-        """Count a store call, and report if the interval has passed."""
+    def call(self, stats: CallStats | None = None) -> None:
+        """Count a store call (`stats`: every call's time so far), and report if the interval has passed."""
         self.calls += 1
+        if stats is not None:
+            self.stats = stats
         self._tick()
 
     def failing(self) -> None:
@@ -335,9 +351,10 @@ class Progress:
     def _counts(self) -> str:
         elapsed = self.clock() - self.started
         state = ", shrinking a failure" if self.shrinking else ""
+        average = f" averaging {self.stats.average_ms():.0f} ms" if self.stats.count else ""
         return (
             f"conformance: {self.name}: {self.examples} examples of {self.planned} planned, "
-            f"{self.calls} store calls, {elapsed:.0f}s{state}"
+            f"{self.calls} store calls{average}, {elapsed:.0f}s{state}"
         )
 
 

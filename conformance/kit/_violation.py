@@ -17,7 +17,18 @@ from typing import TypeVar
 
 from conformance.kit._rules import RULES
 
-__all__ = ["BrokenCall", "RuleViolation", "blamed_rules", "expect", "present"]
+__all__ = [
+    "BrokenCall",
+    "RuleViolation",
+    "StoreLifecycleError",
+    "blame_call",
+    "blamed_rules",
+    "expect",
+    "present",
+]
+
+#: The attribute by which an error a store call raised records that call's rules (`blame_call`).
+_CALL_RULES = "__conformance_call_rules__"
 
 _T = TypeVar("_T")
 
@@ -49,6 +60,35 @@ class BrokenCall(RuleViolation):
 
     __module__ = "conformance"
 
+    def __init__(self, rules: str | tuple[str, ...], message: str, *, related: tuple[str, ...] = ()) -> None:
+        # With related rules, which rule the failure breaks depends on the test: the message names none.
+        super().__init__(() if related else rules, message)
+        self.rules = (rules,) if isinstance(rules, str) else tuple(rules)
+        #: Rules of the called method that, when the failing test is tagged with any of them,
+        #: take the blame instead of `rules` (a `ValueError` from `save_thread` in a test of
+        #: MOD-2 breaks MOD-2, elsewhere THR-2).
+        self.related = related
+
+
+class StoreLifecycleError(Exception):
+    """Opening or closing the store (its factory, `__aenter__`, `aclose()`) failed or hung.
+
+    No contract rule covers a store's lifecycle: the failure is reported on its own line
+    and in the JSON report, makes the run partial, and is never blamed on a rule.
+    """
+
+    __module__ = "conformance"
+
+
+def blame_call(error: BaseException, rules: tuple[str, ...]) -> None:
+    """Record on `error`, raised by a store call, the rules that call answers to: if the error
+    escapes the test, it blames those (of the test's tags) rather than every tag."""
+    if rules and not isinstance(error, RuleViolation) and getattr(error, _CALL_RULES, None) is None:
+        try:
+            setattr(error, _CALL_RULES, rules)
+        except AttributeError:  # an exception type with __slots__: the test's tags take the blame
+            return
+
 
 def expect(condition: object, rules: str | tuple[str, ...], message: str) -> None:
     """Raise `RuleViolation(rules, message)` unless `condition` holds."""
@@ -69,11 +109,13 @@ def blamed_rules(tagged: tuple[str, ...], error: BaseException | None) -> tuple[
     """The rules a test tagged with `tagged` breaks by failing with `error`: `tagged` order, then spec order.
 
     A `RuleViolation` blames its own rules that the test is tagged with (all the tags
-    when it names none of them); a `BrokenCall` blames its own rules, tagged or not;
-    an exception group blames the union of its members; any other failure (a plain
-    `assert`, an unexpected error, a timeout) blames every tag.
+    when it names none of them); a `BrokenCall` blames its related rules the test is
+    tagged with, else its own rules, tagged or not; an error a store call raised
+    (`blame_call`) blames the rules that call answers to, of the tags; an exception
+    group blames the union of its members; any other failure (a plain `assert`, an
+    unexpected error) blames every tag.
     """
-    found, calls = _named(error)
+    found, calls = _named(error, frozenset(tagged))
     outside = sorted(calls - set(tagged), key=_spec_order)
     if found is None:  # some failure names no rule: it blames every tag
         return (*tagged, *outside)
@@ -81,19 +123,23 @@ def blamed_rules(tagged: tuple[str, ...], error: BaseException | None) -> tuple[
     return (*named, *outside) if named or outside else tagged
 
 
-def _named(error: BaseException | None) -> tuple[set[str] | None, set[str]]:
+def _named(error: BaseException | None, tagged: frozenset[str]) -> tuple[set[str] | None, set[str]]:
     """The rules `error` names within the test's tags (None: every tag), and those its broken calls name."""
     if isinstance(error, BaseExceptionGroup):
-        members = [_named(member) for member in error.exceptions]
+        members = [_named(member, tagged) for member in error.exceptions]
         calls: set[str] = set().union(*(member_calls for _, member_calls in members))
         # A member that names no rule blames every tag: the group then names none either.
         if any(found is None for found, _ in members):
             return None, calls
         return set().union(*(found for found, _ in members if found is not None)), calls
     if isinstance(error, BrokenCall):
-        return set(), set(error.rules)
+        about = set(error.rules + error.related) & tagged if error.related else set()
+        return (about, set()) if about else (set(), set(error.rules))
     if isinstance(error, RuleViolation) and error.rules:
         return set(error.rules), set()
+    answered = set(getattr(error, _CALL_RULES, None) or ()) & tagged
+    if answered:
+        return answered, set()
     return None, set()
 
 
