@@ -70,9 +70,14 @@ def test_failed_rules_are_counted_and_named_in_spec_order() -> None:
 
 
 def test_a_failure_counts_only_against_the_rules_it_blames() -> None:
-    """A test of THR-2 and MOD-1 that fails on THR-2 leaves MOD-1 passed."""
+    """A test of THR-2 and MOD-1 that fails on THR-2 does not fail MOD-1, nor claims it checked:
+    MOD-1 is not checked past THR-2's failure (the test stopped there), and the verdict says so."""
     report = full_report(result("failed", "THR-2", "MOD-1", blamed=("THR-2",)))
-    assert (status(report, "THR-2"), status(report, "MOD-1")) == ("failed", "passed")
+    assert (status(report, "THR-2"), status(report, "MOD-1")) == ("failed", "incomplete")
+    assert report.blocked() == ["MOD-1"]
+    assert report.complete()
+    assert "does NOT conform: 1 of" in report.verdict()
+    assert "1 more not checked past those failures (MOD-1)" in report.verdict()
 
 
 def test_a_rule_with_a_planned_test_that_did_not_run_is_incomplete() -> None:

@@ -26,7 +26,7 @@ Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "inc
 #: Version 2 added `complete`, `partial_reasons`, `setup_error`, `counts`, `known_failures`,
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
 #: `stores`: each store's own verdict when one session tested several (test classes), and
-#: `blocked`: rules not checked past another rule's broken store call; later, within 3,
+#: `blocked`: rules not checked past another rule's failure; later, within 3,
 #: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
@@ -71,7 +71,7 @@ class RuleResult:
     rule: Rule
     status: Status
     tests: list[TestResult] = field(default_factory=list)
-    #: Incomplete only because a test stopped at another rule's broken store call (`BrokenCall`).
+    #: Incomplete only because a test stopped at another rule's failure (a check of it, or a broken store call).
     blocked: bool = False
 
     @property
@@ -238,7 +238,7 @@ class Report:
             return RuleResult(rule, "incomplete" if tests else "not_run", tests)
         if any(t.lifecycle and not t.blamed for t in ran):
             return RuleResult(rule, "incomplete", tests)
-        if any(_stopped_short(t) for t in ran):
+        if any(_stopped_short(t, rule.id) for t in ran):
             return RuleResult(rule, "incomplete", tests, blocked=True)
         if all(t.capability_skip for t in ran):
             return RuleResult(rule, "skipped", tests)
@@ -304,7 +304,7 @@ class Report:
         return reasons
 
     def blocked(self) -> list[str]:
-        """Required rules left unchecked only because a test stopped at another rule's broken store call.
+        """Required rules left unchecked only because a test stopped at another rule's failure.
 
         When that other rule fails, the run that reached them is complete: the store does not
         conform whatever these would show, so they are named in the verdict, not counted as
@@ -445,7 +445,7 @@ class Report:
                     continue
                 detail = row.rule.text if row.status == "passed" else _first_line(row.reason) or row.rule.text
                 if row.blocked:
-                    detail = f"a test stopped at another rule's broken store call: {row.rule.text}"
+                    detail = f"a test stopped at another rule's failure: {row.rule.text}"
                 elif row.status == "incomplete":
                     detail = f"not every test ran: {row.rule.text}"
                 elif row.status == "skipped" and not row.reason:
@@ -530,9 +530,10 @@ class Report:
         partial.replace(path)
 
 
-def _stopped_short(test: TestResult) -> bool:
-    """True when `test` failed on a store call that broke another rule (`BrokenCall`), before checking its own."""
-    return test.outcome in ("failed", "xfailed") and bool(test.blamed) and not set(test.blamed) & set(test.rules)
+def _stopped_short(test: TestResult, rule_id: str) -> bool:
+    """True when `test` failed on another rule (a check of it, or a store call that broke it:
+    `BrokenCall`) before it got to check `rule_id` to the end."""
+    return test.outcome in ("failed", "xfailed") and bool(test.blamed) and rule_id not in test.blamed
 
 
 def _owner(nodeid: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import anyio
 import pytest
+from hypothesis.errors import Flaky, FlakyFailure
 
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import CallLog, CallStats, StoreHang, checked
@@ -325,6 +326,7 @@ class Kit:
         __tracebackhide__ = True
         source, arguments, capabilities = self.prepare(instance)
         hung = None
+        replayed: BaseException | None = None
         stats = CallStats()
         try:
             run_machine(
@@ -345,12 +347,16 @@ class Kit:
             lifecycle = _lifecycle_only(failure)
             if lifecycle is not None:
                 self._lifecycle_failed(lifecycle)
-            cleaned(failure)
-            raise
+            replayed = _unreplayable(failure)
+            if replayed is None:
+                cleaned(failure)
+                raise
         finally:
             self._record_calls(stats)
         if hung is not None:
             self._timed_out(hung)
+        if replayed is not None:  # raised here, outside the handler, so no chained Hypothesis traceback
+            raise cleaned(replayed)
 
 
 def _checked_reopen(
@@ -433,6 +439,28 @@ async def _lifecycle(
             raise StoreLifecycleError(f"closing the store failed: {error!r}") from error
     if closing.cancelled_caught:
         raise StoreHang("closing the store", elapsed=time.monotonic() - stage.started)
+
+
+def _unreplayable(failure: BaseException) -> BaseException | None:
+    """The store's failure inside a failure Hypothesis could not replay (`FlakyFailure`), with a note
+    saying so; None for any other failure.
+
+    Replayed, the same calls got other answers (a transient error, an order a hash map leaves
+    open, a race): Hypothesis reports its own `Flaky` error beside the check that failed. The
+    check is what the author needs, and the rule it names is what breaks.
+    """
+    if not isinstance(failure, FlakyFailure):
+        return None
+    found = [member for member in failure.exceptions if not isinstance(member, Flaky)]
+    if not found:
+        return None
+    chosen = found[0] if len(found) == 1 else BaseExceptionGroup("several checks failed", found)
+    chosen.add_note(
+        "flaky: the store answered the same calls differently when Hypothesis replayed them "
+        "(a transient error, an order left to a hash map, a race?), so this failure is not shrunk"
+    )
+    chosen.__suppress_context__ = True
+    return chosen
 
 
 def _lifecycle_only(failure: BaseException) -> StoreLifecycleError | None:
