@@ -133,7 +133,8 @@ def test_a_slow_correct_store_conforms_where_its_tests_outlast_the_timeout(tmp_p
     longest = max(test["duration"] for row in data["rules"] for test in row["tests"])
     assert longest > 0.3  # some test took longer than one call may, and passed
     assert data["store_calls"]["average_ms"] >= 40
-    assert "the store answered " in done.stdout and "averaging 4" in done.stdout
+    assert "the store answered " in done.stdout
+    assert "averaging 4" in done.stdout
 
 
 def test_a_hung_call_is_named_with_its_elapsed_time(tmp_path: Path) -> None:
@@ -171,7 +172,8 @@ def test_a_value_error_where_validation_error_is_due_blames_the_step(tmp_path: P
     (blamed,) = failed_tests(report(tmp_path)).values()
     # Hypothesis may report each distinct refusal (self parent, cycle, missing parent) as its own bug.
     assert set(blamed) <= {"HIE-2", "HIE-3", "HIE-4", "HIE-5"}, blamed
-    assert "ValueError(" in done.stdout and "only StorageError subclasses may escape a store" in done.stdout
+    assert "ValueError(" in done.stdout
+    assert "only StorageError subclasses may escape a store" in done.stdout
 
 
 def test_a_wrong_return_type_blames_the_method_rule_wherever_it_is_called(tmp_path: Path) -> None:
@@ -184,7 +186,8 @@ def test_a_wrong_return_type_blames_the_method_rule_wherever_it_is_called(tmp_pa
     assert done.returncode == 1
     blamed = {rule for rules in failed_tests(report(tmp_path)).values() for rule in rules}
     assert blamed == {"RUN-4"}
-    assert "_scenarios.py" not in done.stdout and "_boundary.py" not in done.stdout
+    assert "_scenarios.py" not in done.stdout
+    assert "_boundary.py" not in done.stdout
 
 
 def test_a_close_that_fails_once_is_a_lifecycle_failure_not_a_rule(tmp_path: Path) -> None:
@@ -239,7 +242,8 @@ def test_a_run_blocked_behind_a_baselined_failure_exits_non_zero(tmp_path: Path)
         *("-m", "not conformance_stateful", "--conformance-report", "r.json"),
     )
     data = report(tmp_path)
-    assert data["complete"] is False and data["counts"]["failed"] == 0
+    assert data["complete"] is False
+    assert data["counts"]["failed"] == 0
     assert data["known_failures"] == ["THR-1"]
     assert done.returncode == 1, done.stdout[-2000:]
 

@@ -150,6 +150,15 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, arguments: list
     result.stderr.fnmatch_lines([message])
 
 
+def test_a_store_module_that_fails_to_import_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A syntax error in the store's module is one line naming it, exit 4, not pytest's INTERNALERROR."""
+    pytester.makepyfile(broken_module="class Store(:\n    pass\n")
+    result = run(pytester, "--store", "broken_module:Store")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*importing module 'broken_module' failed: SyntaxError(*"])
+    assert "INTERNALERROR" not in result.stderr.str()
+
+
 def test_json_report_and_junit_properties(pytester: pytest.Pytester) -> None:
     """--conformance-report writes the verdict as JSON; JUnit XML carries rule IDs as properties."""
     pytester.makepyfile(test_mine=SUBCLASS_MODULE)

@@ -429,9 +429,7 @@ def test_a_hanging_store_is_named_and_stops_the_run(tmp_path: Path, store: str) 
     assert completed.stdout.count("\nverdict:") == 1
     data = report(tmp_path / "r.json")
     assert (data["complete"], data["conforms"]) == (False, False)
-    assert data["partial_reasons"] == [
-        "the store hangs: 3 contract tests in a row had a store call run past 0.5 s"
-    ]
+    assert data["partial_reasons"] == ["the store hangs: 3 contract tests in a row had a store call run past 0.5 s"]
 
 
 @pytest.mark.parametrize("store", ["Hangs", "Spins"])

@@ -491,30 +491,46 @@ def _watchdog(timeout: float, calls: CallLog, stage: _Stage) -> Iterator[None]:
     """Interrupt a store stuck without awaiting (a busy loop) `HARD_DEADLINE_GRACE` s past `timeout`.
 
     `anyio` cancels a call at an await only; a store spinning in plain Python would hang
-    the run. On the main thread of a Unix process a periodic SIGALRM looks at the oldest
-    call in flight (or, between calls, the stage: opening or closing the store) and raises
-    `StoreHang` there once it has run too long, naming it; elsewhere this does nothing.
+    the run. On the main thread of a Unix process a watcher thread looks at the oldest
+    call in flight (or, between calls, the stage: opening or closing the store) and, once
+    it has run too long, signals the main thread (SIGALRM), whose handler raises
+    `StoreHang` there, naming it. No signal is sent to a store that behaves. Elsewhere
+    this does nothing.
     """
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if not hasattr(signal, "pthread_kill") or threading.current_thread() is not threading.main_thread():
         yield
         return
     limit = timeout + HARD_DEADLINE_GRACE
+    found: list[StoreHang] = []
+    done = threading.Event()
+    main = threading.main_thread().ident
 
-    def look(signum: int, frame: object) -> None:
-        now = time.monotonic()
-        flight = calls.in_flight()
-        if flight and now - flight[0].started > limit:
-            raise StoreHang(str(flight[0]), flight[0].rules, now - flight[0].started)
-        if not flight and stage.name != "the test" and now - stage.started > limit:
-            raise StoreHang(stage.name, elapsed=now - stage.started)
+    def watch() -> None:
+        while not done.wait(min(_WATCH_INTERVAL, limit)):
+            now = time.monotonic()
+            flight = calls.in_flight()
+            if flight and now - flight[0].started > limit:
+                found.append(StoreHang(str(flight[0]), flight[0].rules, now - flight[0].started))
+            elif not flight and stage.name != "the test" and now - stage.started > limit:
+                found.append(StoreHang(stage.name, elapsed=now - stage.started))
+            else:
+                continue
+            if main is not None:
+                signal.pthread_kill(main, signal.SIGALRM)
+            return
 
-    interval = min(_WATCH_INTERVAL, limit)
-    previous = signal.signal(signal.SIGALRM, look)
-    signal.setitimer(signal.ITIMER_REAL, interval, interval)
+    def interrupt(signum: int, frame: object) -> None:
+        if found:
+            raise found[0]
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    watcher = threading.Thread(target=watch, name="conformance-watchdog", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        done.set()
+        watcher.join()
         signal.signal(signal.SIGALRM, previous)
 
 

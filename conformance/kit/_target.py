@@ -35,6 +35,8 @@ def load_target(target: str, *, base: Path) -> Any:
             module = importlib.import_module(location)
         except ImportError as error:
             raise TargetError(f"--store {target!r}: cannot import module {location!r}: {error}") from None
+        except Exception as error:  # the module itself fails: a syntax error, a failing import-time call
+            raise TargetError(f"--store {target!r}: importing module {location!r} failed: {error!r}") from error
     found = module
     for part in attribute.split("."):
         try:
