@@ -256,3 +256,20 @@ def test_a_run_stopped_by_x_summarizes_the_unchecked_rules_in_one_line(tmp_path:
     assert "incomplete" not in summary
     assert "rules not checked: the run stopped early" in summary
     assert "RUN-4   failed" in summary
+
+
+def test_a_run_says_while_it_runs_that_the_store_is_slow(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once store calls average past the threshold, a line says the run is slow because the store is."""
+    from conformance.kit import _plugin
+
+    monkeypatch.setattr(_plugin, "SLOW_CALL_MS", 20.0)
+    pytester.makepyfile(stores=textwrap.dedent(STORES))
+    result = pytester.runpytest_inprocess(
+        *("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"),
+        *("--pyargs", "conformance.suite", "--store", "stores:Slow"),
+        *("-k", "test_list_runs and not machine and not thousand", "--conformance-timeout", "1"),
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["conformance: the store is slow: its calls average 4* ms (* calls so far)"])
