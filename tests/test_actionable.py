@@ -79,6 +79,14 @@ STORES = """
                 raise ConnectionError("connection already closed")
 
 
+    class CloseHangsOnce(ReferenceStore):
+        '''Its fifth store object never finishes closing.'''
+
+        async def aclose(self):
+            if next(_CLOSES) == 5:
+                await anyio.sleep_forever()
+
+
     class PrintsVerdicts(ReferenceStore):
         '''Prints what looks like the kit's verdict, and fails THR-1 so that the print is shown.'''
 
@@ -205,6 +213,21 @@ def test_a_close_that_fails_once_is_a_lifecycle_failure_not_a_rule(tmp_path: Pat
     (failure,) = data["lifecycle_failures"]
     assert failure.startswith("closing the store failed: ConnectionError('connection already closed')")
     assert any(line.startswith("lifecycle: closing the store failed") for line in done.stdout.splitlines())
+    assert "violates" not in done.stdout
+
+
+def test_a_close_that_hangs_once_is_a_lifecycle_failure_not_a_rule(tmp_path: Path) -> None:
+    """aclose() that never returns fails its test naming the stage, blames no rule, leaves the run partial."""
+    done = kit(
+        tmp_path,
+        *("--store", "stores.py:CloseHangsOnce", "--conformance-rules", "THR", "-m", "not conformance_stateful"),
+        *("--conformance-timeout", "0.5", "--conformance-report", "r.json"),
+    )
+    assert done.returncode == 1
+    data = report(tmp_path)
+    assert data["counts"]["failed"] == 0
+    (failure,) = data["lifecycle_failures"]
+    assert failure.startswith("closing the store did not return within 0.5 s")
     assert "violates" not in done.stdout
 
 
