@@ -24,7 +24,7 @@ from conformance.contract._runs import RunRecord
 from conformance.kit._exact import same
 from conformance.kit._scenarios import Snapshot
 
-__all__ = ["diff", "named", "shown"]
+__all__ = ["diff", "diff_fields", "named", "shown"]
 
 #: At most this many differences are named; the rest are counted.
 _SHOWN = 6
@@ -199,3 +199,15 @@ def diff(found: object, expected: object) -> str:
         return "no difference"
     more = f"; and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else ""
     return "; ".join(lines[:_SHOWN]) + more
+
+
+def diff_fields(names: Sequence[str], found: Sequence[object], expected: Sequence[object]) -> str:
+    """How two tuples of the fields `names` differ, each field by its name, as `diff` words them.
+
+    >>> diff_fields(("active_run_id", "open_run_id"), ("r1", "r1"), (None, "r1"))
+    "active_run_id is 'r1', expected None"
+    """
+    if len(found) != len(expected):
+        return f"got {shown(found)}, expected {shown(expected)}"
+    lines = [line for name, item, due in zip(names, found, expected, strict=False) for line in _walk(item, due, name)]
+    return "; ".join(lines) or "no difference"

@@ -397,8 +397,10 @@ class CheckpointRules(ProjectionRules):
         try:
             await store.checkpoint_append("t", [user("m4")], 2, refusal.run)
         except ValidationError:
-            if await snapshot(store, "t", "u") != before:
-                raise BrokenCall("CKP-1", f"checkpoint_append refused {refusal.what} but changed the store") from None
+            after = await snapshot(store, "t", "u")
+            if after != before:
+                message = f"checkpoint_append refused {refusal.what} but changed the store: {diff(after, before)}"
+                raise BrokenCall("CKP-1", message) from None
             return
         except VersionConflictError as conflict:
             try:
@@ -431,7 +433,11 @@ class CheckpointRules(ProjectionRules):
             await store.checkpoint_append("t", delta, 2, run("r1", "t"))
         except VersionConflictError as conflict:
             after = await snapshot(store, "t")
-            expect(after == before, "CKP-3", f"checkpoint_append raised {conflict!r} but changed the store")
+            expect(
+                after == before,
+                "CKP-3",
+                f"checkpoint_append raised {conflict!r} but changed the store: {diff(after, before)}",
+            )
             return
         except ValidationError as refused:
             raise RuleViolation(

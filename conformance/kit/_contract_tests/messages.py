@@ -14,7 +14,7 @@ from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import MessageSeqRange
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import answering
-from conformance.kit._differ import diff, named, shown
+from conformance.kit._differ import diff, diff_fields, named, shown
 from conformance.kit._exact import same
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import assistant, log, run, system, thread, tool, user
@@ -125,15 +125,11 @@ def _seqs(page: MessagePage) -> list[int]:
 
 def _misprojected(records: list[MessageRecord]) -> str:
     """Each record of the mixed log whose projected fields are wrong, naming the fields."""
-    wrong: list[str] = []
-    for record, projection in zip(records, MIXED_PROJECTIONS, strict=False):
-        fields = [
-            f"{name} is {shown(getattr(record, name))}, expected {shown(value)}"
-            for name, value in zip(PROJECTED, projection, strict=True)
-            if not same(getattr(record, name), value)
-        ]
-        if fields:
-            wrong.append(f"record {projection[0]!r}: " + ", ".join(fields))
+    wrong = [
+        f"record {projection[0]!r}: {diff_fields(PROJECTED, [getattr(record, name) for name in PROJECTED], projection)}"
+        for record, projection in zip(records, MIXED_PROJECTIONS, strict=False)
+        if not same([getattr(record, name) for name in PROJECTED], list(projection))
+    ]
     if len(records) != len(MIXED_PROJECTIONS):
         wrong.append(f"{len(records)} records, expected {len(MIXED_PROJECTIONS)}")
     return "; ".join(wrong)
