@@ -79,9 +79,10 @@ def _at(path: str, step: str) -> str:
 
 
 def _is(path: str, found: object, expected: object) -> str:
-    if type(found) is not type(expected) and found is not None and expected is not None:
-        return f"{path or 'the value'} is {_typed(found)}, expected {_typed(expected)}"
-    return f"{path or 'the value'} is {shown(found)}, expected {shown(expected)}"
+    """`path is 5, expected 7`; without a path, `is 5, expected 7` for the caller to name."""
+    typed = type(found) is not type(expected) and found is not None and expected is not None
+    shown_found, shown_expected = (_typed(found), _typed(expected)) if typed else (shown(found), shown(expected))
+    return f"{path + ' ' if path else ''}is {shown_found}, expected {shown_expected}"
 
 
 def _within(owner: str, found: object, expected: object) -> list[str]:
@@ -89,11 +90,7 @@ def _within(owner: str, found: object, expected: object) -> list[str]:
     inner = _walk(found, expected, "")
     if not inner:
         return []
-    first = (
-        f"{owner} {inner[0].removeprefix('the value ')}"
-        if inner[0].startswith("the value is")
-        else f"{owner}: {inner[0]}"
-    )
+    first = f"{owner} {inner[0]}" if inner[0].startswith("is ") else f"{owner}: {inner[0]}"
     return [first, *inner[1:]]
 
 
@@ -197,6 +194,8 @@ def diff(found: object, expected: object) -> str:
     lines = _within(label, found, expected) if label else _walk(found, expected, "")
     if not lines:
         return "no difference"
+    if lines[0].startswith("is "):  # two plain values: `got 5, expected 7`
+        lines[0] = "got " + lines[0].removeprefix("is ")
     more = f"; and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else ""
     return "; ".join(lines[:_SHOWN]) + more
 
