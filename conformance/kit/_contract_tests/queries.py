@@ -127,6 +127,7 @@ async def _numbered(store: ThreadRunStore, count: int, *, prefix: str = "t", res
 
 async def _follow(store: ThreadRunStore, query: ThreadQuery) -> list[list[str]]:
     """The pages met by following `next_cursor` from `query`, each decoded under `query` (CUR-4)."""
+    __tracebackhide__ = True
     pages: list[list[str]] = []
     offset = query.offset
     while True:
