@@ -328,13 +328,14 @@ def _bound_by(line: str) -> str:
 
 
 def test_every_name_an_example_uses_is_accounted_for() -> None:
-    """Each global name of each example is a builtin, or listed under it: public, imported, a scenario helper, own."""
+    """Each global name of each example is a builtin, or listed under it: public, imported, a scenario helper, own,
+    wording."""
     unaccounted = {}
     for example in contract_examples():
         if example.source is None:
             continue
         names = example.names
-        listed = {*names.public, *map(_bound_by, names.imports), *names.scenarios, *names.own}
+        listed = {*names.public, *map(_bound_by, names.imports), *names.scenarios, *names.own, *names.wording}
         used = _globals_of(example.source) - {example.name}
         missing = sorted(name for name in used - listed if not hasattr(builtins, name))
         if missing:

@@ -32,7 +32,7 @@ from typing import Any
 
 import conformance
 from conformance._version import RULES_VERSION, __version__
-from conformance.kit import _scenarios
+from conformance.kit import _differ, _scenarios
 from conformance.kit._rules import CAPABILITIES, RULES, Rule
 from conformance.kit._runner import BODY_ATTRIBUTE
 from conformance.kit._stateful import MACHINE_ATTRIBUTE
@@ -85,13 +85,15 @@ class Names:
 
     `public`: from `conformance`; `imports`: other import statements (`import pytest`,
     `from dataclasses import replace`); `scenarios`: the scenario helpers the page
-    shows in full; `own`: helpers of the kit's contract-test modules, not importable.
+    shows in full; `own`: helpers of the kit's contract-test modules, not importable;
+    `wording`: the kit's helpers that word a failed check (`diff`), which check nothing.
     """
 
     public: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     scenarios: tuple[str, ...] = ()
     own: tuple[str, ...] = ()
+    wording: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +196,15 @@ def names_used(source: str, namespace: Mapping[str, Any]) -> Names:
     """Where the free names of a test's `source` come from, looked up in its module's `namespace`.
 
     A name is public when `conformance` exports that very object, a scenario helper
-    when `_scenarios` defines it, an import when a module or an object its own module
-    exports under that name, and otherwise the kit's own (defined with the tests).
-    Builtins are left out.
+    when `_scenarios` defines it, wording when `_differ` does, an import when a module
+    or an object its own module exports under that name, and otherwise the kit's own
+    (defined with the tests). Builtins are left out.
     """
     public: list[str] = []
     imports: list[str] = []
     scenarios: list[str] = []
     own: list[str] = []
+    wording: list[str] = []
     for name in _free_names(source):
         if name not in namespace:
             if not hasattr(builtins, name):
@@ -212,6 +215,8 @@ def names_used(source: str, namespace: Mapping[str, Any]) -> Names:
             public.append(name)
         elif name in _scenarios.__all__ and getattr(_scenarios, name) is value:
             scenarios.append(name)
+        elif name in _differ.__all__ and getattr(_differ, name) is value:
+            wording.append(name)
         elif isinstance(value, types.ModuleType):
             imports.append(f"import {value.__name__}" + (f" as {name}" if value.__name__ != name else ""))
         elif _importable(name, value):
@@ -219,7 +224,11 @@ def names_used(source: str, namespace: Mapping[str, Any]) -> Names:
         else:
             own.append(name)
     return Names(
-        public=tuple(sorted(public)), imports=tuple(sorted(imports)), scenarios=tuple(scenarios), own=tuple(own)
+        public=tuple(sorted(public)),
+        imports=tuple(sorted(imports)),
+        scenarios=tuple(scenarios),
+        own=tuple(own),
+        wording=tuple(sorted(wording)),
     )
 
 
@@ -302,7 +311,8 @@ INTRO = (
     "the code is what runs against a fresh `store`. Under each example, the names its code uses: "
     "what to import from `conformance` (and from elsewhere), the scenario helpers (`thread`, `tree`, "
     "`log`, `run`, `user`, `snapshot`, ...), whose code the last section shows, written in public names "
-    "only, and any helper of the kit's own test modules, which is not importable."
+    "only, any helper of the kit's own test modules, which is not importable, and the kit's failure wording "
+    "(`diff`, ...), which only says in words what a failed check compared."
 )
 #: The heading of the section that shows the scenario helpers' code.
 SCENARIOS_HEADING = "Scenario helpers"
@@ -329,6 +339,9 @@ def _names_text(names: Names, link: str) -> str:
     if names.own:
         own = ", ".join(f"`{n}`" for n in names.own)
         parts.append(f"the kit's own {own} (defined in the module named above, not importable)")
+    if names.wording:
+        wording = ", ".join(f"`{n}`" for n in names.wording)
+        parts.append(f"the kit's failure wording {wording} (it words a failed check and checks nothing)")
     return f"Names it uses: {'; '.join(parts)}." if parts else ""
 
 

@@ -213,8 +213,10 @@ class CancellationRules:
             before = await _namespace(store, ns, names)
             finished = await _cancelled_after(yields, partial(case.call, store, ns))
             left = await _namespace(store, ns, names)
-            assert await _outside_counts(store, ns) == outside, (
-                f"{case.name} cancelled after {yields} yields changed data outside its own threads"
+            now = await _outside_counts(store, ns)
+            assert now == outside, (
+                f"{case.name} cancelled after {yields} yields changed data outside its own threads: "
+                f"counts {now}, expected {outside}"
             )
             attempts.append(_Attempt(yields, _part(before, ns, inside=True), _part(left, ns, inside=True)))
             if finished:
@@ -226,5 +228,7 @@ class CancellationRules:
             )
         await store.save_thread(thread("after-cancels", title="usable"))
         usable = await store.load_thread("after-cancels")  # what it keeps of the thread is THR-2's business
-        assert usable is not None
-        assert usable.id == "after-cancels"
+        assert usable is not None, f"after cancelled {case.name} calls, load_thread gives None for a thread just saved"
+        assert usable.id == "after-cancels", (
+            f"after cancelled {case.name} calls, load_thread('after-cancels') gives thread {usable.id!r}"
+        )

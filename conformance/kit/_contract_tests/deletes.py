@@ -17,6 +17,7 @@ from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import answering
+from conformance.kit._differ import diff, named, shown
 from conformance.kit._races import ROUNDS, race, round_name, warm
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Snapshot, Tree, log, run, snapshot, thread, tree
@@ -76,8 +77,10 @@ def _detached(original: Thread, updated_at: int | None) -> Thread:
 
 
 async def _stored(store: ThreadRunStore, thread_id: str) -> Thread:
+    """`load_thread(thread_id)` of a thread the delete must keep; None fails the test."""
+    __tracebackhide__ = True
     found = await store.load_thread(thread_id)
-    assert found is not None, f"thread {thread_id!r} should still exist"
+    assert found is not None, f"load_thread({thread_id!r}) gives None: the delete must keep thread {thread_id!r}"
     return found
 
 
@@ -159,7 +162,7 @@ class DeleteRules:
         before = await snapshot(store, "ghost")
         await _refused(store.delete_thread_with_strategy("ghost", strategy), NotFoundError, "DEL-1")
         after = await snapshot(store, "ghost")
-        expect(after == before, "ATO-1", f"the refused delete changed the store: {before!r:.200} became {after!r:.200}")
+        expect(after == before, "ATO-1", f"the refused delete changed the store: {diff(after, before)}")
 
     @rule("DEL-1", "ATO-1")
     @STRATEGIES
@@ -171,7 +174,7 @@ class DeleteRules:
         before = await snapshot(store, "never-saved")
         await _refused(store.delete_thread_with_strategy("never-saved", strategy), NotFoundError, "DEL-1")
         after = await snapshot(store, "never-saved")
-        expect(after == before, "ATO-1", f"the refused delete changed the store: {before!r:.200} became {after!r:.200}")
+        expect(after == before, "ATO-1", f"the refused delete changed the store: {diff(after, before)}")
 
     @rule("DEL-1")
     @STRATEGIES
@@ -198,7 +201,10 @@ class DeleteRules:
         await tree(store, {"t": {}})
         with pytest.raises(NotFoundError):
             await store.delete_thread_with_strategy(odd, strategy)
-        assert await store.list_threads(0, 10) == ["t"]
+        listed = await store.list_threads(0, 10)
+        assert listed == ["t"], (
+            f"after a refused delete of {odd!r:.20}, list_threads(0, 10) gives {listed}; expected ['t']"
+        )
 
     # ── DEL-2 ─────────────────────────────────────────────────────────
 
@@ -210,7 +216,8 @@ class DeleteRules:
         before = await snapshot(store)
         with pytest.raises(ValidationError):
             await store.delete_thread_with_strategy("a", REJECT)
-        assert await snapshot(store) == before
+        after = await snapshot(store)
+        assert after == before, f"the delete refused under reject changed the store: {diff(after, before)}"
 
     @rule("DEL-2")
     async def test_reject_deletes_childless_thread_like_delete_thread(self, store: ThreadRunStore) -> None:
@@ -221,7 +228,8 @@ class DeleteRules:
         expected = await snapshot(store, "a")
         await store.delete_thread_with_strategy("a", REJECT)
         _forget(expected, "a")
-        assert _settled(await snapshot(store, "a")) == _settled(expected)
+        after = _settled(await snapshot(store, "a"))
+        assert after == _settled(expected), f"after deleting leaf 'a' under reject: {diff(after, _settled(expected))}"
 
     # ── DEL-3 ─────────────────────────────────────────────────────────
 
@@ -231,7 +239,8 @@ class DeleteRules:
         await tree(store, {"a": {"b": {}, "c": {}}})
         await store.delete_thread_with_strategy("a", DETACH)
         for child in ("b", "c"):
-            assert (await _stored(store, child)).parent_thread_id is None
+            parent = (await _stored(store, child)).parent_thread_id
+            assert parent is None, f"detached child {child!r} keeps parent_thread_id {parent!r}; expected None"
 
     @rule("DEL-3")
     async def test_detach_sets_children_updated_at_to_now(self, store: ThreadRunStore) -> None:
@@ -261,9 +270,12 @@ class DeleteRules:
         state_before = await store.load_thread_state("b")
         await store.delete_thread_with_strategy("a", DETACH)
         stored = await _stored(store, "b")
-        assert stored == _detached(before, stored.metadata.updated_at)
-        assert await store.load_committed_messages("b") == log_before
-        assert await store.load_thread_state("b") == state_before
+        due = _detached(before, stored.metadata.updated_at)
+        assert stored == due, f"load_thread('b') of the detached child: {diff(stored, due)}"
+        messages = await store.load_committed_messages("b")
+        assert messages == log_before, f"the detached child's log changed: {diff(messages, log_before)}"
+        state = await store.load_thread_state("b")
+        assert state == state_before, f"the detached child's state changed: {diff(state, state_before)}"
 
     @rule("DEL-3")
     async def test_detach_keeps_grandchildren_attached(self, store: ThreadRunStore) -> None:
@@ -273,9 +285,11 @@ class DeleteRules:
         await store.save_thread(_child("c", "b"))
         before = await store.load_thread("c")  # what save_thread keeps of it is THR-2's business
         await store.delete_thread_with_strategy("a", DETACH)
-        assert before is not None
-        assert await store.load_thread("c") == before
-        assert [child.id for child in await store.list_child_threads("b")] == ["c"]
+        assert before is not None, "load_thread('c') gives None for a thread just saved"
+        after = await store.load_thread("c")
+        assert after == before, f"detaching 'a' changed its grandchild: load_thread('c'): {diff(after, before)}"
+        ids = [child.id for child in await store.list_child_threads("b")]
+        assert ids == ["c"], f"after detaching 'a', list_child_threads('b') gives ids {ids}; expected ['c']"
 
     @rule("DEL-3")
     async def test_detach_deletes_thread_log_and_state(self, store: ThreadRunStore) -> None:
@@ -283,9 +297,14 @@ class DeleteRules:
         await tree(store, {"a": {"b": {}}})
         await _furnish(store, "a")
         await store.delete_thread_with_strategy("a", DETACH)
-        assert await store.load_thread("a") is None
-        assert not await store.load_committed_messages("a")
-        assert await store.load_thread_state("a") is None
+        found = await store.load_thread("a")
+        assert found is None, f"after detaching, load_thread('a') gives {named(found)}; expected None"
+        messages = await store.load_committed_messages("a")
+        assert not messages, (
+            f"after detaching, load_committed_messages('a') gives {shown(messages)}; expected no message"
+        )
+        state = await store.load_thread_state("a")
+        assert state is None, f"after detaching, load_thread_state('a') gives {state!r}; expected None"
 
     @rule("DEL-3")
     async def test_detach_changes_nothing_but_thread_and_children(self, store: ThreadRunStore) -> None:
@@ -299,15 +318,18 @@ class DeleteRules:
             expected.threads[child] = _detached(
                 expected.threads[child], (await _stored(store, child)).metadata.updated_at
             )
-        assert _settled(await snapshot(store, "a")) == _settled(expected)
+        after = _settled(await snapshot(store, "a"))
+        assert after == _settled(expected), f"after detaching 'a': {diff(after, _settled(expected))}"
 
     @rule("DEL-3")
     async def test_default_strategy_is_detach(self, store: ThreadRunStore) -> None:
         """Without a strategy, deleting a detaches its child b rather than refusing or deleting it."""
         await tree(store, {"a": {"b": {}}})
         await store.delete_thread_with_strategy("a")
-        assert await store.load_thread("a") is None
-        assert (await _stored(store, "b")).parent_thread_id is None
+        found = await store.load_thread("a")
+        assert found is None, f"after the default delete, load_thread('a') gives {named(found)}; expected None"
+        parent = (await _stored(store, "b")).parent_thread_id
+        assert parent is None, f"the default delete left child 'b' with parent {parent!r}; expected it detached"
 
     # ── DEL-4 ─────────────────────────────────────────────────────────
 
@@ -321,7 +343,8 @@ class DeleteRules:
             assert await store.load_thread(thread_id) is None, f"descendant {thread_id!r} survived the cascade"
             assert not await store.load_committed_messages(thread_id), f"log of {thread_id!r} survived"
             assert await store.load_thread_state(thread_id) is None, f"state of {thread_id!r} survived"
-        assert await store.list_threads(0, 10) == []
+        listed = await store.list_threads(0, 10)
+        assert listed == [], f"after the cascade, list_threads(0, 10) gives {listed}; expected []"
 
     @rule("DEL-4")
     async def test_cascade_leaves_unrelated_threads_untouched(self, store: ThreadRunStore) -> None:
@@ -332,7 +355,8 @@ class DeleteRules:
         expected = await snapshot(store, "a", "b", "c")
         await store.delete_thread_with_strategy("a", CASCADE)
         _forget(expected, "a", "b", "c")
-        assert _settled(await snapshot(store, "a", "b", "c")) == _settled(expected)
+        after = _settled(await snapshot(store, "a", "b", "c"))
+        assert after == _settled(expected), f"after cascading 'a': {diff(after, _settled(expected))}"
 
     # ── DEL-5 ─────────────────────────────────────────────────────────
 
@@ -356,9 +380,7 @@ class DeleteRules:
         before = await snapshot(store)
         await _refused(store.delete_thread_with_strategy("a", CASCADE), ValidationError, "DEL-5")
         after = await snapshot(store)
-        expect(
-            after == before, "ATO-1", f"the refused cascade changed the store: {before!r:.200} became {after!r:.200}"
-        )
+        expect(after == before, "ATO-1", f"the refused cascade changed the store: {diff(after, before)}")
 
     # ── DEL-6 ─────────────────────────────────────────────────────────
 

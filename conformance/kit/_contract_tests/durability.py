@@ -150,10 +150,15 @@ class DurabilityRules:
             await log(other, "a", "m2")
             await store.create_run(run("r1", "a"))
             await other.create_run(run("r2", "b"))
-            for reader in (store, other):
-                assert sorted(await reader.list_threads(0, 10)) == ["a", "b"]
-                assert await committed_ids(reader, "a") == ["m1", "m2"]
-                assert sorted(r.run_id for r in (await reader.list_runs(RunQuery())).items) == ["r1", "r2"]
+            for name, reader in (("the first store", store), ("the second store", other)):
+                threads = sorted(await reader.list_threads(0, 10))
+                assert threads == ["a", "b"], f"{name} lists threads {threads}; expected ['a', 'b'], one saved by each"
+                ids = await committed_ids(reader, "a")
+                assert ids == ["m1", "m2"], (
+                    f"{name} reads log 'a' as {ids}; expected ['m1', 'm2'], one appended by each"
+                )
+                runs = sorted(r.run_id for r in (await reader.list_runs(RunQuery())).items)
+                assert runs == ["r1", "r2"], f"{name} lists runs {runs}; expected ['r1', 'r2'], one created by each"
 
     @rule("DUR-2", requires="concurrent_writers")
     async def test_version_check_holds_across_two_stores(self, store: ThreadRunStore, reopen: Reopen) -> None:

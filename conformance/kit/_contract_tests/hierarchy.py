@@ -9,6 +9,7 @@ import pytest
 from conformance.contract._errors import ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Tree, snapshot, thread, tree
 
@@ -66,7 +67,8 @@ class HierarchyRules:
     async def test_save_validated_stores_root_thread(self, store: ThreadRunStore) -> None:
         """A root thread passes the check and is saved as given."""
         await store.save_thread_validated(thread("root", title="T", updated_at=5))
-        assert await store.load_thread("root") == thread("root", title="T", updated_at=5)
+        found, due = await store.load_thread("root"), thread("root", title="T", updated_at=5)
+        assert found == due, f"load_thread('root') after save_thread_validated: {diff(found, due)}"
 
     # ── HIE-2 ─────────────────────────────────────────────────────────
 
@@ -161,20 +163,23 @@ class HierarchyRules:
         """A child of a stored chain is saved, its parent stripped of spaces."""
         await tree(store, {"a": {"b": {}}})
         await store.save_thread_validated(_full("c", parent="  b "))
-        assert await store.load_thread("c") == _full("c", parent="b")
+        found, due = await store.load_thread("c"), _full("c", parent="b")
+        assert found == due, f"load_thread('c') after save_thread_validated with parent '  b ': {diff(found, due)}"
 
     @rule("HIE-5", "THR-2")
     async def test_save_validated_takes_a_blank_parent_as_none(self, store: ThreadRunStore) -> None:
         """A blank parent passes the check (HIE-1) and the thread is stored as a root."""
         await store.save_thread_validated(thread("t", parent="   ", resource=" r", title="T"))
-        assert await store.load_thread("t") == thread("t", resource="r", title="T")
+        found, due = await store.load_thread("t"), thread("t", resource="r", title="T")
+        assert found == due, f"load_thread('t') after save_thread_validated with a blank parent: {diff(found, due)}"
 
     @rule("HIE-5")
     async def test_save_validated_overwrites_with_new_parent(self, store: ThreadRunStore) -> None:
         """Moving b from under a to under c, a sound move, overwrites b."""
         await tree(store, {"a": {"b": {}}, "c": {}})
         await store.save_thread_validated(thread("b", parent="c", title="moved"))
-        assert await store.load_thread("b") == thread("b", parent="c", title="moved")
+        found, due = await store.load_thread("b"), thread("b", parent="c", title="moved")
+        assert found == due, f"load_thread('b') after save_thread_validated moved it under c: {diff(found, due)}"
 
     @rule("HIE-5")
     @pytest.mark.parametrize(
@@ -196,7 +201,10 @@ class HierarchyRules:
         before = await snapshot(store, "x")
         with pytest.raises(ValidationError):
             await store.save_thread_validated(refused)
-        assert await snapshot(store, "x") == before
+        after = await snapshot(store, "x")
+        assert after == before, (
+            f"save_thread_validated refused {refused.id!r} but changed the store: {diff(after, before)}"
+        )
 
     # ── HIE-6 ─────────────────────────────────────────────────────────
 
@@ -205,13 +213,15 @@ class HierarchyRules:
         """a's children b and c are listed; b's child d and the other tree x <- y are not."""
         await tree(store, {"a": {"b": {"d": {}}, "c": {}}, "x": {"y": {}}})
         children = await store.list_child_threads("a")
-        assert sorted(child.id for child in children) == ["b", "c"]
+        ids = sorted(child.id for child in children)
+        assert ids == ["b", "c"], f"list_child_threads('a') gives ids {ids}; expected ['b', 'c'], its direct children"
 
     @rule("HIE-6")
     async def test_list_children_of_a_padded_id_strips_it(self, store: ThreadRunStore) -> None:
         """list_child_threads(" a ") lists the children of a: the id is normalized as MOD-1 says."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        assert [child.id for child in await store.list_child_threads(" a ")] == ["b"]
+        ids = [child.id for child in await store.list_child_threads(" a ")]
+        assert ids == ["b"], f"list_child_threads(' a ') gives ids {ids}; expected ['b'], the children of 'a'"
 
     @rule("HIE-6")
     async def test_list_children_returns_full_threads(self, store: ThreadRunStore) -> None:
@@ -225,21 +235,24 @@ class HierarchyRules:
         await store.save_thread(_full("c1", parent="p"))
         await store.save_thread(_full("c2", parent=" p\t"))
         stored = [await store.load_thread("c1"), await store.load_thread("c2")]
-        assert _by_id(await store.list_child_threads("p")) == stored
+        children = _by_id(await store.list_child_threads("p"))
+        assert children == stored, f"list_child_threads('p') is not what load_thread reads: {diff(children, stored)}"
 
     @rule("HIE-6")
     async def test_list_children_of_unknown_or_childless_parent_is_empty(self, store: ThreadRunStore) -> None:
         """A parent that does not exist, or has no child, has no children: []."""
         await tree(store, {"a": {"leaf": {}}})
-        assert await store.list_child_threads("ghost") == []
-        assert await store.list_child_threads("leaf") == []
+        for parent in ["ghost", "leaf"]:
+            children = await store.list_child_threads(parent)
+            assert children == [], f"list_child_threads({parent!r}): {diff(children, [])}"
 
     @rule("HIE-6")
     async def test_list_children_of_a_blank_parent_is_empty(self, store: ThreadRunStore) -> None:
         """A blank parent id names no thread, so it has no children, whatever roots exist."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        assert await store.list_child_threads("") == []
-        assert await store.list_child_threads("   ") == []
+        for blank in ["", "   "]:
+            children = await store.list_child_threads(blank)
+            assert children == [], f"list_child_threads({blank!r}) of a blank id: {diff(children, [])}"
 
     @rule("HIE-6")
     async def test_list_children_follows_moves(self, store: ThreadRunStore) -> None:
@@ -251,14 +264,18 @@ class HierarchyRules:
         await tree(store, {"a": {"b": {}}, "c": {}})
         await store.save_thread(thread("b", parent="c"))
         moved = await store.load_thread("b")
-        assert moved is not None
+        assert moved is not None, "load_thread('b') gives None for a thread just saved"
         parent = moved.parent_thread_id
-        assert await store.list_child_threads("a") == ([moved] if parent == "a" else [])
-        assert await store.list_child_threads("c") == ([moved] if parent == "c" else [])
+        for listed in ["a", "c"]:
+            children, due = await store.list_child_threads(listed), [moved] if parent == listed else []
+            assert children == due, (
+                f"b's parent reads {parent!r}; list_child_threads({listed!r}): {diff(children, due)}"
+            )
 
     @rule("HIE-6", "THR-4")
     async def test_list_children_drops_deleted_child(self, store: ThreadRunStore) -> None:
         """A deleted child is no longer listed; its sibling is."""
         await tree(store, {"a": {"b": {}, "c": {}}})
         await store.delete_thread("b")
-        assert await store.list_child_threads("a") == [thread("c", parent="a")]
+        children, due = await store.list_child_threads("a"), [thread("c", parent="a")]
+        assert children == due, f"list_child_threads('a') after delete_thread('b'): {diff(children, due)}"

@@ -31,6 +31,7 @@ from conformance.contract._runs import (
 )
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._contract_tests.fidelity import U64_MAX
+from conformance.kit._differ import diff, named
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, snapshot, thread, user
 from conformance.kit._violation import RuleViolation
@@ -103,14 +104,18 @@ class NumberRules:
         """update_thread_metadata of an unknown id with updated_at -1 raises ValidationError, not NotFoundError."""
         call = store.update_thread_metadata("never-saved", ThreadMetadata(updated_at=-1))
         await _refused("THR-3", call, "metadata with updated_at -1 for an unknown thread")
-        assert await store.load_thread("never-saved") is None
+        created = await store.load_thread("never-saved")
+        assert created is None, (
+            f"the refused update created a thread: load_thread('never-saved') gives {named(created)}"
+        )
 
     @rule("MOD-2")
     @pytest.mark.parametrize("invalid", list(NEGATIVE_THREADS.values()), ids=list(NEGATIVE_THREADS))
     async def test_thread_with_a_negative_number_is_refused(self, store: ThreadRunStore, invalid: Thread) -> None:
         """A thread whose created_at, updated_at or latest_run_updated_at is -1 is refused; nothing is stored."""
         await _refused("MOD-2", store.save_thread(invalid), f"save_thread of {invalid.to_json()}")
-        assert await store.load_thread(invalid.id) is None
+        stored = await store.load_thread(invalid.id)
+        assert stored is None, f"save_thread refused a negative number, yet load_thread gives {named(stored)}"
 
     @rule("THR-3")
     async def test_metadata_with_a_negative_timestamp_is_refused(self, store: ThreadRunStore) -> None:
@@ -118,7 +123,8 @@ class NumberRules:
         await store.save_thread(thread("t", updated_at=5))
         call = store.update_thread_metadata("t", ThreadMetadata(updated_at=-1))
         await _refused("THR-3", call, "update_thread_metadata with updated_at -1")
-        assert await store.load_thread("t") == thread("t", updated_at=5)
+        found, due = await store.load_thread("t"), thread("t", updated_at=5)
+        assert found == due, f"the refused update changed the thread: load_thread('t'): {diff(found, due)}"
 
     @rule("THR-5")
     @pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, -1)], ids=["offset", "limit"])
@@ -132,7 +138,10 @@ class NumberRules:
         """save_thread_state with revision -1 raises ValidationError; the saved state stays."""
         await store.save_thread_state("t", PersistedState(revision=3))
         await _refused("THR-6", store.save_thread_state("t", PersistedState(revision=-1)), "a state of revision -1")
-        assert await store.load_thread_state("t") == PersistedState(revision=3)
+        state = await store.load_thread_state("t")
+        assert state == PersistedState(revision=3), (
+            f"the refused save changed the state: load_thread_state('t'): {diff(state, PersistedState(revision=3))}"
+        )
 
     @rule("MOD-3")
     @pytest.mark.parametrize("invalid", list(NEGATIVE_MESSAGES.values()), ids=list(NEGATIVE_MESSAGES))
@@ -145,7 +154,8 @@ class NumberRules:
         delta = [invalid] if append else [user("m1"), invalid]
         call = store.append_message_records("t", delta) if append else store.save_messages("t", delta)
         await _refused("MOD-3", call, f"a message with {invalid.to_json()['metadata']}")
-        assert [m.id for m in await store.load_committed_messages("t") or []] == ["m1"]
+        ids = [m.id for m in await store.load_committed_messages("t") or []]
+        assert ids == ["m1"], f"the refused write changed the log: it holds {ids}; expected ['m1']"
 
     @rule("MOD-4")
     @pytest.mark.parametrize("invalid", list(NEGATIVE_RUNS.values()), ids=list(NEGATIVE_RUNS))
@@ -153,7 +163,8 @@ class NumberRules:
         """create_run of a run with a -1 timestamp, count, seq or revision raises ValidationError; nothing is stored."""
         await store.save_thread(thread("t"))
         await _refused("MOD-4", store.create_run(invalid), "create_run of a run holding -1")
-        assert await store.load_run(invalid.run_id) is None
+        stored = await store.load_run(invalid.run_id)
+        assert stored is None, f"create_run refused a negative number, yet load_run gives {named(stored)}"
 
     @rule("MSG-8")
     @pytest.mark.parametrize(("first", "last"), [(-1, 2), (1, -1)], ids=["from_seq", "to_seq"])
@@ -199,7 +210,10 @@ class NumberRules:
         before = await snapshot(store, "t")
         call = store.checkpoint_append("t", [user("m2")], -1, run("r1", "t"))
         await _refused("CKP-3", call, "checkpoint_append with expected_version -1")
-        assert await snapshot(store, "t") == before
+        after = await snapshot(store, "t")
+        assert after == before, (
+            f"checkpoint_append refused expected_version -1 but changed the store: {diff(after, before)}"
+        )
 
     @rule("THR-5")
     async def test_list_threads_orders_stamps_to_the_u64_maximum(self, store: ThreadRunStore) -> None:
@@ -211,7 +225,10 @@ class NumberRules:
         ids = [f"t{number}" for number in range(len(WIDE_STAMPS))]
         for thread_id, stamp in zip(ids, WIDE_STAMPS, strict=True):
             await store.save_thread(thread(thread_id, updated_at=stamp))
-        assert await store.list_threads(0, 10) == list(reversed(ids))
+        listed = await store.list_threads(0, 10)
+        assert listed == list(reversed(ids)), (
+            f"list_threads(0, 10) of stamps {WIDE_STAMPS} (t0..t6) gives {listed}; expected {list(reversed(ids))}"
+        )
 
     @rule("RUN-4")
     async def test_list_runs_orders_stamps_to_the_u64_maximum(self, store: ThreadRunStore) -> None:
@@ -219,7 +236,10 @@ class NumberRules:
         ids = [f"r{number}" for number in reversed(range(len(WIDE_STAMPS)))]
         for run_id, stamp in zip(ids, WIDE_STAMPS, strict=True):
             await store.create_run(run(run_id, "t", created_at=stamp))
-        assert [r.run_id for r in (await store.list_runs(RunQuery())).items] == ids
+        listed = [r.run_id for r in (await store.list_runs(RunQuery())).items]
+        assert listed == ids, (
+            f"list_runs() of created_at {WIDE_STAMPS} ({ids[0]}..{ids[-1]}) lists {listed}; expected {ids}"
+        )
 
     @rule("RUN-3")
     @pytest.mark.parametrize(("older", "newer"), [(2**53, 2**53 + 1), (2**63 - 1, 2**63), (U64_MAX - 1, U64_MAX)])
@@ -230,5 +250,7 @@ class NumberRules:
         await store.create_run(run("newer", "t", updated_at=newer))
         await store.create_run(run("older", "t", updated_at=older))
         latest = await store.latest_run("t")
-        assert latest is not None
-        assert latest.run_id == "newer"
+        assert latest is not None, "latest_run('t') gives None for a thread with two runs"
+        assert latest.run_id == "newer", (
+            f"latest_run('t') of runs updated at {older} and {newer} is {latest.run_id!r}; expected 'newer'"
+        )

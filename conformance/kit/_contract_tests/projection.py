@@ -8,15 +8,22 @@ from conformance.contract._enums import RunStatus
 from conformance.contract._models import Thread
 from conformance.contract._runs import RunRecord
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff_fields
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, thread, tree
 
 VIA = ["checkpoint", "checkpoint_append"]
 
 
-def _projection(found: Thread | None) -> tuple[str | None, str | None, str | None, str | None, int | None]:
+#: The fields of a thread CKP-6 writes, in the order `_projection` gives them.
+PROJECTED = ("parent_thread_id", "active_run_id", "open_run_id", "latest_run_id", "latest_run_updated_at")
+Projection = tuple[str | None, str | None, str | None, str | None, int | None]
+
+
+def _projection(found: Thread | None) -> Projection:
     """The fields CKP-6 writes: (parent, active, open, latest run id, latest run updated_at)."""
-    assert found is not None
+    __tracebackhide__ = True
+    assert found is not None, "load_thread('t') gives None after a checkpoint of the thread"
     return (
         found.parent_thread_id,
         found.active_run_id,
@@ -49,7 +56,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r0", open_run_id="r0", latest_run_id="r0", latest_run_updated_at=5)
         )
         await _write(store, via, run("r1", "t", status, updated_at=10))
-        assert _projection(await store.load_thread("t")) == (None, None, "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), (None, None, "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -59,7 +67,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r0", open_run_id="r0", latest_run_id="r0", latest_run_updated_at=5)
         )
         await _write(store, via, run("r1", "t", RunStatus.RUNNING, updated_at=10))
-        assert _projection(await store.load_thread("t")) == (None, "r1", "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), (None, "r1", "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -69,7 +78,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r1", open_run_id="r1", latest_run_id="r1", latest_run_updated_at=5)
         )
         await _write(store, via, run("r1", "t", RunStatus.DONE, updated_at=10))
-        assert _projection(await store.load_thread("t")) == (None, None, None, "r1", 10)
+        found, due = _projection(await store.load_thread("t")), (None, None, None, "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -79,7 +89,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r0", open_run_id="r0", latest_run_id="r0", latest_run_updated_at=5)
         )
         await _write(store, via, run("r1", "t", RunStatus.DONE, updated_at=10))
-        assert _projection(await store.load_thread("t")) == (None, "r0", "r0", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), (None, "r0", "r0", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -91,7 +102,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r0", open_run_id="r0", latest_run_id="r0", latest_run_updated_at=10)
         )
         await _write(store, via, run("r1", "t", status, updated_at=5, parent_thread_id="p"))
-        assert _projection(await store.load_thread("t")) == (None, "r0", "r0", "r0", 10)
+        found, due = _projection(await store.load_thread("t")), (None, "r0", "r0", "r0", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -101,7 +113,8 @@ class ProjectionRules:
             Thread(id="t", active_run_id="r1", open_run_id="r1", latest_run_id="r2", latest_run_updated_at=10)
         )
         await _write(store, via, run("r1", "t", RunStatus.DONE, updated_at=5))
-        assert _projection(await store.load_thread("t")) == (None, None, None, "r2", 10)
+        found, due = _projection(await store.load_thread("t")), (None, None, None, "r2", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -109,7 +122,8 @@ class ProjectionRules:
         """A run with the same updated_at as the thread's latest is not older: it takes over."""
         await store.save_thread(Thread(id="t", open_run_id="r0", latest_run_id="r0", latest_run_updated_at=10))
         await _write(store, via, run("r1", "t", RunStatus.CREATED, updated_at=10))
-        assert _projection(await store.load_thread("t")) == (None, None, "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), (None, None, "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -122,7 +136,8 @@ class ProjectionRules:
         if existing:
             await store.save_thread(thread("t"))
         await _write(store, via, run("r1", "t", RunStatus.RUNNING, updated_at=10, parent_thread_id="p"))
-        assert _projection(await store.load_thread("t")) == ("p", "r1", "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), ("p", "r1", "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -130,7 +145,8 @@ class ProjectionRules:
         """A request naming parent " p " makes the thread a child of p, stripped as MOD-1 strips lineage ids."""
         await tree(store, {"p": {}})
         await _write(store, via, run("r1", "t", RunStatus.RUNNING, updated_at=10, parent_thread_id=" p "))
-        assert _projection(await store.load_thread("t")) == ("p", "r1", "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), ("p", "r1", "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"
 
     @rule("CKP-6")
     @pytest.mark.parametrize("via", VIA)
@@ -138,4 +154,5 @@ class ProjectionRules:
         """A thread that has a parent keeps it whatever parent its run's request names."""
         await tree(store, {"p1": {"t": {}}, "p2": {}})
         await _write(store, via, run("r1", "t", RunStatus.RUNNING, updated_at=10, parent_thread_id="p2"))
-        assert _projection(await store.load_thread("t")) == ("p1", "r1", "r1", "r1", 10)
+        found, due = _projection(await store.load_thread("t")), ("p1", "r1", "r1", "r1", 10)
+        assert found == due, f"thread 't' after {via}: {diff_fields(PROJECTED, found, due)}"

@@ -14,9 +14,10 @@ from conformance.contract._errors import InvalidCursorError
 from conformance.contract._models import Thread
 from conformance.contract._queries import MessageQuery, RunQuery, ThreadPage, ThreadParentFilter, ThreadQuery
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, thread, tree
-from conformance.kit._violation import RuleViolation, expect
+from conformance.kit._violation import RuleViolation, expect, present
 
 #: Portable ids (MOD-6) full of characters that LIKE, GLOB or regexes would read as wildcards.
 TRICKY_IDS = ["%a", "_a", "\\a", "a%b", "a_b", "a\\b", "a.b", "a:b", "axb", "ab", "b%a"]
@@ -41,8 +42,7 @@ def _token(cursor: str | None, query: ThreadQuery) -> dict[str, object]:
 
     A missing cursor breaks QRY-4; a bare offset given to a filtered query, CUR-3 too.
     """
-    expect(cursor is not None, "QRY-4", "expected a cursor on this page, got None")
-    assert cursor is not None
+    cursor = present(cursor, "QRY-4", "expected a cursor on this page, got None")
     if cursor.isdecimal() and query.has_filters():
         raise RuleViolation(("CUR-1", "CUR-3"), f"the store gave bare offset {cursor!r} to a filtered query")
     expect(cursor.startswith("thr_"), "CUR-1", f"a thread cursor starts with 'thr_', got {cursor!r}")
@@ -77,8 +77,7 @@ def _at(query: ThreadQuery, cursor: str | None, offset: int, what: str = "cursor
     No cursor, or the wrong offset, breaks QRY-4; a cursor its own query refuses is no
     token of that query (CUR-1, CUR-2), or a bare offset given to a filtered query (CUR-3 too).
     """
-    expect(cursor is not None, "QRY-4", f"expected a {what} on this page, got None")
-    assert cursor is not None
+    cursor = present(cursor, "QRY-4", f"expected a {what} on this page, got None")
     try:
         found = query.decode_cursor(cursor)
     except InvalidCursorError as error:
@@ -87,10 +86,29 @@ def _at(query: ThreadQuery, cursor: str | None, offset: int, what: str = "cursor
     expect(found == offset, "QRY-4", f"the {what} decodes to offset {found}, expected {offset}")
 
 
-def _offset(query: ThreadQuery, cursor: str | None) -> int:
-    """The offset a cursor of the store decodes to under `query` (it must be present)."""
-    assert cursor is not None, "expected a cursor on this page, got None"
+def _offset(query: ThreadQuery, cursor: str | None, what: str) -> int:
+    """The offset the store's `what` (`"next_cursor"`) decodes to under `query`; it must be present."""
+    __tracebackhide__ = True
+    assert cursor is not None, f"list_threads_query({_shown(query)}) gives no {what}; expected one"
     return query.decode_cursor(cursor)
+
+
+def _shown(query: ThreadQuery) -> str:
+    """A thread query as a call shows it: only the fields that differ from the defaults (`offset=2, limit=3`)."""
+    default = ThreadQuery()
+    fields = {
+        "offset": query.offset,
+        "limit": query.limit,
+        "resource_id": query.resource_id,
+        "parent_filter": query.parent_filter,
+        "id_prefix": query.id_prefix,
+    }
+    return ", ".join(f"{name}={value!r}" for name, value in fields.items() if value != getattr(default, name))
+
+
+def _listing(page: ThreadPage, *, ordered: bool = False) -> str:
+    """A page's ids (sorted unless `ordered`) and total, as a failure shows them."""
+    return f"items {page.items if ordered else sorted(page.items)}, total {page.total!r}"
 
 
 def _recent_first(saved: Thread) -> tuple[int, str]:
@@ -109,6 +127,7 @@ async def _numbered(store: ThreadRunStore, count: int, *, prefix: str = "t", res
 
 async def _follow(store: ThreadRunStore, query: ThreadQuery) -> list[list[str]]:
     """The pages met by following `next_cursor` from `query`, each decoded under `query` (CUR-4)."""
+    __tracebackhide__ = True
     pages: list[list[str]] = []
     offset = query.offset
     while True:
@@ -138,8 +157,12 @@ class QueryRules:
         ids = await _numbered(store, 205)
         query = ThreadQuery(limit=201)
         page = await store.list_threads_query(query)
-        assert (len(page.items), len(set(page.items)), set(page.items) <= set(ids)) == (200, 200, True)
-        assert (page.total, page.has_more) == (205, True)
+        found = (len(page.items), len(set(page.items)), set(page.items) <= set(ids))
+        assert found == (200, 200, True), (
+            f"limit=201 of 205 threads gives (items, distinct items, all saved ids) {found}; expected (200, 200, True)"
+        )
+        counts = (page.total, page.has_more)
+        assert counts == (205, True), f"limit=201 of 205 threads gives (total, has_more) {counts}; expected (205, True)"
 
     @rule("QRY-1")
     async def test_resource_filter_is_normalized(self, store: ThreadRunStore) -> None:
@@ -148,7 +171,8 @@ class QueryRules:
         await store.save_thread(thread("b", resource="rr"))
         await store.save_thread(thread("c"))
         page = await store.list_threads_query(ThreadQuery(resource_id="  r "))
-        assert (sorted(page.items), page.total) == (["a"], 1)
+        found = (sorted(page.items), page.total)
+        assert found == (["a"], 1), f"list_threads_query(resource_id='  r ') gives {_listing(page)}; expected ['a'], 1"
 
     @rule("QRY-1")
     async def test_blank_resource_filter_filters_nothing(self, store: ThreadRunStore) -> None:
@@ -156,21 +180,30 @@ class QueryRules:
         await store.save_thread(thread("a", resource="r"))
         await store.save_thread(thread("b"))
         page = await store.list_threads_query(ThreadQuery(resource_id="  "))
-        assert (sorted(page.items), page.total) == (["a", "b"], 2)
+        found = (sorted(page.items), page.total)
+        assert found == (["a", "b"], 2), (
+            f"list_threads_query(resource_id='  ') gives {_listing(page)}; expected ['a', 'b'], total 2"
+        )
 
     @rule("QRY-1")
     async def test_blank_parent_filter_acts_as_any(self, store: ThreadRunStore) -> None:
         """parent(" ") matches roots and children alike, as any() does."""
         await tree(store, {"a": {"b": {}}, "c": {}})
         page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent(" ")))
-        assert (sorted(page.items), page.total) == (["a", "b", "c"], 3)
+        found = (sorted(page.items), page.total)
+        assert found == (["a", "b", "c"], 3), (
+            f"list_threads_query with parent(' ') gives {_listing(page)}; expected ['a', 'b', 'c'], total 3"
+        )
 
     @rule("QRY-1")
     async def test_padded_parent_filter_is_stripped(self, store: ThreadRunStore) -> None:
         """parent(" a ") matches the children of a, as parent("a") does."""
         await tree(store, {"a": {"b": {}}, "c": {}})
         page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent(" a ")))
-        assert (page.items, page.total) == (["b"], 1)
+        found = (page.items, page.total)
+        assert found == (["b"], 1), (
+            f"list_threads_query with parent(' a ') gives {_listing(page)}; expected ['b'], total 1"
+        )
 
     @rule("QRY-2")
     @pytest.mark.parametrize(
@@ -183,7 +216,11 @@ class QueryRules:
         for thread_id in ["a%b", "a_b", "axb", "a\\b", "ab"]:
             await store.save_thread(thread(thread_id))
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
-        assert (sorted(page.items), page.total) == (expected, len(expected))
+        found = (sorted(page.items), page.total)
+        assert found == (expected, len(expected)), (
+            f"list_threads_query(id_prefix={prefix!r}) gives {_listing(page)}; "
+            f"expected items {expected}, total {len(expected)}"
+        )
 
     @rule("QRY-2", requires="any_ids")
     @pytest.mark.parametrize(
@@ -202,7 +239,10 @@ class QueryRules:
         for thread_id in ids:
             await store.save_thread(thread(thread_id))
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix))
-        assert (sorted(page.items), page.total) == ([prefix, prefix + "z"], 2)
+        found, due = (sorted(page.items), page.total), ([prefix, prefix + "z"], 2)
+        assert found == due, (
+            f"list_threads_query(id_prefix={prefix!a}) gives items {found[0]!a}, total {found[1]!r}; expected {due!a}"
+        )
 
     @rule("QRY-2")
     @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
@@ -211,7 +251,10 @@ class QueryRules:
         await store.save_thread(thread("a", resource="r"))
         for query in [ThreadQuery(resource_id=odd), ThreadQuery(parent_filter=ThreadParentFilter.parent(odd))]:
             page = await store.list_threads_query(query)
-            assert (page.items, page.total, page.has_more) == ([], 0, False)
+            found = (page.items, page.total, page.has_more)
+            assert found == ([], 0, False), (
+                f"list_threads_query({_shown(query)}) gives (items, total, has_more) {found}; expected ([], 0, False)"
+            )
 
     @rule("QRY-2")
     async def test_resource_filter_matches_normalized_resource(self, store: ThreadRunStore) -> None:
@@ -221,7 +264,10 @@ class QueryRules:
         await store.save_thread(thread("c", resource="rr"))
         await store.save_thread(thread("d"))
         page = await store.list_threads_query(ThreadQuery(resource_id="r"))
-        assert (sorted(page.items), page.total) == (["a", "b"], 2)
+        found = (sorted(page.items), page.total)
+        assert found == (["a", "b"], 2), (
+            f"list_threads_query(resource_id='r') gives {_listing(page)}; expected ['a', 'b'], total 2"
+        )
 
     @rule("QRY-2")
     async def test_root_filter_matches_threads_without_parent(self, store: ThreadRunStore) -> None:
@@ -229,7 +275,10 @@ class QueryRules:
         await tree(store, {"a": {"b": {}}, "c": {}})
         await store.save_thread(thread("orphan", parent="missing"))
         page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.root()))
-        assert (sorted(page.items), page.total) == (["a", "c"], 2)
+        found = (sorted(page.items), page.total)
+        assert found == (["a", "c"], 2), (
+            f"list_threads_query with root() gives {_listing(page)}; expected ['a', 'c'], total 2"
+        )
 
     @rule("QRY-2")
     async def test_parent_filter_matches_direct_children(self, store: ThreadRunStore) -> None:
@@ -237,7 +286,10 @@ class QueryRules:
         await tree(store, {"a": {"b": {"c": {}}, "d": {}}})
         await store.save_thread(thread("e", parent=" a "))
         page = await store.list_threads_query(ThreadQuery(parent_filter=ThreadParentFilter.parent("a")))
-        assert (sorted(page.items), page.total) == (["b", "d", "e"], 3)
+        found = (sorted(page.items), page.total)
+        assert found == (["b", "d", "e"], 3), (
+            f"list_threads_query with parent('a') gives {_listing(page)}; expected ['b', 'd', 'e'], total 3"
+        )
 
     @rule("QRY-2")
     async def test_filters_combine(self, store: ThreadRunStore) -> None:
@@ -249,7 +301,8 @@ class QueryRules:
         await store.save_thread(thread("x-3", resource="r"))
         query = ThreadQuery(id_prefix="x-", resource_id="r", parent_filter=ThreadParentFilter.parent("p"))
         page = await store.list_threads_query(query)
-        assert (sorted(page.items), page.total) == (["x-1"], 1)
+        found = (sorted(page.items), page.total)
+        assert found == (["x-1"], 1), f"list_threads_query({_shown(query)}) gives {_listing(page)}; expected ['x-1'], 1"
 
     @rule("QRY-3")
     async def test_matches_are_ordered_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
@@ -260,7 +313,8 @@ class QueryRules:
         await store.save_thread(thread("c-updated-9", resource="r", updated_at=9))
         await store.save_thread(thread("z-other", resource="s", updated_at=99))
         page = await store.list_threads_query(ThreadQuery(resource_id="r"))
-        assert page.items == ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+        due = ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+        assert page.items == due, f"list_threads_query(resource_id='r') gives items {page.items}; expected {due}"
 
     @rule("QRY-3")
     async def test_items_are_the_offset_limit_slice_of_the_matches(self, store: ThreadRunStore) -> None:
@@ -268,7 +322,10 @@ class QueryRules:
         ids = await _numbered(store, 7, resource="r")
         await _numbered(store, 3, prefix="other", resource="s")
         page = await store.list_threads_query(ThreadQuery(offset=2, limit=3, resource_id="r"))
-        assert (page.items, page.total) == (ids[2:5], 7)
+        found = (page.items, page.total)
+        assert found == (ids[2:5], 7), (
+            f"offset=2, limit=3 of 7 matches gives {_listing(page, ordered=True)}; expected {ids[2:5]}, total 7"
+        )
 
     @rule("QRY-3")
     @pytest.mark.parametrize("offset", [9, 2**63, 2**64 + 1], ids=["9", "2**63", "2**64+1"])
@@ -277,7 +334,10 @@ class QueryRules:
         past what a 64-bit integer holds (a backend must not refuse it, nor let it wrap)."""
         await _numbered(store, 7)
         page = await store.list_threads_query(ThreadQuery(offset=offset, limit=3))
-        assert (page.items, page.total, page.has_more) == ([], 7, False)
+        found = (page.items, page.total, page.has_more)
+        assert found == ([], 7, False), (
+            f"offset={offset}, limit=3 of 7 gives (items, total, has_more) {found}; expected ([], 7, False)"
+        )
 
     @rule("QRY-4")
     async def test_middle_page_has_more_and_both_cursors(self, store: ThreadRunStore) -> None:
@@ -285,9 +345,11 @@ class QueryRules:
         await _numbered(store, 7)
         query = ThreadQuery(offset=2, limit=3)
         page = await store.list_threads_query(query)
-        assert page.has_more is True
-        assert _offset(query, page.next_cursor) == 5
-        assert _offset(query, page.prev_cursor) == 0
+        assert page.has_more is True, f"offset=2, limit=3 of 7 gives has_more {page.has_more!r}; expected True"
+        after = _offset(query, page.next_cursor, "next_cursor")
+        assert after == 5, f"next_cursor of offset=2, limit=3 decodes to offset {after}; expected 5"
+        before = _offset(query, page.prev_cursor, "prev_cursor")
+        assert before == 0, f"prev_cursor of offset=2, limit=3 decodes to offset {before}; expected 0"
 
     @rule("QRY-4")
     async def test_next_cursor_follows_a_capped_page(self, store: ThreadRunStore) -> None:
@@ -295,14 +357,20 @@ class QueryRules:
         await _numbered(store, 205)
         query = ThreadQuery(limit=201)
         page = await store.list_threads_query(query)
-        assert _offset(query, page.next_cursor) == len(page.items)
+        after = _offset(query, page.next_cursor, "next_cursor")
+        assert after == len(page.items), (
+            f"next_cursor of a page of {len(page.items)} at offset 0 decodes to {after}; expected {len(page.items)}"
+        )
 
     @rule("QRY-4")
     async def test_last_page_has_no_more_and_no_next_cursor(self, store: ThreadRunStore) -> None:
         """Offset 4, limit 3 of 7 ends exactly at the last match: no more, no next_cursor."""
         await _numbered(store, 7)
         page = await store.list_threads_query(ThreadQuery(offset=4, limit=3))
-        assert (page.has_more, page.next_cursor) == (False, None)
+        found = (page.has_more, page.next_cursor)
+        assert found == (False, None), (
+            f"the last page (offset=4, limit=3 of 7) gives (has_more, next_cursor) {found}; expected (False, None)"
+        )
 
     @rule("QRY-4")
     async def test_first_page_has_no_prev_cursor(self, store: ThreadRunStore) -> None:
@@ -310,8 +378,9 @@ class QueryRules:
         await _numbered(store, 7)
         query = ThreadQuery(limit=3)
         page = await store.list_threads_query(query)
-        assert _offset(query, page.next_cursor) == 3
-        assert page.prev_cursor is None
+        after = _offset(query, page.next_cursor, "next_cursor")
+        assert after == 3, f"next_cursor of offset=0, limit=3 decodes to offset {after}; expected 3"
+        assert page.prev_cursor is None, f"the first page has prev_cursor {page.prev_cursor!r}; expected None"
 
     @rule("QRY-4")
     async def test_prev_cursor_steps_back_one_limit(self, store: ThreadRunStore) -> None:
@@ -319,7 +388,8 @@ class QueryRules:
         await _numbered(store, 7)
         query = ThreadQuery(offset=5, limit=2)
         page = await store.list_threads_query(query)
-        assert _offset(query, page.prev_cursor) == 3
+        before = _offset(query, page.prev_cursor, "prev_cursor")
+        assert before == 3, f"prev_cursor of offset=5, limit=2 decodes to offset {before}; expected 3"
 
     @rule("QRY-4")
     async def test_prev_cursor_past_the_end_steps_back_from_the_end(self, store: ThreadRunStore) -> None:
@@ -327,8 +397,12 @@ class QueryRules:
         await _numbered(store, 7)
         query = ThreadQuery(offset=9, limit=3)
         page = await store.list_threads_query(query)
-        assert (page.has_more, page.next_cursor) == (False, None)
-        assert _offset(query, page.prev_cursor) == 4
+        found = (page.has_more, page.next_cursor)
+        assert found == (False, None), (
+            f"offset=9, limit=3 of 7 gives (has_more, next_cursor) {found}; expected (False, None)"
+        )
+        before = _offset(query, page.prev_cursor, "prev_cursor")
+        assert before == 4, f"prev_cursor of offset=9, limit=3 of 7 decodes to offset {before}; expected 4"
 
     @rule("QRY-5")
     @pytest.mark.parametrize("offset", [0, 3, 9])
@@ -336,7 +410,8 @@ class QueryRules:
         """limit 0 over 5 threads: no items, no more, no cursors, total 5, at any offset."""
         await _numbered(store, 5)
         page = await store.list_threads_query(ThreadQuery(offset=offset, limit=0))
-        assert page == ThreadPage(items=[], total=5, has_more=False, next_cursor=None, prev_cursor=None)
+        due = ThreadPage(items=[], total=5, has_more=False, next_cursor=None, prev_cursor=None)
+        assert page == due, f"list_threads_query(offset={offset}, limit=0): {diff(page, due)}"
 
     @rule("CUR-1", "CUR-2", "CUR-3", "QRY-4", "SEC-1")
     @pytest.mark.parametrize(
@@ -392,8 +467,7 @@ class QueryRules:
         for what, cursor, offset in [("next_cursor", page.next_cursor, 2), ("prev_cursor", page.prev_cursor, 0)]:
             held = _token(cursor, query)["offset"]
             expect(held == offset, "QRY-4", f"{what} token holds offset {held!r}, not {offset}")
-            assert cursor is not None
-            body = cursor.removeprefix("thr_")
+            body = present(cursor, "QRY-4", f"expected a {what} on this page, got None").removeprefix("thr_")
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             text = f'{{"offset":{offset},"resource_id":"ré日","parent_filter":"any","id_prefix":"é-"}}'
             expect(raw == text.encode(), "CUR-1", f"{what} token is {raw!r}; expected {text.encode()!r}")
@@ -416,8 +490,7 @@ class QueryRules:
         query = ThreadQuery(limit=2, resource_id="r")
         page = await store.list_threads_query(query)
         _at(query, page.next_cursor, 2, "next_cursor")
-        assert page.next_cursor is not None
-        _refused(other, page.next_cursor, ("CUR-2",))
+        _refused(other, present(page.next_cursor, "QRY-4", "expected a next_cursor on this page"), ("CUR-2",))
 
     @rule("CUR-2", "CUR-1", "QRY-1", "QRY-4")
     async def test_cursor_decodes_under_either_spelling_of_its_filters(self, store: ThreadRunStore) -> None:
@@ -426,9 +499,9 @@ class QueryRules:
         page = await store.list_threads_query(ThreadQuery(limit=2, resource_id="  r "))
         expect(page.total == 5, "QRY-1", f"resource '  r ' matches {page.total} of the 5 threads of resource 'r'")
         _at(ThreadQuery(resource_id="  r "), page.next_cursor, 2, "next_cursor")
-        assert page.next_cursor is not None
+        cursor = present(page.next_cursor, "QRY-4", "expected a next_cursor on this page")
         try:
-            found = ThreadQuery(resource_id="r").decode_cursor(page.next_cursor)
+            found = ThreadQuery(resource_id="r").decode_cursor(cursor)
         except InvalidCursorError as error:
             raise RuleViolation(
                 "CUR-2", f"a cursor of resource '  r ' is refused under resource 'r': {error}"
@@ -479,8 +552,9 @@ class QueryRules:
     @rule("CUR-3")
     async def test_bare_offset_decodes_only_without_filters(self) -> None:
         """ "7" decodes to 7 without filters (blank filters count as none) and is refused with any filter."""
-        assert ThreadQuery().decode_cursor("7") == 7
-        assert ThreadQuery(resource_id="  ", parent_filter=ThreadParentFilter.parent(" ")).decode_cursor("7") == 7
+        for unfiltered in [ThreadQuery(), ThreadQuery(resource_id="  ", parent_filter=ThreadParentFilter.parent(" "))]:
+            offset = unfiltered.decode_cursor("7")
+            assert offset == 7, f"decode_cursor('7') of an unfiltered query gives {offset!r}; expected 7"
         for filtered in [
             ThreadQuery(resource_id="r"),
             ThreadQuery(parent_filter=ThreadParentFilter.root()),
@@ -507,8 +581,7 @@ class QueryRules:
         await _numbered(store, 6, resource="r")
         page = await store.list_threads_query(query)
         for what, cursor, offset in [("next_cursor", page.next_cursor, 4), ("prev_cursor", page.prev_cursor, 0)]:
-            expect(cursor is not None, "QRY-4", f"expected a {what} on this page, got None")
-            assert cursor is not None
+            cursor = present(cursor, "QRY-4", f"expected a {what} on this page, got None")
             expect(not cursor.isdecimal(), "CUR-3", f"the store gave bare offset {cursor!r} to a filtered query")
             _at(query, cursor, offset, what)
 
@@ -535,8 +608,14 @@ class QueryRules:
         matching = [t for t in saved if not filtered or (t.resource_id == "r" and t.parent_thread_id is None)]
         expected = [t.id for t in sorted(matching, key=_recent_first)]
         pages = await _follow(store, query)
-        assert [thread_id for page in pages for thread_id in page] == expected
-        assert all(len(page) == limit for page in pages[:-1])
+        visited = [thread_id for page in pages for thread_id in page]
+        assert visited == expected, (
+            f"following next_cursor by {limit} visits {visited}; expected each match once, in order: {expected}"
+        )
+        short = [len(page) for page in pages[:-1] if len(page) != limit]
+        assert all(len(page) == limit for page in pages[:-1]), (
+            f"following next_cursor by {limit} meets pages of {short} items before the last; expected {limit} each"
+        )
 
     @rule("SEC-1")
     @pytest.mark.parametrize("prefix", TRICKY_PREFIXES)
@@ -546,7 +625,11 @@ class QueryRules:
             await store.save_thread(thread(thread_id))
         page = await store.list_threads_query(ThreadQuery(id_prefix=prefix, limit=200))
         expected = sorted(i for i in TRICKY_IDS if i.startswith(prefix))
-        assert (sorted(page.items), page.total) == (expected, len(expected))
+        found = (sorted(page.items), page.total)
+        assert found == (expected, len(expected)), (
+            f"list_threads_query(id_prefix={prefix!r}) gives {_listing(page)}; "
+            f"expected items {expected}, total {len(expected)}"
+        )
 
     @rule("SEC-1")
     @pytest.mark.parametrize("prefix", TRICKY_PREFIXES)
@@ -557,7 +640,11 @@ class QueryRules:
             await store.create_run(run(thread_id + "-run", "zz"))
         page = await store.list_runs(RunQuery(id_prefix=prefix, limit=200))
         expected = [f"run-{n:02d}" for n, thread_id in enumerate(TRICKY_IDS) if thread_id.startswith(prefix)]
-        assert (sorted(r.run_id for r in page.items), page.total) == (expected, len(expected))
+        found = (sorted(r.run_id for r in page.items), page.total)
+        assert found == (expected, len(expected)), (
+            f"list_runs(id_prefix={prefix!r}) gives runs {found[0]}, total {found[1]!r}; "
+            f"expected {expected}, total {len(expected)}"
+        )
 
     @rule("SEC-1", "CUR-2", "CUR-1", "QRY-4")
     @pytest.mark.parametrize(
@@ -574,8 +661,8 @@ class QueryRules:
         query = ThreadQuery(limit=1, id_prefix=taken_under)
         page = await store.list_threads_query(query)
         _at(query, page.next_cursor, 1, "next_cursor")
-        assert page.next_cursor is not None
-        _refused(ThreadQuery(limit=1, id_prefix=decoded_under), page.next_cursor, ("SEC-1", "CUR-2"))
+        cursor = present(page.next_cursor, "QRY-4", "expected a next_cursor on this page")
+        _refused(ThreadQuery(limit=1, id_prefix=decoded_under), cursor, ("SEC-1", "CUR-2"))
 
     @rule("SEC-1", "CUR-3")
     async def test_bare_offset_is_refused_under_a_prefix(self) -> None:

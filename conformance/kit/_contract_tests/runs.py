@@ -22,6 +22,7 @@ from conformance.contract._runs import (
     RunWaitingState,
 )
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff, named, shown
 from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import run, snapshot
@@ -188,8 +189,10 @@ class RunRules:
     async def test_create_run_stores_the_record(self, store: ThreadRunStore) -> None:
         """A created run reads back and is listed."""
         await store.create_run(run("r1", "t1", RunStatus.RUNNING, created_at=3, updated_at=4))
-        assert await store.load_run("r1") == run("r1", "t1", RunStatus.RUNNING, created_at=3, updated_at=4)
-        assert await _run_ids(store, RunQuery()) == ["r1"]
+        found, due = await store.load_run("r1"), run("r1", "t1", RunStatus.RUNNING, created_at=3, updated_at=4)
+        assert found == due, f"load_run('r1') after create_run: {diff(found, due)}"
+        listed = await _run_ids(store, RunQuery())
+        assert listed == ["r1"], f"list_runs() after create_run lists {listed}; expected ['r1']"
 
     @rule("RUN-1", "MOD-4")
     @pytest.mark.parametrize("invalid", list(INVALID_RUNS.values()), ids=list(INVALID_RUNS))
@@ -198,7 +201,8 @@ class RunRules:
         before = await snapshot(store)
         with pytest.raises(ValidationError):
             await store.create_run(invalid)
-        assert await snapshot(store) == before
+        after = await snapshot(store)
+        assert after == before, f"create_run refused an invalid run but changed the store: {diff(after, before)}"
 
     @rule("RUN-1", "MOD-4")
     @pytest.mark.parametrize("valid", list(VALID_EDGE_RUNS.values()), ids=list(VALID_EDGE_RUNS))
@@ -208,7 +212,8 @@ class RunRules:
         The run is stored (that it reads back whole is RUN-2's).
         """
         await store.create_run(valid)
-        assert await store.load_run(valid.run_id) is not None
+        found = await store.load_run(valid.run_id)
+        assert found is not None, f"create_run took a valid run, yet load_run({valid.run_id!r}) gives None"
 
     @rule("RUN-1")
     async def test_create_run_with_existing_id_keeps_the_old_record(self, store: ThreadRunStore) -> None:
@@ -217,16 +222,19 @@ class RunRules:
         await store.create_run(first)
         with pytest.raises(AlreadyExistsError):
             await store.create_run(run("r1", "t2", RunStatus.RUNNING, created_at=2, updated_at=9))
-        assert await store.load_run("r1") == first
-        assert await _run_ids(store, RunQuery(thread_id="t2")) == []
+        kept = await store.load_run("r1")
+        assert kept == first, f"create_run of an existing id raised, yet load_run('r1') changed: {diff(kept, first)}"
+        listed = await _run_ids(store, RunQuery(thread_id="t2"))
+        assert listed == [], f"the refused create_run lists {listed} under thread 't2'; expected []"
         latest = await store.latest_run("t1")
-        assert latest == first
+        assert latest == first, f"latest_run('t1') after the refused create_run: {diff(latest, first)}"
 
     @rule("RUN-2")
     async def test_load_unknown_run_returns_none(self, store: ThreadRunStore) -> None:
         """Loading a run id that was never created gives None, not an error."""
         await store.create_run(run("r1", "t1"))
-        assert await store.load_run("r2") is None
+        found = await store.load_run("r2")
+        assert found is None, f"load_run('r2') of an unknown id gives {named(found)}; expected None"
 
     @rule("RUN-2", "MOD-5")
     @pytest.mark.parametrize("full", list(FULL_RUNS.values()), ids=list(FULL_RUNS))
@@ -235,7 +243,7 @@ class RunRules:
         await store.create_run(full)
         loaded = await store.load_run("full")
         expect_same(loaded, full, ("RUN-2", "MOD-5"), "load_run('full')")
-        assert loaded is not None
+        assert loaded is not None, "load_run('full') gives None for a run just created"
         expect_same(loaded.to_json(), full.to_json(), "MOD-5", "the JSON of load_run('full')")
 
     @rule("RUN-3")
@@ -243,7 +251,8 @@ class RunRules:
         """A thread whose runs are all elsewhere has no latest run."""
         await store.create_run(run("r1", "t10"))
         await store.create_run(run("r2", "other"))
-        assert await store.latest_run("t1") is None
+        latest = await store.latest_run("t1")
+        assert latest is None, f"latest_run('t1') of a thread without runs gives {named(latest)}; expected None"
 
     @rule("RUN-3")
     async def test_latest_run_picks_the_greatest_updated_at(self, store: ThreadRunStore) -> None:
@@ -253,7 +262,8 @@ class RunRules:
         await store.create_run(run("r-c", "t1", created_at=3, updated_at=7))
         await store.create_run(run("r-d", "t10", created_at=4, updated_at=99))
         await store.create_run(run("r-e", "other", created_at=5, updated_at=99))
-        assert await store.latest_run("t1") == run("r-b", "t1", created_at=2, updated_at=9)
+        latest, due = await store.latest_run("t1"), run("r-b", "t1", created_at=2, updated_at=9)
+        assert latest == due, f"latest_run('t1') (updated_at 5, 9, 7): {diff(latest, due)}"
 
     @rule("RUN-3")
     async def test_latest_run_tie_goes_to_the_last_created(self, store: ThreadRunStore) -> None:
@@ -261,8 +271,10 @@ class RunRules:
         for run_id, created_at in [("r1", 3), ("r3", 2), ("r2", 1)]:
             await store.create_run(run(run_id, "t1", created_at=created_at, updated_at=5))
             latest = await store.latest_run("t1")
-            assert latest is not None
-            assert latest.run_id == run_id
+            assert latest is not None, f"latest_run('t1') gives None after create_run({run_id!r})"
+            assert latest.run_id == run_id, (
+                f"latest_run('t1') of runs tied at updated_at 5 is {latest.run_id!r}; expected {run_id!r}, created last"
+            )
 
     @rule("RUN-3", "CKP-2")
     async def test_latest_run_tie_goes_to_the_last_checkpointed(self, store: ThreadRunStore) -> None:
@@ -271,7 +283,8 @@ class RunRules:
         await store.create_run(run("r2", "t1", created_at=2, updated_at=5))
         rewritten = run("r1", "t1", RunStatus.RUNNING, created_at=1, updated_at=5)
         await store.checkpoint("t1", [], rewritten)
-        assert await store.latest_run("t1") == rewritten
+        latest = await store.latest_run("t1")
+        assert latest == rewritten, f"latest_run('t1') after checkpointing r1 (tied at 5): {diff(latest, rewritten)}"
 
     @rule("RUN-4")
     async def test_run_filters_are_taken_as_given(self, store: ThreadRunStore) -> None:
@@ -289,8 +302,10 @@ class RunRules:
         await store.create_run(run("r3", "t2", created_at=3))
         await store.create_run(run("r4", "t1", created_at=4))
         page = await store.list_runs(RunQuery(thread_id="t1"))
-        assert [r.run_id for r in page.items] == ["r1", "r4"]
-        assert (page.total, page.has_more) == (2, False)
+        listed = [r.run_id for r in page.items]
+        assert listed == ["r1", "r4"], f"list_runs(thread_id='t1') lists {listed}; expected ['r1', 'r4']"
+        counts = (page.total, page.has_more)
+        assert counts == (2, False), f"list_runs(thread_id='t1') gives (total, has_more) {counts}; expected (2, False)"
 
     @rule("RUN-4")
     async def test_list_runs_filters_by_status(self, store: ThreadRunStore) -> None:
@@ -299,9 +314,15 @@ class RunRules:
         await store.create_run(run("r2", "t1", RunStatus.RUNNING, created_at=2))
         await store.create_run(run("r3", "t2", RunStatus.DONE, created_at=3))
         await store.create_run(run("r4", "t2", RunStatus.WAITING, created_at=4))
-        assert await _run_ids(store, RunQuery(status=RunStatus.DONE)) == ["r1", "r3"]
-        assert await _run_ids(store, RunQuery(status=RunStatus.DONE, thread_id="t2")) == ["r3"]
-        assert await _run_ids(store, RunQuery(status=RunStatus.CREATED)) == []
+        for query, due in [
+            (RunQuery(status=RunStatus.DONE), ["r1", "r3"]),
+            (RunQuery(status=RunStatus.DONE, thread_id="t2"), ["r3"]),
+            (RunQuery(status=RunStatus.CREATED), []),
+        ]:
+            listed = await _run_ids(store, query)
+            assert listed == due, (
+                f"list_runs(status={shown(query.status)}, thread_id={query.thread_id!r}) lists {listed}; expected {due}"
+            )
 
     @rule("RUN-4", "SEC-1")
     async def test_list_runs_id_prefix_matches_the_thread_id(self, store: ThreadRunStore) -> None:
@@ -325,7 +346,8 @@ class RunRules:
         """Older runs first; runs created in the same second go by run_id, whatever the write order."""
         for run_id, created_at in [("r-b", 2), ("r-c", 1), ("r-a", 2), ("r-d", 1), ("r-0", 3)]:
             await store.create_run(run(run_id, f"t-{run_id}", created_at=created_at))
-        assert await _run_ids(store, RunQuery()) == ["r-c", "r-d", "r-a", "r-b", "r-0"]
+        listed, due = await _run_ids(store, RunQuery()), ["r-c", "r-d", "r-a", "r-b", "r-0"]
+        assert listed == due, f"list_runs() lists {listed}; expected {due}, by created_at then run_id"
 
     @rule("RUN-4")
     async def test_list_runs_pages_with_total_and_has_more(self, store: ThreadRunStore) -> None:
@@ -333,9 +355,17 @@ class RunRules:
         for number in range(5):
             await store.create_run(run(f"r{number}", "t1", created_at=number))
         pages = [await store.list_runs(RunQuery(offset=o, limit=2)) for o in (0, 3, 4, 9)]
-        assert [[r.run_id for r in p.items] for p in pages] == [["r0", "r1"], ["r3", "r4"], ["r4"], []]
-        assert [p.total for p in pages] == [5, 5, 5, 5]
-        assert [p.has_more for p in pages] == [True, False, False, False]
+        listed, due = [[r.run_id for r in p.items] for p in pages], [["r0", "r1"], ["r3", "r4"], ["r4"], []]
+        assert listed == due, f"list_runs(offset 0, 3, 4, 9; limit=2) of 5 lists {listed}; expected {due}"
+        totals = [p.total for p in pages]
+        assert totals == [5, 5, 5, 5], (
+            f"list_runs(offset 0, 3, 4, 9; limit=2) of 5 gives totals {totals}; expected 5 each"
+        )
+        more = [p.has_more for p in pages]
+        due_more = [True, False, False, False]
+        assert more == due_more, (
+            f"list_runs(offset 0, 3, 4, 9; limit=2) of 5 gives has_more {more}; expected {due_more}"
+        )
 
     @rule("RUN-4")
     async def test_list_runs_limit_zero_returns_one_run(self, store: ThreadRunStore) -> None:
@@ -343,8 +373,10 @@ class RunRules:
         for number in range(3):
             await store.create_run(run(f"r{number}", "t1", created_at=number))
         page = await store.list_runs(RunQuery(limit=0))
-        assert [r.run_id for r in page.items] == ["r0"]
-        assert (page.total, page.has_more) == (3, True)
+        listed = [r.run_id for r in page.items]
+        assert listed == ["r0"], f"list_runs(limit=0) of 3 lists {listed}; expected ['r0'] (limit clamped to 1)"
+        counts = (page.total, page.has_more)
+        assert counts == (3, True), f"list_runs(limit=0) of 3 gives (total, has_more) {counts}; expected (3, True)"
 
     @rule("RUN-4")
     async def test_list_runs_limit_is_capped_at_200(self, store: ThreadRunStore) -> None:
@@ -352,5 +384,11 @@ class RunRules:
         for number in range(205):
             await store.create_run(run(f"r{number:03}", "t1", created_at=number))
         page = await store.list_runs(RunQuery(limit=500))
-        assert [r.run_id for r in page.items] == [f"r{number:03}" for number in range(200)]
-        assert (page.total, page.has_more) == (205, True)
+        listed = [r.run_id for r in page.items]
+        assert listed == [f"r{number:03}" for number in range(200)], (
+            f"list_runs(limit=500) of 205 lists {len(listed)} runs {shown(listed)}; expected r000..r199"
+        )
+        counts = (page.total, page.has_more)
+        assert counts == (205, True), (
+            f"list_runs(limit=500) of 205 gives (total, has_more) {counts}; expected (205, True)"
+        )

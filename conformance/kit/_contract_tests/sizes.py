@@ -188,7 +188,8 @@ async def _run_page(store: ThreadRunStore, query: RunQuery, matching: list[str])
 
 def _record(record: object) -> str:
     """A record as `seq 1001 of 'm1001'`, to name it in a failure."""
-    assert isinstance(record, MessageRecord)
+    __tracebackhide__ = True
+    assert isinstance(record, MessageRecord), f"expected a MessageRecord, got {type(record).__name__} {record!r:.80}"
     return f"seq {record.seq} of {record.message_id!r}"
 
 

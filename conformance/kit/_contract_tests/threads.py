@@ -10,6 +10,7 @@ from conformance.contract._errors import NotFoundError, ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import MessageSeqRange, PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff, named, shown
 from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import log, run, snapshot, thread, tree, user
@@ -27,14 +28,16 @@ class ThreadRules:
     @rule("THR-1")
     async def test_load_unknown_thread_returns_none(self, store: ThreadRunStore) -> None:
         """Loading an id that was never saved gives None, not an error."""
-        assert await store.load_thread("never-saved") is None
+        found = await store.load_thread("never-saved")
+        assert found is None, f"load_thread('never-saved') gives {named(found)}; expected None for an unknown id"
 
     @rule("THR-2")
     async def test_save_thread_creates_and_overwrites(self, store: ThreadRunStore) -> None:
         """Saving twice keeps the second version, whole."""
         await store.save_thread(thread("t1", title="first", updated_at=10))
         await store.save_thread(thread("t1", title="second"))
-        assert await store.load_thread("t1") == thread("t1", title="second")
+        found, due = await store.load_thread("t1"), thread("t1", title="second")
+        assert found == due, f"load_thread('t1') after a second save_thread: {diff(found, due)}"
 
     @rule("THR-2", "MOD-1")
     async def test_save_thread_normalizes_parent(self, store: ThreadRunStore) -> None:
@@ -42,14 +45,16 @@ class ThreadRules:
         await store.save_thread(thread("p"))
         await store.save_thread(thread("c", parent="  p "))
         loaded = await store.load_thread("c")
-        assert loaded is not None
-        assert loaded.parent_thread_id == "p"
+        assert loaded is not None, "load_thread('c') gives None for a thread just saved"
+        parent = loaded.parent_thread_id
+        assert parent == "p", f"parent_thread_id saved as '  p ' reads back as {parent!r}; expected 'p'"
 
     @rule("THR-2", "MOD-1")
     async def test_save_thread_normalizes_resource(self, store: ThreadRunStore) -> None:
         """A resource id saved as "  r " reads back as "r"."""
         await store.save_thread(thread("t", resource="  r "))
-        assert await store.load_thread("t") == thread("t", resource="r")
+        found, due = await store.load_thread("t"), thread("t", resource="r")
+        assert found == due, f"load_thread('t') of a thread saved with resource_id '  r ': {diff(found, due)}"
 
     @rule("THR-2", "MOD-1")
     @pytest.mark.parametrize(
@@ -60,7 +65,10 @@ class ThreadRules:
     async def test_save_thread_stores_blank_lineage_as_none(self, store: ThreadRunStore, blank: Thread) -> None:
         """A blank resource or parent id means none: the thread is stored, without it."""
         await store.save_thread(blank)
-        assert await store.load_thread("t") == Thread(id="t")
+        found = await store.load_thread("t")
+        assert found == Thread(id="t"), (
+            f"load_thread('t') of a thread saved with a blank lineage id: {diff(found, Thread(id='t'))}"
+        )
 
     @rule("THR-2", "MOD-2")
     @pytest.mark.parametrize(
@@ -79,29 +87,40 @@ class ThreadRules:
         """An invalid thread raises ValidationError and nothing is stored; blank run ids stay invalid."""
         with pytest.raises(ValidationError):
             await store.save_thread(invalid)
-        assert await store.list_threads(0, 10) == []
+        listed = await store.list_threads(0, 10)
+        assert listed == [], (
+            f"save_thread refused an invalid thread but list_threads(0, 10) gives {listed}; expected []"
+        )
 
     @rule("THR-2")
     async def test_save_thread_does_not_check_hierarchy(self, store: ThreadRunStore) -> None:
         """A plain save accepts a parent that does not exist."""
         await store.save_thread(thread("orphan", parent="missing"))
         loaded = await store.load_thread("orphan")
-        assert loaded is not None
-        assert loaded.parent_thread_id == "missing"
+        assert loaded is not None, "load_thread('orphan') gives None: save_thread must take a missing parent"
+        parent = loaded.parent_thread_id
+        assert parent == "missing", f"load_thread('orphan').parent_thread_id is {parent!r}; expected 'missing'"
 
     @rule("THR-3")
     async def test_update_metadata_replaces_it_whole(self, store: ThreadRunStore) -> None:
         """Updating metadata replaces every field of it; lineage stays."""
         await store.save_thread(Thread(id="t", resource_id="r", metadata=ThreadMetadata(title="old", custom={"k": 1})))
         await store.update_thread_metadata("t", ThreadMetadata(updated_at=7))
-        assert await store.load_thread("t") == Thread(id="t", resource_id="r", metadata=ThreadMetadata(updated_at=7))
+        found, due = (
+            await store.load_thread("t"),
+            Thread(id="t", resource_id="r", metadata=ThreadMetadata(updated_at=7)),
+        )
+        assert found == due, f"load_thread('t') after update_thread_metadata: {diff(found, due)}"
 
     @rule("THR-3")
     async def test_update_metadata_of_unknown_thread_raises(self, store: ThreadRunStore) -> None:
         """Updating an unknown thread raises NotFoundError and creates nothing."""
         with pytest.raises(NotFoundError):
             await store.update_thread_metadata("ghost", ThreadMetadata(title="boo"))
-        assert await store.load_thread("ghost") is None
+        found = await store.load_thread("ghost")
+        assert found is None, (
+            f"update_thread_metadata of an unknown thread raised, yet load_thread('ghost') gives {named(found)}"
+        )
 
     @rule("THR-4")
     async def test_delete_thread_removes_thread_and_log_but_keeps_runs(self, store: ThreadRunStore) -> None:
@@ -110,9 +129,16 @@ class ThreadRules:
         await log(store, "t", "m1", "m2")
         await store.create_run(run("r1", "t"))
         await store.delete_thread("t")
-        assert await store.load_thread("t") is None
-        assert not await store.load_committed_messages("t")  # no message; that it reads None is MSG-1's
-        assert await store.load_run("r1") == run("r1", "t")
+        found = await store.load_thread("t")
+        assert found is None, f"after delete_thread('t'), load_thread('t') gives {named(found)}; expected None"
+        messages = await store.load_committed_messages("t")  # no message; that it reads None is MSG-1's
+        assert not messages, (
+            f"after delete_thread('t'), load_committed_messages('t') gives {shown(messages)}; expected no message"
+        )
+        kept = await store.load_run("r1")
+        assert kept == run("r1", "t"), (
+            f"delete_thread('t') must keep its runs; load_run('r1'): {diff(kept, run('r1', 't'))}"
+        )
 
     @rule("THR-1", "RUN-2", "MSG-8", "CKP-5")
     @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800"], ids=["nul", "lone-surrogate"])
@@ -151,9 +177,11 @@ class ThreadRules:
         await store.save_thread(thread("t"))
         await log(store, "t", "m1", "m2")
         await store.delete_thread("t")
-        assert [r.seq for r in await log(store, "t", "n1")] == [1]
+        seqs = [r.seq for r in await log(store, "t", "n1")]
+        assert seqs == [1], f"append_message_records to a deleted thread's id returned seqs {seqs}; expected [1]"
         records = await store.load_message_records("t")
-        assert [(r.seq, r.message_id) for r in records or []] == [(1, "n1")]
+        found = [(r.seq, r.message_id) for r in records or []]
+        assert found == [(1, "n1")], f"load_message_records('t') gives (seq, id) {found}; expected [(1, 'n1')]"
 
     @rule("THR-4", "THR-6")
     async def test_delete_thread_removes_state(self, store: ThreadRunStore) -> None:
@@ -161,7 +189,8 @@ class ThreadRules:
         await store.save_thread(thread("t"))
         await store.save_thread_state("t", PersistedState(revision=3))
         await store.delete_thread("t")
-        assert await store.load_thread_state("t") is None
+        state = await store.load_thread_state("t")
+        assert state is None, f"after delete_thread('t'), load_thread_state('t') gives {state!r}; expected None"
 
     @rule("THR-4")
     async def test_delete_unknown_thread_is_not_an_error(self, store: ThreadRunStore) -> None:
@@ -169,7 +198,8 @@ class ThreadRules:
         await store.save_thread(thread("keep"))
         before = await snapshot(store)
         await store.delete_thread("ghost")
-        assert await snapshot(store) == before
+        after = await snapshot(store)
+        assert after == before, f"delete_thread('ghost') of an unknown id changed the store: {diff(after, before)}"
 
     @rule("THR-4")
     @pytest.mark.parametrize("odd", ["nul\x00id", "lone\ud800", "x" * 300], ids=["nul", "lone-surrogate", "too-long"])
@@ -177,14 +207,17 @@ class ThreadRules:
         """delete_thread of an id no store can hold deletes an unknown thread: no error, nothing else changes."""
         await store.save_thread(thread("t"))
         await store.delete_thread(odd)
-        assert await store.list_threads(0, 10) == ["t"]
+        listed = await store.list_threads(0, 10)
+        assert listed == ["t"], f"after delete_thread({odd!r:.20}), list_threads(0, 10) gives {listed}; expected ['t']"
 
     @rule("THR-5", requires="any_ids")
     async def test_id_ties_go_by_code_point(self, store: ThreadRunStore) -> None:
         """Equally active U+FFFF and U+10000 list in code point order; UTF-16 code units would swap them."""
         for thread_id in ["\U00010000", "\uffff", "a"]:
             await store.save_thread(thread(thread_id, updated_at=5))
-        assert await store.list_threads(0, 10) == ["a", "\uffff", "\U00010000"]
+        listed = await store.list_threads(0, 10)
+        due = ["a", "\uffff", "\U00010000"]
+        assert listed == due, f"list_threads(0, 10) of equally active ids gives {listed!a}; expected {due!a}"
 
     @rule("THR-5")
     async def test_list_threads_orders_by_recent_activity_then_id(self, store: ThreadRunStore) -> None:
@@ -193,7 +226,8 @@ class ThreadRules:
         await store.save_thread(thread("b-created-5", created_at=5))
         await store.save_thread(thread("a-updated-5", created_at=1, updated_at=5))
         await store.save_thread(thread("c-updated-9", updated_at=9))
-        assert await store.list_threads(0, 10) == ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+        listed, due = await store.list_threads(0, 10), ["c-updated-9", "a-updated-5", "b-created-5", "none"]
+        assert listed == due, f"list_threads(0, 10) gives {listed}; expected {due}"
 
     @rule("THR-5")
     @pytest.mark.parametrize(
@@ -225,24 +259,29 @@ class ThreadRules:
         An updated_at of 0 is a stamp, not an absence: `(9, 0)` is older than `(None, 5)`."""
         for thread_id, (created_at, updated_at) in stamps.items():
             await store.save_thread(thread(thread_id, created_at=created_at, updated_at=updated_at))
-        assert await store.list_threads(0, 10) == expected
+        listed = await store.list_threads(0, 10)
+        assert listed == expected, (
+            f"list_threads(0, 10) of (created_at, updated_at) {stamps} gives {listed}; expected {expected}"
+        )
 
     @rule("THR-5")
     async def test_list_threads_pages_by_offset_and_limit(self, store: ThreadRunStore) -> None:
         """offset skips and limit caps, in the same order."""
         for number in range(5):
             await store.save_thread(thread(f"t{number}", updated_at=number))
-        assert await store.list_threads(1, 2) == ["t3", "t2"]
-        assert await store.list_threads(4, 10) == ["t0"]
-        assert await store.list_threads(9, 10) == []
+        for (offset, limit), due in {(1, 2): ["t3", "t2"], (4, 10): ["t0"], (9, 10): []}.items():
+            listed = await store.list_threads(offset, limit)
+            assert listed == due, f"list_threads({offset}, {limit}) of t4..t0 gives {listed}; expected {due}"
 
     @rule("THR-6")
     async def test_thread_state_overwrites_and_reads_back(self, store: ThreadRunStore) -> None:
         """The last saved state wins; a thread never given state has None."""
-        assert await store.load_thread_state("t") is None
+        first = await store.load_thread_state("t")
+        assert first is None, f"load_thread_state('t') of a thread never given state gives {first!r}; expected None"
         await store.save_thread_state("t", PersistedState(revision=1, extensions={"a": [1]}))
         await store.save_thread_state("t", PersistedState(revision=2, extensions={"b": {"c": None}}))
-        assert await store.load_thread_state("t") == PersistedState(revision=2, extensions={"b": {"c": None}})
+        found, due = await store.load_thread_state("t"), PersistedState(revision=2, extensions={"b": {"c": None}})
+        assert found == due, f"load_thread_state('t') after two saves: {diff(found, due)}"
 
     @rule("MOD-5", "THR-2")
     async def test_every_thread_field_survives_storage(self, store: ThreadRunStore) -> None:
@@ -261,7 +300,7 @@ class ThreadRules:
         await store.save_thread(full)
         loaded = await store.load_thread("full")
         expect_same(loaded, full, ("MOD-5", "THR-2"), "load_thread('full')")
-        assert loaded is not None
+        assert loaded is not None, "load_thread('full') gives None for a thread just saved"
         expect_same(loaded.to_json(), full.to_json(), "MOD-5", "the JSON of load_thread('full')")
 
     @rule("MOD-6")
@@ -270,11 +309,14 @@ class ThreadRules:
         """Ids of ASCII letters, digits and - _ . : % \\ up to 128 characters work everywhere."""
         await store.save_thread(thread(thread_id, updated_at=1))
         await log(store, thread_id, "m-" + thread_id)
-        assert await store.load_thread(thread_id) == thread(thread_id, updated_at=1)
-        assert await store.list_threads(0, 10) == [thread_id]
+        found, due = await store.load_thread(thread_id), thread(thread_id, updated_at=1)
+        assert found == due, f"load_thread({thread_id!r:.40}): {diff(found, due)}"
+        listed = await store.list_threads(0, 10)
+        assert listed == [thread_id], f"list_threads(0, 10) gives {listed!r:.200}; expected [{thread_id!r:.40}]"
         messages = await store.load_committed_messages(thread_id)
-        assert messages is not None
-        assert [m.id for m in messages] == ["m-" + thread_id]
+        assert messages is not None, f"load_committed_messages({thread_id!r:.40}) gives None for a log just appended"
+        ids = [m.id for m in messages]
+        assert ids == ["m-" + thread_id], f"the log of {thread_id!r:.40} holds {ids!r:.200}; expected one message"
 
     @rule("MOD-6", requires="any_ids")
     @pytest.mark.parametrize("thread_id", ANY_IDS)
@@ -282,8 +324,10 @@ class ThreadRules:
         """A store declaring any_ids accepts unicode, spaces and slashes inside ids."""
         await store.save_thread(thread(thread_id))
         await log(store, thread_id, "m1")
-        assert await store.load_thread(thread_id) == thread(thread_id)
-        assert await store.list_threads(0, 10) == [thread_id]
+        found = await store.load_thread(thread_id)
+        assert found == thread(thread_id), f"load_thread({thread_id!r}): {diff(found, thread(thread_id))}"
+        listed = await store.list_threads(0, 10)
+        assert listed == [thread_id], f"list_threads(0, 10) gives {listed}; expected [{thread_id!r}]"
 
     @rule("MOD-6")
     async def test_unstorable_ids_are_refused_with_validation_error(self, store: ThreadRunStore) -> None:
@@ -292,9 +336,13 @@ class ThreadRules:
             try:
                 await store.save_thread(thread(thread_id))
             except ValidationError:
-                assert await store.load_thread(thread_id) is None
+                found = await store.load_thread(thread_id)
+                assert found is None, f"save_thread refused {thread_id!r:.40}, yet load_thread gives {named(found):.80}"
                 continue
-            assert await store.load_thread(thread_id) == thread(thread_id)
+            found = await store.load_thread(thread_id)
+            assert found == thread(thread_id), (
+                f"save_thread took {thread_id!r:.40}; load_thread: {diff(found, thread(thread_id))}"
+            )
 
     @rule("MOD-6")
     @pytest.mark.parametrize("append", [False, True], ids=["save_messages", "append_message_records"])

@@ -219,7 +219,7 @@ def step(world: World, call: Planned) -> tuple[Result, World]:
 
 def told(result: Hashable) -> str:
     """A result in words: `version 3`, `VersionConflictError(1, 3)`, `records [s1p@2]`, `log [s1p]`."""
-    assert isinstance(result, tuple), result
+    assert isinstance(result, tuple), f"the kit's results are (kind, ...) tuples, not {result!r}"
     kind, *rest = result
     if kind == "version":
         return f"version {rest[0]}"

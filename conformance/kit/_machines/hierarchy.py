@@ -25,6 +25,7 @@ from conformance.contract._errors import NotFoundError, StorageError, Validation
 from conformance.contract._models import Message, Thread, ThreadMetadata
 from conformance.contract._runs import PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -144,7 +145,8 @@ class HierarchyMachine(StoreMachine):
             raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}")
         if not isinstance(error, expected):
             raise RuleViolation(rule_id, f"{call} should raise {expected.__name__}, raised {error!r}")
-        expect(after == before, ("ATO-1", rule_id), f"the refused {call} changed the store")
+        if after != before:
+            raise RuleViolation(("ATO-1", rule_id), f"the refused {call} changed the store: {diff(after, before)}")
 
     # ── making threads ───────────────────────────────────────────────
 
@@ -320,7 +322,7 @@ class HierarchyMachine(StoreMachine):
         expected = self.threads[child_id].copy()
         expected.parent_thread_id = None
         expected.metadata.updated_at = stamp
-        expect(found == expected, "DEL-3", f"detached child is {found!r}, expected {expected!r}")
+        expect(found == expected, "DEL-3", f"load_thread({child_id!r}) of a detached child: {diff(found, expected)}")
         self.threads[child_id] = expected
 
     @precondition(lambda self: bool(self.threads))
@@ -355,7 +357,7 @@ class HierarchyMachine(StoreMachine):
         for thread_id in IDS:
             expected = self.threads.get(thread_id)
             found = seen.threads[thread_id]
-            expect(found == expected, "THR-2", f"load_thread({thread_id!r}) gives {found!r}, expected {expected!r}")
+            expect(found == expected, "THR-2", f"load_thread({thread_id!r}): {diff(found, expected)}")
             log = self.logs.get(thread_id)
             deleted_by = self.deleted_by.get(thread_id)
             expect(
@@ -373,7 +375,7 @@ class HierarchyMachine(StoreMachine):
             expect(
                 seen.children[thread_id] == children,
                 "HIE-6",
-                f"children of {thread_id!r} are {seen.children[thread_id]!r}, expected {children!r}",
+                f"list_child_threads({thread_id!r}): {diff(seen.children[thread_id], children)}",
             )
 
 

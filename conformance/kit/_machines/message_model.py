@@ -208,7 +208,7 @@ def records_of(thread_id: str, log: Sequence[Message]) -> list[MessageRecord]:
     out = []
     for seq, message in enumerate(log, start=1):
         metadata = message.metadata or MessageMetadata()
-        assert message.id is not None
+        assert message.id is not None, f"the model's log holds only messages with ids, not {message!r:.80}"
         out.append(
             MessageRecord(
                 message_id=message.id,

@@ -30,6 +30,7 @@ from conformance.contract._models import Message, MessageRecord
 from conformance.contract._queries import MessagePage, MessageQuery
 from conformance.contract._runs import CheckpointSnapshot, MessageSeqRange, RunRecord
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff
 from conformance.kit._machines.message_model import (
     DELTAS,
     QUERIES,
@@ -188,7 +189,10 @@ class MessageLogMachine(StoreMachine):
         if not isinstance(caught, expected):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {expected.__name__}") from caught
-        expect(after == before, "ATO-1", f"{function.__name__} raised {caught!r} but changed the store")
+        if after != before:
+            raise RuleViolation(
+                "ATO-1", f"{function.__name__} raised {caught!r} but changed the store: {diff(after, before)}"
+            )
         return caught
 
     def run_for(self, thread_id: str) -> RunRecord:
@@ -239,7 +243,7 @@ class MessageLogMachine(StoreMachine):
     @rule(through_checkpoint=st.booleans())
     def retry(self, through_checkpoint: bool) -> None:
         """Send the last appended delta again, as a client does after a timeout: nothing is appended (MSG-5)."""
-        assert self.last is not None
+        assert self.last is not None, "retry runs only after an append (its precondition)"
         thread, messages = self.last
         log = self.logs[thread]
         problem = delta_problem(log, messages)
@@ -304,7 +308,7 @@ class MessageLogMachine(StoreMachine):
         append = self.store.checkpoint_append
         if expected is not None and expected != actual:
             error = self.refused("CKP-3", VersionConflictError, append, thread, messages, expected, run)
-            assert isinstance(error, VersionConflictError)
+            assert isinstance(error, VersionConflictError), f"refused() gives back the error it expects, not {error!r}"
             expect(
                 (error.expected, error.actual) == (expected, actual),
                 "CKP-3",
@@ -420,7 +424,7 @@ class MessageLogMachine(StoreMachine):
                 expect(
                     found == by_id.get(message_id),
                     "MSG-8",
-                    f"load_message_record({thread_id!r}, {message_id!r}) gave {found!r}",
+                    f"load_message_record({thread_id!r}, {message_id!r}): {diff(found, by_id.get(message_id))}",
                 )
             self.check_resumed(thread_id, seen.resumed)
 
@@ -443,7 +447,11 @@ class MessageLogMachine(StoreMachine):
             f"load_checkpoint({thread_id!r}).messages is {brief(resumed.messages)}, expected the "
             f"folded read view {brief(resumed_view)} of the log {brief(log)}",
         )
-        expect(resumed.latest_run == latest, "CKP-5", f"load_checkpoint({thread_id!r}).latest_run is not the last run")
+        expect(
+            resumed.latest_run == latest,
+            "CKP-5",
+            f"load_checkpoint({thread_id!r}).latest_run is not the last run: {diff(resumed.latest_run, latest)}",
+        )
         expect(resumed.thread_state is None, "CKP-5", f"load_checkpoint({thread_id!r}) has a state none saved")
 
 

@@ -31,6 +31,7 @@ from conformance.contract._runs import (
     RunWaitingState,
 )
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._differ import diff
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -286,7 +287,10 @@ class RunMachine(StoreMachine):
             outcome = "returned" if caught is None else f"raised {caught!r}"
             names = " or ".join(e.__name__ for e in expected)
             raise RuleViolation(rule_ids, f"{function.__name__} {outcome}, expected {names}") from caught
-        expect(after == before, "ATO-1", f"{function.__name__} raised {caught!r} but changed the store")
+        if after != before:
+            raise RuleViolation(
+                "ATO-1", f"{function.__name__} raised {caught!r} but changed the store: {diff(after, before)}"
+            )
 
     def succeeds(self, rule_ids: str | tuple[str, ...], function: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """Call the store where the model expects success; a refusal breaks `rule_ids`."""
