@@ -90,7 +90,13 @@ def _offset(query: ThreadQuery, cursor: str | None, what: str) -> int:
     """The offset the store's `what` (`"next_cursor"`) decodes to under `query`; it must be present."""
     __tracebackhide__ = True
     assert cursor is not None, f"list_threads_query({_shown(query)}) gives no {what}; expected one"
-    return query.decode_cursor(cursor)
+    try:
+        return query.decode_cursor(cursor)
+    except InvalidCursorError as error:
+        rules = ("CUR-1", "CUR-3") if cursor.isdecimal() else ("CUR-1", "CUR-2")
+        raise RuleViolation(
+            rules, f"list_threads_query({_shown(query)}) gives {what} {cursor!r}, refused by its own query: {error}"
+        ) from None
 
 
 def _shown(query: ThreadQuery) -> str:
