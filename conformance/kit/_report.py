@@ -27,7 +27,8 @@ Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "inc
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
 #: `stores`: each store's own verdict when one session tested several (test classes), and
 #: `blocked`: rules not checked past another rule's broken store call; later, within 3,
-#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet.
+#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet;
+#: `lifecycle_failures`: a store source's `cleanup` that failed (no rule's, no verdict's).
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -108,6 +109,8 @@ class Report:
         #: capabilities its tests ran with and the reasons that concern it alone.
         self.store_capabilities: dict[str, frozenset[str]] = {}
         self.store_reasons: dict[str, list[str]] = {}
+        #: What went wrong around the tests, not in them: a store source's `cleanup` (see `_lifecycle`).
+        self.lifecycle_failures: list[str] = []
 
     # ── collecting ──────────────────────────────────────────────────────
 
@@ -133,6 +136,10 @@ class Report:
         reasons = self.stopped if store is None else self.store_reasons.setdefault(store, [])
         if reason not in reasons:
             reasons.append(reason)
+
+    def lifecycle_failure(self, message: str) -> None:
+        """Record a failure of the session's lifecycle (`cleanup of X failed: ...`): no rule's, on its own line."""
+        self.lifecycle_failures.append(message)
 
     # ── several stores in one session ───────────────────────────────────
 
@@ -373,6 +380,7 @@ class Report:
                 elif line != part.version_text():
                     yield line
         if parts:
+            yield from self.lifecycle_failures
             yield self.version_text()
             yield f"verdict: {self.verdict()}"
             return
@@ -388,6 +396,7 @@ class Report:
                 elif row.status == "skipped" and not row.reason:
                     detail = f"needs capability {row.rule.capability!r} (not declared)"
                 yield f"{row.rule.id:<7} {row.status:<13} {detail}"
+        yield from self.lifecycle_failures
         yield self.version_text()
         yield f"verdict: {self.verdict()}"
 
@@ -412,6 +421,7 @@ class Report:
             "stale_baseline": self.stale_baseline(),
             "blocked": self.blocked(),
             "warnings": self.warnings(),
+            "lifecycle_failures": list(self.lifecycle_failures),
             "stores": [
                 {
                     "store": part.store,
