@@ -8,18 +8,28 @@ once the store says, in a file, that a test is blocked inside it.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import redis
+from psycopg import sql
 
 from conformance.kit._lifecycle import TERMINATED
 from conformance.kit._report import Report
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PG_DSN = os.environ.get("CONFORMANCE_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CONFORMANCE_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 #: Every store source here logs, to `log.jsonl` in the session's folder, each location it
 #: opens a store at and each call of its cleanup.
@@ -304,6 +314,68 @@ def test_lifecycle_failures_have_their_own_summary_lines() -> None:
     lines = list(report.lines())
     assert lines[-3:-1] == ["cleanup of make_store failed: OSError: gone", "kit 1, rules 2"]
     assert report.to_json()["lifecycle_failures"] == ["cleanup of make_store failed: OSError: gone"]
+
+
+# ── the examples leave nothing behind ───────────────────────────────────
+
+
+def _postgres_leftovers() -> dict[str, int]:
+    """This process's scratch schemas of the PostgreSQL example, each with the number of stores it holds."""
+    try:
+        conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=2)
+    except psycopg.Error as error:
+        pytest.skip(f"no PostgreSQL at {PG_DSN} ({error}): start one with `pg_ctlcluster 15 main start`")
+    with conn:
+        schemas = conn.execute(
+            "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+            "WHERE starts_with(nspname, 'cstore_')"
+        ).fetchall()
+        left = {}
+        for name, comment in schemas:
+            owner = json.loads(comment or "{}")
+            if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+                count = conn.execute(sql.SQL("SELECT count(*) FROM {}.stores").format(sql.Identifier(name))).fetchone()
+                left[name] = count[0] if count else 0
+        return left
+
+
+def _redis_leftovers() -> dict[str, int]:
+    """This process's scratch namespaces of the Redis example (registered or holding keys), each with its keys."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=30, decode_responses=True)
+    try:
+        owners = [str(name) for name in client.hkeys("cstore-owners")]
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL} ({error}): start one with `redis-server --daemonize yes`")
+    try:
+        mine = f"cstore-{os.getpid()}-"
+        left = {f"cstore-{name}": 0 for name in owners if f"cstore-{name}".startswith(mine)}
+        for key in client.scan_iter(match=f"{mine}*", count=1000):
+            namespace = str(key).split(":", 1)[0]
+            left[namespace] = left.get(namespace, 0) + 1
+        return left
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("leftovers", "way"),
+    [
+        (_postgres_leftovers, [*SUITE, "--store", f"{EXAMPLES / 'postgres_store.py'}:make_store"]),
+        (_postgres_leftovers, [str(EXAMPLES / "test_postgres_conformance.py")]),
+        (_redis_leftovers, [*SUITE, "--store", f"{EXAMPLES / 'redis_store.py'}:make_store"]),
+        (_redis_leftovers, [str(EXAMPLES / "test_redis_conformance.py")]),
+    ],
+    ids=["postgres-factory", "postgres-test-class", "redis-factory", "redis-test-class"],
+)
+def test_the_server_examples_leave_nothing_of_the_run_behind(
+    pytester: pytest.Pytester, leftovers: Callable[[], dict[str, int]], way: list[str]
+) -> None:
+    """After a run in this process (so before any exit hook), no schema, row or key of the run is left."""
+    before = leftovers()
+    result = run(pytester, *way, "--conformance-rules", "ISO-2,DUR-1,DUR-2", "--conformance-report", "r.json")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert report(pytester.path / "r.json")["lifecycle_failures"] == []
+    assert leftovers() == before
 
 
 # ── SIGTERM ─────────────────────────────────────────────────────────────
