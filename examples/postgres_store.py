@@ -51,9 +51,12 @@ Where the schema comes from, and when it goes:
   schema `cstore_<random hex>`: one schema per process, not per test, because creating
   one costs a file per table and index (~100 ms on a slow disk, times ~600 stores in a
   kit run). Inside it each location is its own store, so tests stay isolated and a
-  reopened location finds its data. The scratch schema is dropped when the process
-  exits, and each new one first drops the scratch schemas whose process is gone
-  (same host) or that are over a day old, so a killed run leaks nothing for long.
+  reopened location finds its data. At the end of the kit's session its
+  `cleanup`, `drop_stores`, deletes the stores of every location the kit opened and
+  drops the scratch schema once it holds no store. As a safety net, the scratch
+  schema is dropped when the process exits, and each new one first drops the scratch
+  schemas whose process is gone (same host) or that are over a day old, so a killed
+  run leaks nothing for long.
 
 >>> store = await PostgresStore.open("postgresql://localhost/app", location="main")  # doctest: +SKIP
 """
@@ -120,7 +123,7 @@ from conformance import (
     validate_message_shape,
 )
 
-__all__ = ["DEFAULT_DSN", "DSN_VARIABLE", "PostgresStore", "make_store"]
+__all__ = ["DEFAULT_DSN", "DSN_VARIABLE", "PostgresStore", "drop_stores", "make_store"]
 
 #: The environment variable `make_store` reads its DSN from, and its default.
 DSN_VARIABLE = "CONFORMANCE_PG_DSN"
@@ -534,6 +537,42 @@ async def _sweep(conn: Connection) -> None:
                 await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
     finally:
         await conn.execute("RESET lock_timeout")
+
+
+def drop_stores(locations: Sequence[str | os.PathLike[str]]) -> None:
+    """Delete the stores at `locations` from this process's scratch schema; drop the schema once it holds none.
+
+    The kit's `cleanup` of `make_store` (and of the example's test class): it calls it
+    once at the end of a session with every location it opened a store at. Blocking,
+    so it runs in any event loop or none. Locations of other schemas, and locations
+    never opened, are left alone. Raises `psycopg.Error` when the server fails.
+
+        drop_stores(["/tmp/pytest-of-me/pytest-7/test_x0"])
+    """
+    names = [str(location) for location in locations]
+    for dsn in sorted(_SCRATCH_DSNS):
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn, conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '10s'")
+            made = conn.execute("SELECT to_regclass(%s)", [f'"{_SCRATCH_SCHEMA}".stores']).fetchone()
+            if made is None or made[0] is None:
+                continue  # dropped already, or never made (opening failed before)
+            schema = sql.Identifier(_SCRATCH_SCHEMA)
+            found = conn.execute(
+                sql.SQL("SELECT id FROM {}.stores WHERE location = ANY(%s)").format(schema), [names]
+            ).fetchall()
+            ids = [row[0] for row in found]
+            for table in ("threads", "logs", "messages", "states", "runs", "stores"):
+                column = "id" if table == "stores" else "store"
+                conn.execute(
+                    sql.SQL("DELETE FROM {}.{} WHERE {} = ANY(%s)").format(
+                        schema, sql.Identifier(table), sql.Identifier(column)
+                    ),
+                    [ids],
+                )
+            left = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {}.stores)").format(schema)).fetchone()
+            if left is not None and not left[0]:
+                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
+                _READY.discard((dsn, _SCRATCH_SCHEMA))  # a later store makes it again
 
 
 def _drop_scratch_schemas() -> None:
@@ -1263,3 +1302,7 @@ async def make_store(location: str | None = None) -> PostgresStore:
         python -m conformance --store examples/postgres_store.py:make_store
     """
     return await PostgresStore.open(location=location, scratch=True, synchronous_commit=False)
+
+
+# The kit calls it once at the end of its session, with every location it opened (mypy knows no function attributes).
+make_store.cleanup = drop_stores  # type: ignore[attr-defined]

@@ -61,11 +61,13 @@ Where the keys go:
 - `make_store(location)`, the factory the conformance kit calls (`--store
   examples/redis_store.py:make_store`), opens its stores in this process's scratch
   namespace `cstore-<pid>-<random hex>` (`scratch=True`). The process registers it in
-  the hash `cstore-owners` before writing a key, and deletes the namespace's keys and
-  its registration when it exits (atexit); each new scratch namespace first deletes
-  those whose process is gone (same host) or that are over a day old, so a killed run
-  leaks nothing for long. After runs that ended, `redis-cli --scan --pattern 'cstore-*'`
-  finds nothing.
+  the hash `cstore-owners` before writing a key. At the end of the kit's session its
+  `cleanup`, `drop_stores`, deletes the keys of every location the kit opened, and the
+  registration once the namespace holds no key. As a safety net the process deletes the
+  namespace's keys and its registration when it exits (atexit), and each new scratch
+  namespace first deletes those whose process is gone (same host) or that are over a
+  day old, so a killed run leaks nothing for long. After runs that ended,
+  `redis-cli --scan --pattern 'cstore-*'` finds nothing.
 
 >>> store = await RedisStore.open("redis://localhost:6379/0", location="main")  # doctest: +SKIP
 """
@@ -132,7 +134,7 @@ from conformance import (
     validate_message_delta,
 )
 
-__all__ = ["DEFAULT_URL", "SERVER_COMMAND", "URL_VARIABLE", "RedisStore", "make_store", "server_error"]
+__all__ = ["DEFAULT_URL", "SERVER_COMMAND", "URL_VARIABLE", "RedisStore", "drop_stores", "make_store", "server_error"]
 
 #: The environment variable `make_store` reads the server's URL from, and its default.
 URL_VARIABLE = "CONFORMANCE_REDIS_URL"
@@ -588,6 +590,11 @@ def _loads(raw: bytes) -> Any:
     return json.loads(_text(raw))
 
 
+def _store_name(location: str) -> str:
+    """The store part of the keys of the store at `location`: a hash, so any location fits a key."""
+    return hashlib.sha256(_bytes(location)).hexdigest()[:32]
+
+
 def _str(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"argument '{name}' must be a str, got {type(value).__name__}")
@@ -874,6 +881,36 @@ async def _claim_scratch(client: redis.asyncio.Redis, url: str) -> None:
     _SCRATCH_URLS.add(url)
 
 
+def drop_stores(locations: Sequence[str | os.PathLike[str]]) -> None:
+    """Delete the keys of the stores at `locations` in this process's scratch namespace; unregister it once empty.
+
+    The kit's `cleanup` of `make_store` (and of the example's test class): it calls it
+    once at the end of a session with every location it opened a store at. One SCAN of
+    the namespace per server; blocking, so it runs in any event loop or none. Raises
+    `redis.RedisError` when the server fails.
+
+        drop_stores(["/tmp/pytest-of-me/pytest-7/test_x0"])
+    """
+    stores = {_bytes(_store_name(str(location))) for location in locations}
+    for url in sorted(_SCRATCH_URLS):
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        try:
+            doomed: list[bytes] = []
+            kept = False
+            for key in client.scan_iter(match=_pattern(f"{SCRATCH_NAMESPACE}:"), count=1000):
+                if key.split(b":", 2)[1] in stores:
+                    doomed.append(key)
+                else:
+                    kept = True
+            for first in range(0, len(doomed), 1000):
+                client.unlink(*doomed[first : first + 1000])
+            if not kept:
+                client.hdel(SCRATCH_OWNERS, _OWNER)
+                _SCRATCH_URLS.discard(url)  # a later store registers the namespace again
+        finally:
+            client.close()
+
+
 def _drop_scratch() -> None:
     """At exit: delete this process's scratch keys and registration on every server it used."""
     if _OWNER.split("-")[0] != str(os.getpid()):
@@ -944,10 +981,7 @@ class RedisStore(ThreadRunStore):
         namespace = SCRATCH_NAMESPACE if scratch else namespace or DEFAULT_NAMESPACE
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError(f"namespace {namespace!r} must be 1-100 of A-Z a-z 0-9 _ . -")
-        if location is not None:
-            store = hashlib.sha256(_bytes(_str(location, "location"))).hexdigest()[:32]
-        else:
-            store = f"tmp-{uuid.uuid4().hex}"
+        store = f"tmp-{uuid.uuid4().hex}" if location is None else _store_name(_str(location, "location"))
         self.url = url or os.environ.get(URL_VARIABLE, DEFAULT_URL)
         self.location = location
         self.prefix = _bytes(f"{namespace}:{store}:")
@@ -1493,3 +1527,7 @@ async def make_store(location: str | None = None) -> RedisStore:
     python -m conformance --store examples/redis_store.py:make_store
     """
     return await RedisStore.open(location=location, scratch=True)
+
+
+# The kit calls it once at the end of its session, with every location it opened (mypy knows no function attributes).
+make_store.cleanup = drop_stores  # type: ignore[attr-defined]

@@ -7,10 +7,11 @@ without one the whole module is skipped, saying how to start one.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
-from postgres_store import DEFAULT_DSN, DSN_VARIABLE, PostgresStore, make_store
+from postgres_store import DEFAULT_DSN, DSN_VARIABLE, PostgresStore, drop_stores, make_store
 
 from conformance import StoreContract
 
@@ -47,3 +48,7 @@ class TestPostgresStore(StoreContract):
 
     async def store(self, location: str) -> PostgresStore:
         return await make_store(location)
+
+    def cleanup(self, locations: list[Path]) -> None:
+        """Once, at the end of the session: delete the stores of every location the kit opened."""
+        drop_stores(locations)

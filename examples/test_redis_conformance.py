@@ -7,9 +7,10 @@ without one the whole module is skipped, saying how to start one.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
-from redis_store import DEFAULT_URL, SERVER_COMMAND, URL_VARIABLE, RedisStore, make_store, server_error
+from redis_store import DEFAULT_URL, SERVER_COMMAND, URL_VARIABLE, RedisStore, drop_stores, make_store, server_error
 
 from conformance import StoreContract
 
@@ -35,3 +36,7 @@ class TestRedisStore(StoreContract):
 
     async def store(self, location: str) -> RedisStore:
         return await make_store(location)
+
+    def cleanup(self, locations: list[Path]) -> None:
+        """Once, at the end of the session: delete the keys of every location the kit opened."""
+        drop_stores(locations)

@@ -200,6 +200,7 @@ def test_json_shape() -> None:
     ]
     assert data["schema"] == 3
     assert data["stores"] == []  # one store: the report is its report
+    assert data["lifecycle_failures"] == []
     assert (data["kit_version"], data["rules_version"], data["store"]) == ("9.8.7", "4.5", "pkg:make")
     assert data["capabilities"] == {name: name == "durable" for name in CAPABILITIES}
     assert (data["complete"], data["conforms"], data["partial_reasons"], data["setup_error"]) == (True, False, [], None)

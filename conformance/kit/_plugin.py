@@ -33,6 +33,7 @@ pytest.register_assert_rewrite(
 
 from conformance._version import RULES_VERSION, __version__
 from conformance.kit._command import add_store_command_option, store_command_source
+from conformance.kit._lifecycle import PLUGIN_NAME, Lifecycle, interruption
 from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._runner import (
@@ -182,6 +183,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_StoreFixture(command), "conformance-store")
     config.pluginmanager.register(_KitSession(config, kit, source), "conformance-session")
     config.pluginmanager.register(_VerdictLine(config, kit), "conformance-verdict")
+    lifecycle = Lifecycle(config, kit.report, timeout=kit.timeout, backend=kit.backends[0], running=lambda: kit.active)
+    config.pluginmanager.register(lifecycle, PLUGIN_NAME)
 
 
 class _StoreFixture:
@@ -401,9 +404,9 @@ class _KitSession:
     # ── the end: completeness, exit status, summary, JSON ───────────────
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """A run cut short (Ctrl-C, a store that hangs, xdist stopping) is partial."""
+        """A run cut short (Ctrl-C, SIGTERM, a store that hangs, xdist stopping) is partial."""
         reason = str(excinfo.value).strip()
-        self.kit.report.stop(reason if reason and excinfo.type is not KeyboardInterrupt else "interrupted")
+        self.kit.report.stop(reason if reason and excinfo.type is not KeyboardInterrupt else interruption(self.config))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -27,7 +27,9 @@ Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "inc
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
 #: `stores`: each store's own verdict when one session tested several (test classes), and
 #: `blocked`: rules not checked past another rule's failure; later, within 3,
-#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet.
+#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet;
+#: `lifecycle_failures`: opening, closing or cleaning up the store that failed (no rule's);
+#: `store_calls`: how many calls the tests made and their mean time.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -117,6 +119,8 @@ class Report:
         self.store_reasons: dict[str, list[str]] = {}
         #: Failures of the store's lifecycle (opening, closing, cleaning up): no rule's, but the run is partial.
         self.lifecycle: list[str] = []
+        #: Those of `lifecycle` that left tests unfinished: the run is partial.
+        self.lifecycle_partial: list[str] = []
         #: Why the run ended early because of the store (a hang), a subset of `stopped`.
         self.stopped_by_store: list[str] = []
         #: Store calls the tests made (count) and the seconds they took.
@@ -153,10 +157,17 @@ class Report:
         if by_store and reason not in self.stopped_by_store:
             self.stopped_by_store.append(reason)
 
-    def lifecycle_failure(self, message: str) -> None:
-        """Record that opening, closing or cleaning up the store failed (once per message)."""
+    def lifecycle_failure(self, message: str, *, partial: bool = True) -> None:
+        """Record that opening, closing or cleaning up the store failed (once per message).
+
+        `partial`: the failure left tests unfinished (opening or closing the store in a test),
+        so the run is partial; a failed `cleanup` at the session's end leaves the verdict be.
+        Either way no rule is blamed and the exit status is not 0.
+        """
         if message not in self.lifecycle:
             self.lifecycle.append(message)
+        if partial and message not in self.lifecycle_partial:
+            self.lifecycle_partial.append(message)
 
     def add_calls(self, count: int, seconds: float) -> None:
         """Count store calls a test made and the seconds they took."""
@@ -185,6 +196,7 @@ class Report:
         part.stopped = list(self.stopped)
         part.stopped_by_store = list(self.stopped_by_store)
         part.lifecycle = list(self.lifecycle)
+        part.lifecycle_partial = list(self.lifecycle_partial)
         part.expected = self.expected
         part.setup_error = self.setup_error
         return part
@@ -289,9 +301,9 @@ class Report:
             )
         own = [reason for reasons in self.store_reasons.values() for reason in reasons]
         reasons = [*self.narrowed, *own, *self.stopped]
-        if self.lifecycle:
-            more = f" (and {len(self.lifecycle) - 1} more)" if len(self.lifecycle) > 1 else ""
-            reasons.append(f"the store's lifecycle failed: {_first_line(self.lifecycle[0])}{more}")
+        if self.lifecycle_partial:
+            more = f" (and {len(self.lifecycle_partial) - 1} more)" if len(self.lifecycle_partial) > 1 else ""
+            reasons.append(f"the store's lifecycle failed: {_first_line(self.lifecycle_partial[0])}{more}")
         if self.capabilities is None:
             reasons.append("no test ran, so the store's capabilities are unknown")
         counts = self.counts()

@@ -20,6 +20,7 @@ import anyio
 
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import store_problems
+from conformance.kit._lifecycle import opened
 from conformance.kit._rules import CAPABILITIES
 
 __all__ = [
@@ -94,6 +95,7 @@ async def open_store(
     exited; a store with an `aclose()` method is closed. Raises `TypeError` when the
     source does not produce a `ThreadRunStore`.
     """
+    opened(source, location)  # for the source's `cleanup` at the end of the session
     produced: Any = _call(source, location, arguments)
     if inspect.isawaitable(produced):
         produced = await produced
