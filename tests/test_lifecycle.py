@@ -169,7 +169,7 @@ STORES = """
 """
 
 SUBCLASS = """
-    from stores import cleaned, log
+    from lifecycle_stores import cleaned, log
     from reference_store import ReferenceStore
     from conformance import StoreContract
 
@@ -192,8 +192,8 @@ SELECTION = ("--conformance-rules", "ISO-2,THR-1")
 
 
 def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
-    """Run pytest in-process, quietly, with `stores.py` beside the tests."""
-    pytester.makepyfile(stores=textwrap.dedent(STORES))
+    """Run pytest in-process, quietly, with `lifecycle_stores.py` beside the tests."""
+    pytester.makepyfile(lifecycle_stores=textwrap.dedent(STORES))
     return pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function", "-q", *arguments
     )
@@ -228,7 +228,11 @@ def report(path: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "way",
-    [[*SUITE, "--store", "stores.py:make_store"], [*SUITE, "--store", "stores.py:Recorded"], ["test_recorded.py"]],
+    [
+        [*SUITE, "--store", "lifecycle_stores.py:make_store"],
+        [*SUITE, "--store", "lifecycle_stores.py:Recorded"],
+        ["test_recorded.py"],
+    ],
     ids=["factory-function", "store-class", "test-class"],
 )
 def test_cleanup_gets_every_location_once_after_a_passing_run(pytester: pytest.Pytester, way: list[str]) -> None:
@@ -245,7 +249,7 @@ def test_cleanup_gets_every_location_once_after_a_passing_run(pytester: pytest.P
 
 def test_cleanup_gets_the_state_machines_locations(pytester: pytest.Pytester) -> None:
     """A state machine opens a store per example, in a thread of its own: each location is cleaned."""
-    result = run(pytester, *SUITE, "--store", "stores.py:make_store", "-k", "hierarchy_machine")
+    result = run(pytester, *SUITE, "--store", "lifecycle_stores.py:make_store", "-k", "hierarchy_machine")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     places = opened(pytester.path)
     assert cleanups(pytester.path) == [places]
@@ -254,7 +258,7 @@ def test_cleanup_gets_the_state_machines_locations(pytester: pytest.Pytester) ->
 
 def test_cleanup_runs_once_after_a_run_that_stops_at_a_failure(pytester: pytest.Pytester) -> None:
     """`-x` stops at the first failure; the cleanup still gets every location opened until then."""
-    result = run(pytester, *SUITE, "--store", "stores.py:broken", "-x")
+    result = run(pytester, *SUITE, "--store", "lifecycle_stores.py:broken", "-x")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*violates THR-5*"])
     assert cleanups(pytester.path) == [opened(pytester.path)]
@@ -262,7 +266,7 @@ def test_cleanup_runs_once_after_a_run_that_stops_at_a_failure(pytester: pytest.
 
 def test_cleanup_runs_after_a_set_up_failure(pytester: pytest.Pytester) -> None:
     """A store that failed to open may have made something first: the set-up check's location is cleaned."""
-    result = run(pytester, *SUITE, "--store", "stores.py:unreachable")
+    result = run(pytester, *SUITE, "--store", "lifecycle_stores.py:unreachable")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*set-up failed*cannot connect to db.example:5432*"])
     assert cleanups(pytester.path) == [opened(pytester.path)]
@@ -271,9 +275,13 @@ def test_cleanup_runs_after_a_set_up_failure(pytester: pytest.Pytester) -> None:
 
 def test_a_raising_cleanup_is_a_lifecycle_failure_of_no_rule(pytester: pytest.Pytester) -> None:
     """A cleanup that raises gets its own summary line and JSON entry, fails no rule, and fails the run."""
-    result = run(pytester, *SUITE, "--store", "stores.py:raises", *SELECTION, "--conformance-report", "r.json")
+    result = run(
+        pytester, *SUITE, "--store", "lifecycle_stores.py:raises", *SELECTION, "--conformance-report", "r.json"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["lifecycle: cleanup of raises failed: RuntimeError: cannot drop * namespaces", "kit *"])
+    result.stdout.fnmatch_lines(
+        ["lifecycle: cleanup of raises failed: RuntimeError: cannot drop * namespaces", "kit *"]
+    )
     data = report(pytester.path / "r.json")
     assert len(data["lifecycle_failures"]) == 1
     assert data["lifecycle_failures"][0].startswith("cleanup of raises failed: RuntimeError: cannot drop ")
@@ -286,7 +294,7 @@ def test_a_cleanup_that_does_not_finish_is_cut_off_by_the_timeout(pytester: pyte
     """A cleanup that awaits forever, or blocks, is abandoned after `--conformance-timeout` and reported."""
     started = time.monotonic()
     timeout = ("--conformance-timeout", "1")
-    result = run(pytester, *SUITE, "--store", f"stores.py:{source}", "--conformance-rules", "ISO-2", *timeout)
+    result = run(pytester, *SUITE, "--store", f"lifecycle_stores.py:{source}", "--conformance-rules", "ISO-2", *timeout)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"lifecycle: cleanup of {source} failed: did not finish within 1 s"])
     assert time.monotonic() - started < 30
@@ -303,7 +311,7 @@ def test_a_run_without_a_cleanup_reports_no_lifecycle_failure(pytester: pytest.P
 def test_the_sigterm_handler_is_given_back_after_the_session(pytester: pytest.Pytester) -> None:
     """The kit's SIGTERM handler lives as long as its session."""
     before = signal.getsignal(signal.SIGTERM)
-    run(pytester, *SUITE, "--store", "stores.py:make_store", "--conformance-rules", "ISO-2")
+    run(pytester, *SUITE, "--store", "lifecycle_stores.py:make_store", "--conformance-rules", "ISO-2")
     assert signal.getsignal(signal.SIGTERM) is before
 
 

@@ -10,10 +10,11 @@ keeps the process alive, and nothing waits for it again.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -103,11 +104,15 @@ class LoopThread:
         try:
             while self._held:
                 held, release = self._held.pop()
-                self._portal.call(release.set)
+                # Never `portal.call` here: a loop stuck in a store that does not await (after an
+                # interrupt, say) would keep it waiting for ever.
+                self._wait(self._portal.start_task_soon(_set, release), timeout, "closing the store")
                 self._wait(held, timeout, "closing the store")
         finally:
             if not self.stuck:
-                self._portal.call(self._portal.stop, True)
+                stopping = self._portal.start_task_soon(self._portal.stop, True)
+                with contextlib.suppress(FutureTimeout, CancelledError):
+                    stopping.result(timeout + GRACE)
                 self._thread.join(timeout)
 
     def _wait(self, future: Future[_T], timeout: float, what: str | Callable[[], str]) -> _T:
@@ -126,6 +131,10 @@ class LoopThread:
         ident = self._thread.ident
         if ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(StoreHang))
+
+
+async def _set(event: anyio.Event) -> None:
+    event.set()
 
 
 def _failure(done: Future[Any]) -> BaseException:
