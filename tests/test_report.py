@@ -188,6 +188,8 @@ def test_json_shape() -> None:
         "stale_baseline",
         "blocked",
         "warnings",
+        "event_loops",
+        "loops_left_out",
         "stores",
         "rules",
     ]

@@ -27,7 +27,8 @@ Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "inc
 #: `stale_baseline`, the `incomplete` status and each test's `blamed` rules. Version 3 added
 #: `stores`: each store's own verdict when one session tested several (test classes), and
 #: `blocked`: rules not checked past another rule's broken store call; later, within 3,
-#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet.
+#: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet;
+#: `event_loops` and `loops_left_out`: the loops the tests ran under, and chosen ones left out.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -108,6 +109,10 @@ class Report:
         #: capabilities its tests ran with and the reasons that concern it alone.
         self.store_capabilities: dict[str, frozenset[str]] = {}
         self.store_reasons: dict[str, list[str]] = {}
+        #: The event loops contract tests ran under, and the chosen loops left out with why (a store
+        #: that declares `backends` runs only under those: not a partial run).
+        self.event_loops: list[str] = []
+        self.loops_left_out: dict[str, str] = {}
 
     # ── collecting ──────────────────────────────────────────────────────
 
@@ -354,8 +359,13 @@ class Report:
         return f"all {len(parts)} stores conform ({', '.join(names)})"
 
     def version_text(self) -> str:
-        """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by."""
-        return f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
+        """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by; then the event
+        loops the tests ran under, and the chosen ones left out (`event loops asyncio (trio left out: ...)`)."""
+        text = f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
+        if self.event_loops:
+            text += f", event loops {', '.join(self.event_loops)}"
+        left_out = "; ".join(f"{loop} left out: {why}" for loop, why in self.loops_left_out.items())
+        return f"{text} ({left_out})" if left_out else text
 
     def lines(self) -> Iterable[str]:
         """The terminal summary: one line per rule the run touched, the versions, then the verdict.
@@ -412,6 +422,8 @@ class Report:
             "stale_baseline": self.stale_baseline(),
             "blocked": self.blocked(),
             "warnings": self.warnings(),
+            "event_loops": list(self.event_loops),
+            "loops_left_out": dict(self.loops_left_out),
             "stores": [
                 {
                     "store": part.store,
