@@ -360,8 +360,9 @@ class _KitSession:
             capabilities = frozenset(name for name in str(properties[CAPABILITIES_PROPERTY]).split(",") if name)
             kit.report.capabilities = capabilities
             kit.report.store_capabilities[_owner_and_name(report.nodeid)[0]] = capabilities
-        if SETUP_PROPERTY in properties:
+        if SETUP_PROPERTY in properties:  # a store that cannot be tested breaks no rule: its test is no outcome
             kit.report.setup_error = str(properties[SETUP_PROPERTY])
+            return
         if _left_out(kit, report):
             return
         blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
