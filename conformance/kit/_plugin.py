@@ -363,7 +363,7 @@ class _KitSession:
         if SETUP_PROPERTY in properties:  # a store that cannot be tested breaks no rule: its test is no outcome
             kit.report.setup_error = str(properties[SETUP_PROPERTY])
             return
-        if _left_out(kit, report):
+        if _record_loops(kit, report):
             return
         blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
         kit.report.add(
@@ -501,7 +501,7 @@ def _class_loops(kit: KitConfig, owner: type | None) -> tuple[str, ...]:
         return kit.backends or ("asyncio",)
 
 
-def _left_out(kit: KitConfig, report: pytest.TestReport) -> bool:
+def _record_loops(kit: KitConfig, report: pytest.TestReport) -> bool:
     """Record the loop a contract test ran under and the chosen loops its store leaves out;
     True when the test's own loop is one of those: the test is no part of the run."""
     loop: str | None = None
