@@ -195,6 +195,8 @@ def test_json_shape() -> None:
         "warnings",
         "lifecycle_failures",
         "store_calls",
+        "event_loops",
+        "loops_left_out",
         "stores",
         "rules",
     ]

@@ -22,7 +22,6 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 # Contract tests and machines live in the package, not in a test folder: ask pytest to
@@ -34,6 +33,14 @@ pytest.register_assert_rewrite(
 from conformance._version import RULES_VERSION, __version__
 from conformance.kit._command import add_store_command_option, store_command_source
 from conformance.kit._lifecycle import PLUGIN_NAME, Lifecycle, interruption
+from conformance.kit._loops import (
+    BACKENDS,
+    LOOP_PROPERTY,
+    LOOPS_LEFT_OUT_PROPERTY,
+    check_loops,
+    declared_loops,
+    plan_loops,
+)
 from conformance.kit._report import Outcome, Report, TestResult
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._runner import (
@@ -47,12 +54,11 @@ from conformance.kit._runner import (
     Kit,
     SetupResults,
 )
-from conformance.kit._sources import SetupError, StoreSource, check_source
+from conformance.kit._sources import SetupError, StoreSource
 from conformance.kit._stateful import terminal_line
 from conformance.kit._target import TargetError, load_target
 from conformance.kit._violation import BrokenCall, StoreLifecycleError, blamed_rules
 
-BACKENDS = ("asyncio", "trio")
 PROFILES = ("quick", "ci", "thorough")
 #: After this many contract tests in a row time out, the store hangs: the run stops, partial.
 HANGS_TO_STOP = 3
@@ -70,7 +76,8 @@ _VERDICT_AT_LINE_START = re.compile(r"^(\s*)verdict:", re.MULTILINE)
 class KitConfig:
     """Parsed `--conformance-*` options of one session, and the report it builds."""
 
-    backends: tuple[str, ...] = ("asyncio",)
+    #: The event loops `--conformance-backend` chose; None when not given (each store's declared ones run).
+    backends: tuple[str, ...] | None = None
     timeout: float = 60.0
     capabilities: frozenset[str] | None = None
     baseline: dict[str, str] = field(default_factory=dict)
@@ -79,8 +86,10 @@ class KitConfig:
     seed: int | None = None
     report_path: Path | None = None
     report: Report = field(default_factory=Report)
-    #: Per test class, the set-up check's result (see `Kit.prepare`).
+    #: Per test class and event loop, the set-up check's result (see `Kit.prepare`).
     setups: SetupResults = field(default_factory=dict)
+    #: The loops the `--store` source's tests run under, from the set-up check at session start.
+    source_loops: tuple[str, ...] | None = None
     #: True once the session selected a contract test (else no summary is printed).
     active: bool = False
     #: Per test class (a store), its contract tests in a row that timed out.
@@ -144,9 +153,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-backend",
-        default="asyncio",
         metavar="NAMES",
-        help="event loops to run each contract test under: asyncio, trio, or asyncio,trio",
+        help="event loops to run each contract test under: asyncio, trio, or asyncio,trio; a store that "
+        "declares backends runs only under those (default: the loops it declares, else asyncio)",
     )
 
 
@@ -169,6 +178,9 @@ def pytest_configure(config: pytest.Config) -> None:
         report=Report(store=store_target, kit_version=__version__, rules_version=RULES_VERSION, baseline=baseline),
     )
     config.stash[KIT_CONFIG] = kit
+    from_controller: dict[str, Any] = getattr(config, "workerinput", {})
+    if "conformance_loops" in from_controller:  # an xdist worker: the controller checked the `--store` source
+        kit.source_loops = tuple(from_controller["conformance_loops"])
     source: StoreSource = None
     if store_target is not None:
         try:
@@ -183,7 +195,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_StoreFixture(command), "conformance-store")
     config.pluginmanager.register(_KitSession(config, kit, source), "conformance-session")
     config.pluginmanager.register(_VerdictLine(config, kit), "conformance-verdict")
-    lifecycle = Lifecycle(config, kit.report, timeout=kit.timeout, backend=kit.backends[0], running=lambda: kit.active)
+    backend = (kit.backends or ("asyncio",))[0]  # an async cleanup runs under the first chosen loop
+    lifecycle = Lifecycle(config, kit.report, timeout=kit.timeout, backend=backend, running=lambda: kit.active)
     config.pluginmanager.register(lifecycle, PLUGIN_NAME)
 
 
@@ -237,21 +250,31 @@ class _KitSession:
     # ── start: fail fast on a store that cannot be tested ───────────────
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Check the `--store` source before any test: one line and exit status 4 when it cannot be tested."""
+        """Check the `--store` source before any test, under each event loop the run will use:
+        one line and exit status 4 when it cannot be tested."""
         if self.source is None or _is_worker(self.config):
             return
-        with tempfile.TemporaryDirectory(prefix="conformance-setup-") as folder:
-            try:
-                declared = anyio.run(
-                    lambda: check_source(self.source, Path(folder), timeout=self.kit.timeout),
-                    backend=self.kit.backends[0],
-                )
-            except SetupError as error:
-                self.kit.report.setup_error = str(error)
-                self._write_json()
-                raise pytest.UsageError(f"set-up failed: {error}") from None
+        kit = self.kit
+        try:
+            checked = check_loops(
+                lambda loop, probe: Kit.check_under(self.source, loop, timeout=kit.timeout, probe=probe),
+                chosen=kit.backends,
+                declared=declared_loops(self.source),
+            )
+        except SetupError as error:
+            kit.report.setup_error = str(error)
+            self._write_json()
+            raise pytest.UsageError(f"set-up failed: {error}") from None
+        kit.source_loops = checked.plan.loops
+        kit.report.loops_left_out.update(checked.plan.left_out)
         # What the store declares, until a test says otherwise (a test class may declare its own).
-        self.kit.report.capabilities = self.kit.capabilities if self.kit.capabilities is not None else declared
+        kit.report.capabilities = kit.capabilities if kit.capabilities is not None else checked.capabilities
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """On the xdist controller: tell each worker the loops the `--store` source runs under."""
+        if self.kit.source_loops is not None:
+            node.workerinput["conformance_loops"] = list(self.kit.source_loops)
 
     # ── collection: select, order, plan ─────────────────────────────────
 
@@ -365,8 +388,11 @@ class _KitSession:
             capabilities = frozenset(name for name in str(properties[CAPABILITIES_PROPERTY]).split(",") if name)
             kit.report.capabilities = capabilities
             kit.report.store_capabilities[_owner_and_name(report.nodeid)[0]] = capabilities
-        if SETUP_PROPERTY in properties:
+        if SETUP_PROPERTY in properties:  # a store that cannot be tested breaks no rule: its test is no outcome
             kit.report.setup_error = str(properties[SETUP_PROPERTY])
+            return
+        if _record_loops(kit, report):
+            return
         blamed = tuple(str(value) for name, value in report.user_properties if name == BLAME_PROPERTY)
         lifecycle = str(properties.get(LIFECYCLE_PROPERTY, "")) if outcome == "failed" else ""
         if lifecycle:
@@ -513,13 +539,14 @@ def _narrowing(config: pytest.Config, planned: dict[str, tuple[str, ...]]) -> li
 def conformance_backend(request: pytest.FixtureRequest) -> str:
     """The event loop a contract test runs under (parametrized when several are chosen)."""
     param: str | None = getattr(request, "param", None)
-    return param or request.config.stash[KIT_CONFIG].backends[0]
+    return param or _class_loops(request.config.stash[KIT_CONFIG], request.cls)[0]
 
 
 @pytest.fixture
 def conformance_kit(request: pytest.FixtureRequest, tmp_path: Path, conformance_backend: str) -> Kit:
     """Runs a contract test body against a fresh store (see `conformance.rule`)."""
     kit_config = request.config.stash[KIT_CONFIG]
+    callspec = getattr(request.node, "callspec", None)  # a parametrized test's: its loop is fixed
     return Kit(
         request,
         backend=conformance_backend,
@@ -530,14 +557,51 @@ def conformance_kit(request: pytest.FixtureRequest, tmp_path: Path, conformance_
         setups=kit_config.setups,
         hung=kit_config.hung,
         seed=kit_config.seed,
+        chosen=kit_config.backends,
+        loop_fixed=callspec is not None and "conformance_backend" in callspec.params,
     )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run contract tests once per chosen event loop when several are chosen."""
-    backends = getattr(metafunc.cls, "backends", None) or metafunc.config.stash[KIT_CONFIG].backends
-    if "conformance_backend" in metafunc.fixturenames and len(backends) > 1:
-        metafunc.parametrize("conformance_backend", backends, indirect=True)
+    """Run contract tests once per event loop of their store, when it runs under several."""
+    loops = _class_loops(metafunc.config.stash[KIT_CONFIG], metafunc.cls)
+    if "conformance_backend" in metafunc.fixturenames and len(loops) > 1:
+        metafunc.parametrize("conformance_backend", loops, indirect=True)
+
+
+def _class_loops(kit: KitConfig, owner: type | None) -> tuple[str, ...]:
+    """The loops a test class's tests run under, as far as collection knows: the class's `backends`,
+    else the `--store` source's, against `--conformance-backend`. A store's own declaration, seen
+    at set-up, may leave some out (`Kit.prepare`); a declaration that does not fit fails there."""
+    try:
+        declared = declared_loops(owner)
+        if declared is None and kit.source_loops is not None:
+            return kit.source_loops
+        return plan_loops(kit.backends, declared).loops
+    except SetupError:
+        return kit.backends or ("asyncio",)
+
+
+def _record_loops(kit: KitConfig, report: pytest.TestReport) -> bool:
+    """Record the loop a contract test ran under and the chosen loops its store leaves out;
+    True when the test's own loop is one of those: the test is no part of the run."""
+    loop: str | None = None
+    left_out: set[str] = set()
+    for name, value in report.user_properties:
+        if name == LOOPS_LEFT_OUT_PROPERTY:
+            left, _, why = str(value).partition(": ")
+            left_out.add(left)
+            known = kit.report.loops_left_out.get(left)
+            if known is None or why not in known.split("; "):
+                kit.report.loops_left_out[left] = why if known is None else f"{known}; {why}"
+        elif name == LOOP_PROPERTY:
+            loop = str(value)
+    if loop in left_out:
+        kit.report.planned.pop(report.nodeid, None)
+        return True
+    if loop is not None and report.when == "call" and loop not in kit.report.event_loops:
+        kit.report.event_loops[:] = [name for name in BACKENDS if name in {loop, *kit.report.event_loops}]
+    return False
 
 
 def _rule_ids(item: pytest.Item) -> list[str]:
@@ -611,7 +675,9 @@ def _writable(value: str | None, base: Path) -> Path | None:
     return path
 
 
-def _parse_backends(value: str) -> tuple[str, ...]:
+def _parse_backends(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     unknown = [name for name in names if name not in BACKENDS]
     if not names or unknown:

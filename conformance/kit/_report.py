@@ -29,7 +29,8 @@ Status = Literal["passed", "failed", "known_failure", "warning", "skipped", "inc
 #: `blocked`: rules not checked past another rule's failure; later, within 3,
 #: `warnings` and the `warning` status: a new rule's failures, which no store fails by yet;
 #: `lifecycle_failures`: opening, closing or cleaning up the store that failed (no rule's);
-#: `store_calls`: how many calls the tests made and their mean time.
+#: `store_calls`: how many calls the tests made and their mean time;
+#: `event_loops` and `loops_left_out`: the loops the tests ran under, and chosen ones left out.
 SCHEMA_VERSION = 3
 #: A rule's one-line reason in the terminal summary is cut to this many characters.
 REASON_WIDTH = 150
@@ -126,6 +127,10 @@ class Report:
         #: Store calls the tests made (count) and the seconds they took.
         self.calls = 0
         self.call_seconds = 0.0
+        #: The event loops contract tests ran under, and the chosen loops left out with why (a store
+        #: that declares `backends` runs only under those: not a partial run).
+        self.event_loops: list[str] = []
+        self.loops_left_out: dict[str, str] = {}
 
     # ── collecting ──────────────────────────────────────────────────────
 
@@ -420,8 +425,13 @@ class Report:
         return f"all {len(parts)} stores conform ({', '.join(names)})"
 
     def version_text(self) -> str:
-        """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by."""
-        return f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
+        """`kit 0.1.0, rules 1.0`: the kit that judged and the rule set it judged by; then the event
+        loops the tests ran under, and the chosen ones left out (`event loops asyncio (trio left out: ...)`)."""
+        text = f"kit {self.kit_version or 'unknown'}, rules {self.rules_version or 'unknown'}"
+        if self.event_loops:
+            text += f", event loops {', '.join(self.event_loops)}"
+        left_out = "; ".join(f"{loop} left out: {why}" for loop, why in self.loops_left_out.items())
+        return f"{text} ({left_out})" if left_out else text
 
     def lines(self) -> Iterable[str]:
         """The terminal summary: one line per rule the run touched, the versions, then the verdict.
@@ -495,6 +505,8 @@ class Report:
             "warnings": self.warnings(),
             "lifecycle_failures": list(self.lifecycle),
             "store_calls": {"count": self.calls, "average_ms": round(self.call_average_ms(), 3)},
+            "event_loops": list(self.event_loops),
+            "loops_left_out": dict(self.loops_left_out),
             "stores": [
                 {
                     "store": part.store,

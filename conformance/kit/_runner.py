@@ -5,8 +5,9 @@ the kit opens a fresh store, runs the body and tears the store down inside one
 event loop of its own (asyncio or trio, through anyio). So the kit behaves the
 same whatever async plugin (anyio, pytest-asyncio in any mode) a project uses.
 
-Before a class's first test the kit checks its store source once (`check_source`):
-a store that cannot be built stops the run with one line. Every store call goes
+Before a class's first test the kit checks its store source once under each event
+loop the class's tests run under (`check_loops`): a store that cannot be built, or
+does not run under a chosen loop, stops the run with one line. Every store call goes
 through the boundary (`_boundary.checked`), so a timeout names the call in flight,
 and the kit's own frames are hidden from tracebacks.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
@@ -30,11 +30,19 @@ from hypothesis.errors import Flaky, FlakyFailure
 
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import CallLog, CallStats, StoreHang, checked
+from conformance.kit._loops import (
+    LOOP_PROPERTY,
+    LOOPS_LEFT_OUT_PROPERTY,
+    LoopCheck,
+    check_loops,
+    declared_loops,
+    run_check,
+)
 from conformance.kit._rules import CAPABILITIES, RULES
 from conformance.kit._sources import (
     SetupError,
+    SourceCheck,
     StoreSource,
-    check_source,
     declared_capabilities,
     factory_fixtures,
     open_store,
@@ -127,8 +135,8 @@ def required_capabilities(item: pytest.Item) -> set[str]:
     return needed
 
 
-#: Per test class: the capabilities its store declared at the set-up check, or the check's failure.
-SetupResults = MutableMapping[object, "frozenset[str] | SetupError"]
+#: Per test class and event loop: the set-up check of its store under the loops it runs under, or its failure.
+SetupResults = MutableMapping[tuple[object, str], "LoopCheck | SetupError"]
 
 
 class Kit:
@@ -146,6 +154,8 @@ class Kit:
         setups: SetupResults | None = None,
         hung: Mapping[object, str] | None = None,
         seed: int | None = None,
+        chosen: tuple[str, ...] | None = None,
+        loop_fixed: bool = True,
     ) -> None:
         self.request = request
         self.profile = profile
@@ -156,6 +166,10 @@ class Kit:
         self.setups: SetupResults = {} if setups is None else setups
         self.hung: Mapping[object, str] = {} if hung is None else hung
         self.seed = seed
+        #: The loops `--conformance-backend` chose (None: not given), and whether this test's
+        #: loop is fixed (parametrized) or the first its store runs under, known at set-up.
+        self.chosen = chosen
+        self.loop_fixed = loop_fixed
 
     def source(self, instance: object) -> StoreSource:
         """The store source: a plain `store` method of the test class, else the `store` fixture."""
@@ -197,8 +211,10 @@ class Kit:
     def prepare(self, instance: object) -> tuple[StoreSource, dict[str, Any], frozenset[str]]:
         """The store source, its fixture arguments and the declared capabilities; skips unless they suffice.
 
-        Checks the source once per test class before its first test; a failed check
-        fails this test and stops the run (see `_setup_failed`).
+        Checks the source once per test class, under each event loop its tests run
+        under, before its first test; a failed check fails this test and stops the run
+        (see `_setup_failed`). A test under a chosen loop the store does not declare is
+        skipped, and left out of the report (`LOOPS_LEFT_OUT_PROPERTY`).
         """
         hung = self.hung.get(type(instance))
         if hung is not None:
@@ -206,34 +222,64 @@ class Kit:
         source = self.source(instance)
         arguments = self.arguments(source)
         declared = self.capabilities(instance, source)
-        found = self._checked(type(instance), source, arguments)
-        capabilities = found if declared is None else declared
-        self.request.node.user_properties.append((CAPABILITIES_PROPERTY, ",".join(sorted(capabilities))))
-        missing = sorted(required_capabilities(self.request.node) - capabilities)
+        found = self._checked(instance, source, arguments)
+        node = self.request.node
+        node.user_properties += [
+            (LOOPS_LEFT_OUT_PROPERTY, f"{loop}: {why}") for loop, why in found.plan.left_out.items()
+        ]
+        if self.backend not in found.plan.loops:
+            if self.loop_fixed:
+                node.user_properties.append((LOOP_PROPERTY, self.backend))
+                why = found.plan.left_out.get(self.backend, "the store does not run under it")
+                pytest.skip(f"not run under {self.backend}: {why}")
+            self.backend = found.plan.loops[0]
+        node.user_properties.append((LOOP_PROPERTY, self.backend))
+        capabilities = found.capabilities if declared is None else declared
+        node.user_properties.append((CAPABILITIES_PROPERTY, ",".join(sorted(capabilities))))
+        missing = sorted(required_capabilities(node) - capabilities)
         if missing:
-            self.request.node.user_properties.append((SKIPPED_PROPERTY, ",".join(missing)))
+            node.user_properties.append((SKIPPED_PROPERTY, ",".join(missing)))
             pytest.skip(f"needs capability {', '.join(repr(m) for m in missing)} (not declared)")
         return source, arguments, capabilities
 
-    def _checked(self, key: object, source: StoreSource, arguments: dict[str, Any]) -> frozenset[str]:
+    def _checked(self, instance: object, source: StoreSource, arguments: dict[str, Any]) -> LoopCheck:
+        """The set-up check of the class's store under every loop it runs under (once per class and loop)."""
         __tracebackhide__ = True
-        result = self.setups.get(key)
+        owner = type(instance)
+        result = self.setups.get((owner, self.backend))
         if result is None:
-            with tempfile.TemporaryDirectory(prefix="conformance-setup-") as folder:
-                try:
-                    with _hard_deadline(self.timeout + HARD_DEADLINE_GRACE):
-                        result = anyio.run(
-                            lambda: check_source(source, Path(folder), timeout=self.timeout, arguments=arguments),
-                            backend=self.backend,
-                        )
-                except SetupError as error:
-                    result = error
-                except StoreHang:
-                    result = SetupError(f"opening the store did not finish within {self.timeout:g} s")
-            self.setups[key] = result
+            try:
+                result = check_loops(
+                    lambda loop, probe: self.check_under(
+                        source, loop, timeout=self.timeout, arguments=arguments, probe=probe
+                    ),
+                    chosen=self.chosen,
+                    declared=declared_loops(owner, source),
+                )
+            except SetupError as error:
+                result = error
+            ran = result.plan.loops if isinstance(result, LoopCheck) else ()
+            for loop in (self.backend, *(self.chosen or ()), *ran):
+                self.setups.setdefault((owner, loop), result)
         if isinstance(result, SetupError):
             self._setup_failed(str(result))
         return result
+
+    @staticmethod
+    def check_under(
+        source: StoreSource,
+        loop: str,
+        *,
+        timeout: float,
+        arguments: dict[str, Any] | None = None,
+        probe: bool = True,
+    ) -> SourceCheck | SetupError:
+        """The set-up check (`run_check`) under `loop`, interrupted if the store spins without awaiting."""
+        try:
+            with _hard_deadline(timeout + HARD_DEADLINE_GRACE):
+                return run_check(source, loop, timeout=timeout, arguments=arguments, probe=probe)
+        except StoreHang:
+            return SetupError(f"opening the store did not finish within {timeout:g} s")
 
     def _setup_failed(self, problem: str) -> NoReturn:
         """Fail this test with `problem` and stop the run: no other test of this store can run."""

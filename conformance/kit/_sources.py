@@ -13,30 +13,37 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import store_problems
+from conformance.kit._boundary import StoreHang, store_problems
 from conformance.kit._lifecycle import opened
 from conformance.kit._rules import CAPABILITIES
 
 __all__ = [
+    "BACKENDS",
     "NotAStoreError",
     "SetupError",
+    "SourceCheck",
     "StoreSource",
     "UnwrittenMethodsError",
     "check_source",
+    "declared_backends",
     "declared_capabilities",
     "factory_fixtures",
+    "holder_name",
     "open_store",
     "reopen",
 ]
 
 #: What provides a store (see the module docstring).
 StoreSource = Any
+#: The event loops the kit runs stores under (through anyio), in the order it runs them.
+BACKENDS = ("asyncio", "trio")
 
 
 def _parameters(factory: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -183,22 +190,83 @@ def declared_capabilities(value: object) -> frozenset[str] | None:
     return frozenset(found)
 
 
+def holder_name(value: object) -> str:
+    """How messages name what declares something: `TestMine`, `make_store`, or an object's class `MyStore`."""
+    name = getattr(value, "__qualname__", None)
+    return (name if isinstance(name, str) else type(value).__qualname__).rpartition("<locals>.")[2]
+
+
+def declared_backends(value: object) -> tuple[str, ...] | None:
+    """The event loops an object declares in a `backends` attribute (in `BACKENDS` order), or None.
+
+    Raises `TypeError` for a `backends` that is not a collection of names (a lone
+    string included) and `ValueError` for an empty one or unknown names.
+
+        class MyStore(ThreadRunStore):
+            backends = ("asyncio",)  # declared_backends(MyStore) == ("asyncio",)
+    """
+    found = getattr(value, "backends", None)
+    if found is None:
+        return None
+    where = holder_name(value)
+    if isinstance(found, str) or not isinstance(found, Collection):
+        raise TypeError(f"backends = {found!r} on {where}: must be a collection of names, such as ('asyncio',)")
+    unknown = sorted(str(name) for name in found if name not in BACKENDS)
+    if unknown or not found:
+        what = f"unknown event loop {', '.join(map(repr, unknown))}" if unknown else "names no event loop"
+        raise ValueError(f"backends = {tuple(found)!r} on {where}: {what}; choose from {', '.join(BACKENDS)}")
+    return tuple(name for name in BACKENDS if name in found)
+
+
 class SetupError(Exception):
     """The store cannot be tested at all: it cannot be opened, or is not a usable store. One line."""
 
 
+#: The harmless read the set-up check makes on the opened store (its result is ignored).
+PROBE = "list_threads(0, 1)"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCheck:
+    """What the set-up check found, under one event loop, in the store it opened."""
+
+    #: The capabilities the store object declares (`capabilities` attribute), empty when none.
+    capabilities: frozenset[str]
+    #: The event loops the store object declares (`backends` attribute), or None.
+    backends: tuple[str, ...] | None
+    #: The store's class name, where a declaration on the object was found.
+    store_name: str
+    #: How the probe read (`PROBE`) failed: `list_threads(0, 1) raised RuntimeError: ...`; None when it returned.
+    probe_error: str | None = None
+
+
 async def check_source(
-    source: StoreSource, location: Path, *, timeout: float, arguments: Mapping[str, Any] | None = None
-) -> frozenset[str]:
-    """Open one store from `source`, check it can be tested, close it; return the capabilities it declares.
+    source: StoreSource,
+    location: Path,
+    *,
+    timeout: float,
+    arguments: Mapping[str, Any] | None = None,
+    probe: bool = True,
+) -> SourceCheck:
+    """Open one store from `source`, check it can be tested, read once (`probe`), close it; say what it declares.
+
+    The read (`PROBE`) shows whether the store works in the running event loop; its
+    result is not judged (the contract tests do that), and a read that raises or does
+    not return within `timeout` is reported in `probe_error`, not raised: whether the
+    loop is to blame is the caller's to decide, against another loop.
 
     Raises `SetupError`, with one line naming the problem, when the source names an
     abstract class, opening or closing the store fails or takes longer than
-    `timeout` seconds, or the store is not a `ThreadRunStore` with every abstract
-    method written and every store method a coroutine function.
+    `timeout` seconds, the store is not a `ThreadRunStore` with every abstract
+    method written and every store method a coroutine function, or it declares
+    `capabilities` or `backends` the kit does not know.
     """
     name = getattr(source, "__qualname__", None) or type(source).__name__
     stage = "opening the store"
+    capabilities: frozenset[str] = frozenset()
+    backends: tuple[str, ...] | None = None
+    store_name = name
+    probe_error: str | None = None
     try:
         with anyio.fail_after(timeout):
             async with open_store(source, location, arguments=arguments) as store:
@@ -206,7 +274,20 @@ async def check_source(
                 if problems:
                     raise SetupError("; ".join(problems))
                 stage = "reading its capabilities"
-                declared = declared_capabilities(store) or frozenset()
+                capabilities = declared_capabilities(store) or frozenset()
+                store_name = holder_name(store)
+                try:
+                    backends = declared_backends(store)
+                except (TypeError, ValueError) as error:
+                    raise SetupError(str(error)) from None
+                if probe:
+                    stage = PROBE
+                    try:
+                        await store.list_threads(0, 1)
+                    except StoreHang:  # it spun without awaiting until the caller's signal stopped it
+                        probe_error = f"{PROBE} did not return within {timeout:g} s"
+                    except Exception as error:
+                        probe_error = f"{PROBE} raised {_described(error)}"
                 stage = "closing the store"
     except SetupError:
         raise
@@ -215,7 +296,16 @@ async def check_source(
     except UnwrittenMethodsError as error:
         raise SetupError(str(error)) from None
     except TimeoutError:
-        raise SetupError(f"{stage} ({name}) did not finish within {timeout:g} s") from None
+        if stage != PROBE and probe_error is None:
+            raise SetupError(f"{stage} ({name}) did not finish within {timeout:g} s") from None
+        # The read used up the time (the closing after it was cut short): the probe's failure, not the set-up's.
+        probe_error = probe_error or f"{PROBE} did not return within {timeout:g} s"
     except Exception as error:
-        raise SetupError(f"{stage} ({name}) failed: {type(error).__name__}: {error}") from error
-    return declared
+        raise SetupError(f"{stage} ({name}) failed: {_described(error)}") from error
+    return SourceCheck(capabilities, backends, store_name, probe_error)
+
+
+def _described(error: BaseException) -> str:
+    """`RuntimeError: no running event loop`: an error's type and its first line."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -72,5 +72,6 @@ class StoreContract(
     capabilities: ClassVar[Collection[str] | None] = None
     #: False leaves the Hypothesis state machines out (for a slow store already covered elsewhere).
     run_machines: ClassVar[bool] = True
-    #: Event loops to run each test under; None uses --conformance-backend (default asyncio).
+    #: Event loops the store runs under: its tests run under those --conformance-backend chose (all of
+    #: them without the option); None leaves it to the store source or store, else any (default asyncio).
     backends: ClassVar[Sequence[str] | None] = None
