@@ -31,6 +31,7 @@ from conformance.contract._errors import (
     VersionConflictError,
 )
 from conformance.contract._hierarchy import cascade_walk, hierarchy_walk
+from conformance.contract._json_text import json_text
 from conformance.contract._messages import (
     effective_committed_view,
     effective_messages,
@@ -212,6 +213,7 @@ __all__ = [
     "effective_committed_view",
     "effective_messages",
     "hierarchy_walk",
+    "json_text",
     "merge_checkpoint_append_messages",
     "normalize_lineage_id",
     "now_ms",

@@ -147,7 +147,7 @@ def _expected_objects() -> dict[str, Model]:
             role=Role.ASSISTANT,
             content=[
                 {"type": "text", "text": "Let me look that up."},
-                {"type": "image", "url": "https://example.com/a.png", "size": {"w": 64, "h": 32}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
             ],
             tool_calls=[
                 ToolCall(id="call-1", name="search", arguments={"query": "weather"}),
@@ -224,6 +224,21 @@ def _expected_objects() -> dict[str, Model]:
             input_message_ids=["m1", "m2"],
             input_message_count=2,
             request_extras={"locale": "fr", "flags": [1, 2]},
+            decisions=[
+                {
+                    "call_id": "call-1",
+                    "resume": {"decision_id": "d-1", "action": "resume", "result": True, "updated_at": 0},
+                }
+            ],
+            frontend_tools=[
+                {
+                    "id": "calc",
+                    "name": "Calculator",
+                    "description": "Adds",
+                    "parameters": {"type": "object"},
+                    "category": None,
+                }
+            ],
             parent_thread_id="t-root",
             transport_request_id="req-9",
         ),
@@ -252,7 +267,7 @@ def _expected_objects() -> dict[str, Model]:
                     "tool_call_id": "call-1",
                     "tool_name": "search",
                     "arguments": {"q": "x"},
-                    "resume_mode": "replay",
+                    "resume_mode": "replay_tool_call",
                     "updated_at": 1700000000000,
                 }
             ],
@@ -283,7 +298,12 @@ def _expected_objects() -> dict[str, Model]:
             agent_id="agent-a",
             parent_run_id="run-1",
             resolution_id="binding-1",
-            activation={"intent": {"thread_id": "t1"}, "mode": "resume"},
+            activation={
+                "intent": {"thread_id": "t1", "kind": {"kind": "hitl_resume", "run_id": "run-1"}},
+                "input": {"thread_id": "t1"},
+                "options": {},
+                "trace": {"origin": "user", "adapter": "internal", "run_mode": "resume"},
+            },
             request=RunRequestSnapshot(
                 origin="Mcp",
                 sender_id="user-1",
@@ -615,9 +635,12 @@ def _malformed(kind: str, model: type[Model], value: object, path: str) -> Any:
             "termination", RunOutcome, {"termination_reason": {"type": "error", "value": 5}}, "termination_reason"
         ),
         _malformed(
+            "termination", RunOutcome, {"termination_reason": {"type": "blocked", "value": None}}, "termination_reason"
+        ),
+        _malformed(
             "termination",
             RunOutcome,
-            {"termination_reason": {"type": "error", "value": "m", "x": 1}},
+            {"termination_reason": {"type": "natural_end", "value": {}}},
             "termination_reason",
         ),
         _malformed(
@@ -635,12 +658,7 @@ def _malformed(kind: str, model: type[Model], value: object, path: str) -> Any:
             {"termination_reason": {"type": "stopped", "value": {"code": "c", "detail": 3}}},
             "termination_reason",
         ),
-        _malformed(
-            "termination",
-            RunOutcome,
-            {"termination_reason": {"type": "stopped", "value": {"code": "c", "why": "x"}}},
-            "termination_reason",
-        ),
+        _malformed("termination", RunOutcome, {"termination_reason": {"type": "stopped"}}, "termination_reason"),
         _malformed("termination", RunRecord, {**RUN, "termination_reason": {"value": "msg"}}, "termination_reason"),
         _malformed(
             "termination",
@@ -670,6 +688,33 @@ def test_malformed_value_raises_serialization_error_naming_the_field(
     """SPEC 1: `from_json` refuses a malformed value with `SerializationError` naming the model and field path."""
     with pytest.raises(SerializationError, match=re.escape(f"{model.__name__}: field '{path}' ")):
         model.from_json(value)
+
+
+@pytest.mark.parametrize(
+    ("given", "written"),
+    [
+        ({"type": "plugin_requested"}, {"type": "behavior_requested"}),
+        ({"type": "natural_end", "value": None}, {"type": "natural_end"}),
+        ({"type": "cancelled", "extra": 5}, {"type": "cancelled"}),
+        ({"value": "m", "type": "error", "x": 1}, {"type": "error", "value": "m"}),
+        ({"type": "stopped", "value": {"code": "c", "detail": None}}, {"type": "stopped", "value": {"code": "c"}}),
+        ({"type": "stopped", "value": {"code": "c", "why": "x"}}, {"type": "stopped", "value": {"code": "c"}}),
+    ],
+)
+def test_termination_reason_reads_and_writes_as_serde_does(given: dict[str, Any], written: dict[str, Any]) -> None:
+    """SPEC 2: what upstream's serde reads (checked through the upstream shim) parses, and writes as serde writes it.
+
+    The alias `plugin_requested`, a unit variant's `"value": null`, a `null` detail and
+    unknown keys are read; none is written back.
+    """
+    outcome = RunOutcome.from_json({"termination_reason": given})
+    assert outcome.termination_reason == written
+    kept = RunRecord(
+        run_id="r", thread_id="t", agent_id="a", status=RunStatus.DONE, finished_at=1, termination_reason=given
+    )
+    kept.outcome = RunOutcome(termination_reason=written)
+    kept.validate_for_persist()
+    assert kept.to_json()["termination_reason"] == written
 
 
 def test_serialization_error_is_a_storage_error_not_a_validation_error() -> None:

@@ -128,11 +128,31 @@ def clone_json(value: Any) -> Any:
     return value
 
 
+def sorted_json(value: Any) -> Any:
+    """A deep copy of a JSON value whose objects have their keys sorted, at every depth.
+
+    The order serde_json writes a `serde_json::Value` in: its `Map` is a `BTreeMap`
+    (upstream enables no `preserve_order`), and Python sorts `str` keys by code point,
+    which is the byte order of their UTF-8 that Rust's `String` sorts by.
+    """
+    if isinstance(value, dict):
+        return {k: v if type(v) in _ATOMS else sorted_json(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [v if type(v) in _ATOMS else sorted_json(v) for v in value]
+    return value
+
+
 class _Json(Codec):
+    """Free JSON (a `serde_json::Value` or a `HashMap` upstream): written with sorted keys."""
+
     expected = "a JSON value (None, bool, int, float, str, list, dict with str keys)"
 
     def accepts(self, value: object) -> bool:
         return is_json(value)
+
+    def dump(self, value: Any) -> JsonValue:
+        result: JsonValue = sorted_json(value)
+        return result
 
     def clone_code(self, value: str, scope: dict[str, Any]) -> str:
         scope["clone_json"] = clone_json
@@ -146,7 +166,26 @@ class _JsonObject(_Json):
         return isinstance(value, dict) and is_json(value)
 
 
-class _ContentBlock(_Json):
+class _Shaped(_Json):
+    """A value of a type upstream declares, kept as JSON: checked as JSON, written as given.
+
+    SPEC section 2 states its serde shape (field order included); the contract neither
+    parses nor reorders it, so a value read from upstream writes back as upstream wrote it.
+    """
+
+    def dump(self, value: Any) -> JsonValue:
+        result: JsonValue = self.clone(value)
+        return result
+
+
+class _ShapedObject(_Shaped):
+    expected = "a JSON object (dict with str keys)"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, dict) and is_json(value)
+
+
+class _ContentBlock(_Shaped):
     expected = 'a JSON object tagged by a string "type"'
 
     def accepts(self, value: object) -> bool:
@@ -155,35 +194,55 @@ class _ContentBlock(_Json):
 
 _UNIT_REASONS = ("natural_end", "cancelled", "suspended", "behavior_requested")
 _TEXT_REASONS = ("blocked", "error")
+#: serde's `#[serde(alias = "plugin_requested")]` on `TerminationReason::BehaviorRequested`.
+_REASON_ALIASES = {"plugin_requested": "behavior_requested"}
 
 
-def _is_termination_reason(value: object) -> bool:
-    if not isinstance(value, dict) or not set(value) <= {"type", "value"}:
-        return False
+def termination_reason_of(value: object) -> dict[str, JsonValue] | None:
+    """The termination reason serde writes for `value`, or None when serde refuses it.
+
+    Upstream's `TerminationReason` is adjacently tagged (`"type"`, `"value"`). serde reads
+    the alias `plugin_requested` as `behavior_requested`, a unit variant with `"value": null`,
+    a `stopped` reason with `"detail": null`, and ignores unknown keys; it writes none of
+    these back: `{"type": "natural_end", "value": null, "x": 1}` -> `{"type": "natural_end"}`.
+    """
+    if not isinstance(value, dict) or not is_json(value):
+        return None
     kind = value.get("type")
+    if isinstance(kind, str):
+        kind = _REASON_ALIASES.get(kind, kind)
     if kind in _UNIT_REASONS:
-        return "value" not in value
+        return {"type": kind} if value.get("value") is None else None
+    reason = value.get("value")
     if kind in _TEXT_REASONS:
-        return isinstance(value.get("value"), str)
-    if kind == "stopped":
-        stop = value.get("value")
-        return (
-            isinstance(stop, dict)
-            and set(stop) <= {"code", "detail"}
-            and isinstance(stop.get("code"), str)
-            and isinstance(stop.get("detail", ""), str)
-        )
-    return False
+        return {"type": kind, "value": reason} if isinstance(reason, str) else None
+    if kind != "stopped" or not isinstance(reason, dict) or not isinstance(reason.get("code"), str):
+        return None
+    detail = reason.get("detail")
+    if detail is None:
+        return {"type": kind, "value": {"code": reason["code"]}}
+    return {"type": kind, "value": {"code": reason["code"], "detail": detail}} if isinstance(detail, str) else None
 
 
 class _TerminationReason(_Json):
+    """Parsed and checked: read as serde reads it, written as serde writes it."""
+
     expected = (
         'a termination reason such as {"type": "natural_end"}, {"type": "error", "value": "msg"} '
         'or {"type": "stopped", "value": {"code": "max_rounds"}}'
     )
 
     def accepts(self, value: object) -> bool:
-        return _is_termination_reason(value)
+        return termination_reason_of(value) is not None
+
+    def load(self, value: object, path: str) -> Any:
+        self.check(value, path)
+        return termination_reason_of(value)
+
+    def dump(self, value: Any) -> JsonValue:
+        written = termination_reason_of(value)
+        result: JsonValue = self.clone(value) if written is None else written
+        return result
 
 
 class _Enum(Codec):
@@ -278,6 +337,8 @@ STR = _Str()
 INT = _Int()
 JSON = _Json()
 JSON_OBJECT = _JsonObject()
+SHAPED_JSON = _Shaped()
+SHAPED_OBJECT = _ShapedObject()
 CONTENT_BLOCK = _ContentBlock()
 TERMINATION_REASON = _TerminationReason()
 

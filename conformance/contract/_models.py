@@ -27,6 +27,7 @@ from conformance.contract._codec import (
 )
 from conformance.contract._enums import Role, Visibility
 from conformance.contract._errors import SerializationError, ValidationError
+from conformance.contract._json_text import json_text
 
 __all__ = [
     "CompactionMark",
@@ -57,8 +58,22 @@ class Model:
     __slots__ = ()
 
     def to_json(self) -> JsonObject:
-        """Return the serde JSON object of this value (a new dict; absent fields omitted)."""
+        """Return the serde JSON object of this value (a new dict; absent fields omitted).
+
+        Keys come in serde's order: the fields in declaration order, free JSON values
+        (`custom`, `arguments`, `extensions`, ...) with their keys sorted.
+        """
         return dump_fields(self)
+
+    def to_json_text(self) -> str:
+        """Return the compact JSON text upstream writes for this value, byte for byte (MOD-5).
+
+        `serde_json::to_string` of the same value upstream: `json_text(self.to_json())`.
+
+        >>> Thread(id="t1", metadata=ThreadMetadata(custom={"b": 1.5e-7, "a": 1e16})).to_json_text()
+        '{"id":"t1","metadata":{"custom":{"a":1e+16,"b":1.5e-7}}}'
+        """
+        return json_text(self.to_json())
 
     @classmethod
     def from_json(cls, value: object) -> Self:

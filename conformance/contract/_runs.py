@@ -6,6 +6,8 @@ from conformance.contract._codec import (
     INT,
     JSON,
     JSON_OBJECT,
+    SHAPED_JSON,
+    SHAPED_OBJECT,
     STR,
     TERMINATION_REASON,
     JsonValue,
@@ -15,6 +17,7 @@ from conformance.contract._codec import (
     list_of,
     model,
     optional,
+    termination_reason_of,
 )
 from conformance.contract._enums import RunStatus, WaitingReason
 from conformance.contract._errors import ValidationError
@@ -45,13 +48,19 @@ class MessageSeqRange(Model):
 
 @contract_model
 class RunRequestSnapshot(Model):
-    """The request that created or resumed a run; `origin` is "User", "Mcp", "A2A" or "Internal"."""
+    """The request that created or resumed a run; `origin` is "User", "Mcp", "A2A" or "Internal".
+
+    `decisions` (upstream's `RunResumeDecision`s) and `frontend_tools` (`ToolDescriptor`s)
+    are JSON objects in the serde shape SPEC section 2 states, kept as given.
+    """
 
     origin: str = field(choice(*RUN_ORIGINS), omit="never", default="User")
     sender_id: str | None = field(optional(STR), default=None)
     input_message_ids: list[str] = field(list_of(STR), omit="empty", factory=list)
     input_message_count: int = field(INT, omit="empty", default=0)
     request_extras: JsonValue = field(JSON, default=None)
+    decisions: list[dict[str, JsonValue]] = field(list_of(SHAPED_OBJECT), omit="empty", factory=list)
+    frontend_tools: list[dict[str, JsonValue]] = field(list_of(SHAPED_OBJECT), omit="empty", factory=list)
     parent_thread_id: str | None = field(optional(STR), default=None)
     transport_request_id: str | None = field(optional(STR), default=None)
 
@@ -79,11 +88,15 @@ class RunMessageOutput(Model):
 
 @contract_model
 class RunWaitingState(Model):
-    """Why and on what a `waiting` run waits; `tickets` are opaque JSON objects."""
+    """Why and on what a `waiting` run waits.
+
+    `tickets` (upstream's `RunWaitingTicket`s) are JSON objects in the serde shape SPEC
+    section 2 states, kept as given.
+    """
 
     reason: WaitingReason = field(enum_of(WaitingReason))
     ticket_ids: list[str] = field(list_of(STR), omit="empty", factory=list)
-    tickets: list[dict[str, JsonValue]] = field(list_of(JSON_OBJECT), omit="empty", factory=list)
+    tickets: list[dict[str, JsonValue]] = field(list_of(SHAPED_OBJECT), omit="empty", factory=list)
     since_dispatch_id: str | None = field(optional(STR), default=None)
     message: str | None = field(optional(STR), default=None)
 
@@ -107,14 +120,19 @@ class PersistedState(Model):
 
 @contract_model
 class RunRecord(Model):
-    """A run of an agent on a thread. Timestamps are unix **seconds**."""
+    """A run of an agent on a thread. Timestamps are unix **seconds**.
+
+    `activation` (upstream's `RunActivationSnapshot`) is a JSON value in the serde shape
+    SPEC section 2 states, kept as given; `termination_reason` is read and written as
+    serde reads and writes it.
+    """
 
     run_id: str = field(STR)
     thread_id: str = field(STR)
     agent_id: str = field(STR)
     parent_run_id: str | None = field(optional(STR), omit="never", default=None)
     resolution_id: str | None = field(optional(STR), default=None)
-    activation: JsonValue = field(JSON, default=None)
+    activation: JsonValue = field(SHAPED_JSON, default=None)
     request: RunRequestSnapshot | None = field(optional(model(lambda: RunRequestSnapshot)), default=None)
     input: RunMessageInput | None = field(optional(model(lambda: RunMessageInput)), default=None)
     output: RunMessageOutput | None = field(optional(model(lambda: RunMessageOutput)), default=None)
@@ -206,7 +224,11 @@ class RunRecord(Model):
         if outcome is None:
             return
         pairs = (
-            ("termination_reason", self.termination_reason, outcome.termination_reason),
+            (
+                "termination_reason",
+                termination_reason_of(self.termination_reason),
+                termination_reason_of(outcome.termination_reason),
+            ),
             ("final_output", self.final_output, outcome.final_output),
             ("error_payload", self.error_payload, outcome.error_payload),
         )
