@@ -288,10 +288,10 @@ def test_a_run_says_while_it_runs_that_the_store_is_slow(
     from conformance.kit import _plugin
 
     monkeypatch.setattr(_plugin, "SLOW_CALL_MS", 20.0)
-    pytester.makepyfile(stores=textwrap.dedent(STORES))
+    pytester.makepyfile(actionable_stores=textwrap.dedent(STORES))
     result = pytester.runpytest_inprocess(
         *("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"),
-        *("--pyargs", "conformance.suite", "--store", "stores:Slow"),
+        *("--pyargs", "conformance.suite", "--store", "actionable_stores:Slow"),
         *("-k", "test_list_runs and not machine and not thousand", "--conformance-timeout", "1"),
     )
     assert result.ret == pytest.ExitCode.OK

@@ -78,7 +78,7 @@ CLASS_WAY = """
 
 ASYNCIO_ONLY_CLASS = """
     from conformance import StoreContract
-    from stores import AsyncioOnly
+    from loop_stores import AsyncioOnly
 
 
     class TestMine(StoreContract):
@@ -88,8 +88,8 @@ ASYNCIO_ONLY_CLASS = """
 
 
 def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
-    """Run pytest in process, quietly, with `stores.py` importable."""
-    pytester.makepyfile(stores=STORES)
+    """Run pytest in process, quietly, with `loop_stores.py` importable."""
+    pytester.makepyfile(loop_stores=STORES)
     pytester.syspathinsert()
     return pytester.runpytest_inprocess(
         "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function", *arguments
@@ -97,13 +97,13 @@ def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
 
 
 def store_run(pytester: pytest.Pytester, target: str, *arguments: str) -> pytest.RunResult:
-    """The packaged suite against `--store stores.py:TARGET`, on THR-1's tests, with a JSON report."""
+    """The packaged suite against `--store loop_stores.py:TARGET`, on THR-1's tests, with a JSON report."""
     return run(
         pytester,
         "--pyargs",
         "conformance.suite",
         "--store",
-        f"stores.py:{target}",
+        f"loop_stores.py:{target}",
         "--conformance-rules",
         "THR-1",
         "--conformance-report",
@@ -350,7 +350,7 @@ def test_a_probe_failing_under_every_loop_is_left_to_the_tests(pytester: pytest.
         "--pyargs",
         "conformance.suite",
         "--store",
-        "stores.py:ListsNothing",
+        "loop_stores.py:ListsNothing",
         "--conformance-backend",
         "asyncio,trio",
         "--conformance-rules",
@@ -366,7 +366,7 @@ def test_the_store_objects_own_declaration_counts_in_the_fixture_way(pytester: p
     pytester.makeconftest(
         """
         import pytest
-        from stores import Declares
+        from loop_stores import Declares
 
         @pytest.fixture
         def store():
@@ -394,7 +394,7 @@ def test_the_store_objects_own_declaration_counts_in_the_fixture_way(pytester: p
 
 def test_under_xdist_the_controller_learns_the_loops_from_the_workers(pytester: pytest.Pytester) -> None:
     """-n 2: the workers run only asyncio's tests of an asyncio store, and the one JSON names the loops."""
-    pytester.makepyfile(stores=STORES)
+    pytester.makepyfile(loop_stores=STORES)
     result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
@@ -405,7 +405,7 @@ def test_under_xdist_the_controller_learns_the_loops_from_the_workers(pytester: 
         "--pyargs",
         "conformance.suite",
         "--store",
-        f"{Path(pytester.path, 'stores.py')}:Declares",
+        f"{Path(pytester.path, 'loop_stores.py')}:Declares",
         "--conformance-backend",
         "asyncio,trio",
         "--conformance-rules",
