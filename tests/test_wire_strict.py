@@ -9,9 +9,13 @@ docs/PROTOCOL.md, "Values strict JSON cannot hold", is what these tests hold the
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -180,3 +184,28 @@ def test_an_upstream_error_with_no_kind_is_refused_with_the_kind_to_send_instead
     data = {"kind": "PendingSelectionConflict", "message": "pending selection conflict: expected [], actual []"}
     with pytest.raises(ValueError, match=r"unknown storage error kind 'PendingSelectionConflict'.* as Io"):
         error_from_json(data)
+
+
+# ── the kit against a strict peer ────────────────────────────────────────
+
+#: The rules with a test that sends a lone surrogate or an integer past 64 bits.
+STRICT_RULES = "MOD-6,THR-1,THR-4,HIE-4,DEL-1,QRY-2,QRY-3,MSG-7,MSG-8"
+
+
+def test_a_strict_peer_breaks_no_rule_and_the_tests_it_cannot_take_do_not_apply(tmp_path: Path) -> None:
+    """The kit over a strict peer: no failure; each test whose value it cannot parse is skipped as not applying,
+    and a rule whose other tests all pass is checked (MOD-6, THR-1)."""
+    report = tmp_path / "report.json"
+    command = shlex.join([sys.executable, str(FAKE), "strict-null"])
+    arguments = [
+        sys.executable, "-m", "conformance", "--store-command", command, "--conformance-rules", STRICT_RULES,
+        "-m", "not conformance_stateful", "--conformance-report", str(report), "-q", "-rs", "-p", "no:randomly",
+    ]  # fmt: skip
+    done = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    statuses = {row["id"]: row["status"] for row in data["rules"]}
+    assert "failed" not in statuses.values(), done.stdout[-3000:]
+    assert statuses["MOD-6"] == statuses["THR-1"] == "passed", done.stdout[-3000:]
+    skipped = [line for line in done.stdout.splitlines() if "does not apply to this store" in line]
+    assert len(skipped) == 11, done.stdout[-3000:]  # 8 with a lone surrogate (3 of them strategies), 3 past 64 bits
+    assert sum("past 64 bits" in line for line in skipped) == 3, skipped
