@@ -21,7 +21,8 @@ backend:
   that went away, or a rule the run did not check).
 
 It prints both per store, then the "Last parity run" section for `docs/UPSTREAM.md`
-(`--record` writes it there). Each run's report and output stay in `--out` (default: a
+(each store's verdict line and what it shows against the table; `--record` writes it
+there). Each run's report and output stay in `--out` (default: a
 new temporary folder). Exit status: 0 when every store fails exactly its rows' rules,
 1 on any mismatch or a run without a report, 2 when the shim cannot be built or found.
 """
@@ -153,15 +154,20 @@ def describe(comparison: Comparison) -> list[str]:
     return lines
 
 
-def last_run_section(*, date: str, upstream: str, kit: str, runs: Sequence[Run]) -> str:
-    """The "Last parity run" section of docs/UPSTREAM.md: when, which commits, each store's verdict line."""
+def last_run_section(*, date: str, upstream: str, kit: str, runs: Sequence[Run], rows: Iterable[Departure]) -> str:
+    """The "Last parity run" section of docs/UPSTREAM.md: when, which commits, each store's verdict line
+    and what it shows against `rows`."""
+    rows = list(rows)
     lines = [
         f"## {LAST_RUN}",
         "",
         f"`python scripts/upstream_parity.py` on {date}: upstream `{upstream}`, kit `{kit}`.",
         "",
     ]
-    lines += [f"- {run.backend}: `{run.verdict}`" for run in runs]
+    for run in runs:
+        lines.append(f"- {run.backend}: `{run.verdict}`")
+        found = describe(compare(run.backend, run.statuses, rows)) if run.statuses else ["  the kit wrote no report"]
+        lines += [f"  - {line.strip()}" for line in found]
     return "\n".join(lines) + "\n"
 
 
@@ -304,7 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"PostgreSQL: {sweep(shim)}")
 
     section = last_run_section(
-        date=datetime.date.today().isoformat(), upstream=upstream or "unknown", kit=git_commit(ROOT), runs=runs
+        date=datetime.date.today().isoformat(),
+        upstream=upstream or "unknown",
+        kit=git_commit(ROOT),
+        runs=runs,
+        rows=rows,
     )
     print(f"\n{section}")
     if options.record:

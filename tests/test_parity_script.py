@@ -100,19 +100,33 @@ def test_a_run_is_compared_with_the_rows_of_its_backend() -> None:
 
 
 def test_the_last_run_is_recorded_in_place_or_appended() -> None:
-    """The section lists each store's verdict line; a second record replaces the first, keeping what follows."""
-    runs = [parity.Run("memory", {}, "verdict: does not conform: 3 of 60 rules failed", 60.0)]
-    section = parity.last_run_section(date="2025-01-02", upstream="abc123", kit="def456", runs=runs)
+    """The section lists each store's verdict line and its mismatches; a second record replaces the first,
+    keeping what follows."""
+    rows = parity.departures(TABLE)
+    runs = [
+        parity.Run(
+            "memory", {"MSG-6": "failed", "MSG-1": "failed", "ATO-1": "failed"}, "verdict: does not conform", 6.0
+        ),
+        parity.Run("postgres", {"MSG-6": "failed", "RUN-2": "failed"}, "verdict: does not conform", 9.0),
+        parity.Run("file", {}, "no verdict line", 1.0),
+    ]
+    section = parity.last_run_section(date="2025-01-02", upstream="abc123", kit="def456", runs=runs, rows=rows)
     assert section.splitlines() == [
         "## Last parity run",
         "",
         "`python scripts/upstream_parity.py` on 2025-01-02: upstream `abc123`, kit `def456`.",
         "",
-        "- memory: `verdict: does not conform: 3 of 60 rules failed`",
+        "- memory: `verdict: does not conform`",
+        "  - matches the table: fails exactly the rules its rows name",
+        "- postgres: `verdict: does not conform`",
+        "  - unexpected (failed; no row names postgres): RUN-2",
+        "  - stale (a row names postgres; not failed): QRY-4 (not run)",
+        "- file: `no verdict line`",
+        "  - the kit wrote no report",
     ]
     once = parity.recorded(TABLE, section)
     assert once == TABLE + "\n" + section
-    later = parity.last_run_section(date="2025-02-03", upstream="abc124", kit="def457", runs=runs)
+    later = parity.last_run_section(date="2025-02-03", upstream="abc124", kit="def457", runs=runs, rows=rows)
     text = TABLE.replace("\n## Choices", "\n## Last parity run\n\nold\n\n## Choices")
     replaced = parity.recorded(text, later)
     assert replaced.count("## Last parity run") == 1
