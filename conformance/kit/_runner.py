@@ -69,7 +69,8 @@ CALLS_PROPERTY = "conformance_calls"
 #: Opening or closing the store failed or hung in this test: what happened (no rule's failure).
 LIFECYCLE_PROPERTY = "conformance_lifecycle"
 
-#: What a contract test body may fail with, caught inside the event loop and raised again outside it.
+#: What a contract test body may fail with (or be left out with: `NotCarried`), caught inside the
+#: event loop and raised again outside it.
 _TEST_FAILURES = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception, NotCarried)
 
 #: What a durable contract test receives as `reopen` (another store on the test's location), and
