@@ -23,14 +23,24 @@ to standard error (`got <method>`), and answers store methods as MODE says:
   "answered cancelled" 0.2 s later and answers -32800; null to everything else;
 - `echo`: a storage error of kind Io whose message is the request's `params` as
   received (JSON), so a test can read the request line the kit sent;
+- `parse-error`: -32700 (parse error) with id null to every store method: a store
+  whose parser refuses lines that are JSON; `parse-errors-in-pairs`: the same, once
+  two store calls have come (so both are in flight when the first answer comes);
 - `requires-expected-version`: not a fake, the reference store served as
   `python -m conformance serve` serves it, except that `expected_version` is a
   required param (-32602 when it is left out): a store that does not take a `?` param
-  left out.
+  left out;
+- `strict-null`, `strict-id`: not fakes, the reference store served as a strict JSON
+  peer (Rust's serde_json) serves it: a line holding a lone surrogate does not parse
+  (-32700, with id null, or with the request's id for `strict-id`), and an integer
+  outside -2**63 .. 2**64 - 1 reads as a float that an integer param refuses
+  (`Validation`). Written apart from the kit's own checks (`lone_surrogate_in`), so
+  a test of those checks does not check them against themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -65,6 +75,7 @@ def log(text: str) -> None:
 
 def main(mode: str) -> None:
     held: int | None = None
+    unparsed = 0
     for line in sys.stdin:
         message = json.loads(line)
         method, request_id = message["method"], message.get("id")
@@ -123,6 +134,11 @@ def main(mode: str) -> None:
                     "error": {"code": -32000, "message": params, "data": {"kind": "Io", "message": params}},
                 }
             )
+        elif mode.startswith("parse-error"):
+            unparsed += 1
+            answers = 1 if mode == "parse-error" else 2 * (unparsed % 2 == 0)
+            for _ in range(answers):
+                send({"id": None, "error": {"code": -32700, "message": "parse error: expected value at line 1"}})
         elif mode == "hold" and message["params"].get("thread_id") == "slow":
             held = request_id
         elif mode != "silent":
@@ -143,8 +159,46 @@ def serve_requiring(name: str) -> None:
     serve_store(ReferenceStore)
 
 
+def serve_strict(*, salvage: bool) -> None:
+    """Serve the reference store as a strict JSON peer; `salvage`: a parse error carries the request's id."""
+    from conformance.contract._codec import JsonObject
+    from conformance.wire._channel import LineReader, LineWriter
+    from conformance.wire._server import _Server
+    from reference_store import ReferenceStore
+
+    class StrictServer(_Server):
+        def _receive(self, raw: bytes) -> None:
+            wide: list[str] = []
+
+            def read_int(text: str) -> int:
+                if not -(2**63) <= int(text) < 2**64:
+                    wide.append(text)
+                return int(text)
+
+            message = json.loads(raw, parse_int=read_int)
+            request_id = message.get("id")
+            try:
+                json.dumps(message, ensure_ascii=False).encode("utf-8")  # what a Rust String cannot hold
+            except UnicodeEncodeError as error:
+                failure: JsonObject = {"code": -32700, "message": f"parse error: lone surrogate ({error.reason})"}
+                self._reply(request_id if salvage else None, {"error": failure})
+                return
+            if wide and request_id is not None:
+                text = f"invalid type: floating point `{float(wide[0])}`, expected u64"
+                failure = {"code": -32000, "message": text, "data": {"kind": "Validation", "message": text}}
+                self._reply(request_id, {"error": failure})
+                return
+            super()._receive(raw)
+
+    output = os.dup(1)
+    os.dup2(2, 1)
+    asyncio.run(StrictServer(ReferenceStore, LineReader(0), LineWriter(output)).run())
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "requires-expected-version":
         serve_requiring("expected_version")
+    elif sys.argv[1].startswith("strict-"):
+        serve_strict(salvage=sys.argv[1] == "strict-id")
     else:
         main(sys.argv[1])

@@ -27,6 +27,11 @@ A test may say which rules a call answers to (`with answering("DEL-5"): ...`): i
 call hangs or fails, it blames those, not the test's own (a cascade that never ends
 inside ATO-1's test of a refused cascade breaks DEL-5, "raises and terminates").
 
+A store process that cannot take a value a call sends (a strict JSON peer refusing a
+lone surrogate or an integer past 64 bits: `UnrepresentableValueError`) never saw the
+call: the boundary raises `NotCarried`, and the test is left out as not applying to
+the store, as a test of a capability it does not declare is.
+
 `store_problems(store)` is the set-up check: the abstract methods written, none
 still marked `@unwritten`, and every store method a coroutine function.
 """
@@ -50,11 +55,13 @@ from conformance.contract._errors import NotFoundError, StorageError
 from conformance.contract._stores import ThreadRunStore
 from conformance.contract._unwritten import unwritten_methods
 from conformance.kit._violation import BrokenCall, blame_call
+from conformance.wire._errors import UnrepresentableValueError
 
 __all__ = [
     "METHOD_RULES",
     "CallLog",
     "CallStats",
+    "NotCarried",
     "StoreCall",
     "StoreHang",
     "answering",
@@ -159,6 +166,16 @@ class StoreHang(BaseException):
         self.elapsed = elapsed
         #: True when what hung is opening or closing the store, not a contract call.
         self.lifecycle = message in LIFECYCLE_STAGES
+
+
+class NotCarried(BaseException):
+    """A store call the store process could not take: a value its JSON cannot hold (`UnrepresentableValueError`).
+
+    The store never saw the call, so its test does not apply to the store: the kit
+    skips it, and the report counts it as it counts a test of an undeclared capability.
+    A `BaseException`, so that a test's `except Exception` around a call does not turn
+    it into a rule's failure.
+    """
 
 
 #: What `StoreHang` names when the store hangs outside any contract call.
@@ -310,6 +327,9 @@ class _Checked(ThreadRunStore):
         except BrokenCall:
             self._calls.finish(token)
             raise
+        except UnrepresentableValueError as error:
+            self._calls.finish(token)
+            raise NotCarried(f"{call}: {error}") from None
         except Exception as error:
             self._calls.finish(token)
             awkward = sorted({c for i in _ids(args) for c in i if c in _AWKWARD})

@@ -48,6 +48,7 @@ from conformance.kit._runner import (
     CAPABILITIES_PROPERTY,
     HANG_RULE_PROPERTY,
     LIFECYCLE_PROPERTY,
+    NOT_CARRIED_PROPERTY,
     SETUP_PROPERTY,
     SKIPPED_PROPERTY,
     TIMEOUT_PROPERTY,
@@ -409,7 +410,8 @@ class _KitSession:
                 message=_message(report),
                 duration=report.duration,
                 blamed=blamed if outcome in ("failed", "xfailed") else (),
-                capability_skip=outcome == "skipped" and SKIPPED_PROPERTY in properties,
+                capability_skip=outcome == "skipped"
+                and (SKIPPED_PROPERTY in properties or NOT_CARRIED_PROPERTY in properties),
                 lifecycle=lifecycle,
             )
         )

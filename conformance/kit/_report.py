@@ -49,7 +49,8 @@ class TestResult:
     duration: float = 0.0
     #: The rules a failure breaks (of `rules`, or a store call's own: `BrokenCall`); empty unless it failed.
     blamed: tuple[str, ...] = ()
-    #: True when the test was skipped because the store lacks a capability it needs.
+    #: True when the test was skipped as not applying to the store: it lacks a capability the
+    #: test needs, or its process cannot take a value the test sends (a strict JSON peer).
     capability_skip: bool = False
     #: Opening or closing the store failed or hung in this test: what happened, else "".
     lifecycle: str = ""

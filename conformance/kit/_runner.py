@@ -29,7 +29,7 @@ import pytest
 from hypothesis.errors import Flaky, FlakyFailure
 
 from conformance.contract._stores import ThreadRunStore
-from conformance.kit._boundary import CallLog, CallStats, StoreHang, checked
+from conformance.kit._boundary import CallLog, CallStats, NotCarried, StoreHang, checked
 from conformance.kit._loops import (
     LOOP_PROPERTY,
     LOOPS_LEFT_OUT_PROPERTY,
@@ -58,6 +58,8 @@ __all__ = ["Kit", "StoreSource", "open_store", "rule"]
 #: travel with the report, also from pytest-xdist workers to the controller).
 CAPABILITIES_PROPERTY = "conformance_capabilities"
 SKIPPED_PROPERTY = "conformance_capability_skip"
+#: A test left out because the store process cannot take a value it sends (`NotCarried`): it does not apply.
+NOT_CARRIED_PROPERTY = "conformance_not_carried"
 TIMEOUT_PROPERTY = "conformance_timeout"
 #: The rules a hung call answered to (`answering`): the hang breaks those, not the test's own.
 HANG_RULE_PROPERTY = "conformance_hang_rule"
@@ -67,8 +69,9 @@ CALLS_PROPERTY = "conformance_calls"
 #: Opening or closing the store failed or hung in this test: what happened (no rule's failure).
 LIFECYCLE_PROPERTY = "conformance_lifecycle"
 
-#: What a contract test body may fail with, caught inside the event loop and raised again outside it.
-_TEST_FAILURES = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
+#: What a contract test body may fail with (or be left out with: `NotCarried`), caught inside the
+#: event loop and raised again outside it.
+_TEST_FAILURES = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception, NotCarried)
 
 #: What a durable contract test receives as `reopen` (another store on the test's location), and
 #: any test as `fresh` (a new, independent store on a location of its own).
@@ -339,12 +342,19 @@ class Kit:
             self._record_calls(calls.stats)
         if hung is not None:
             self._timed_out(hung)
+        if raised and isinstance(raised[0], NotCarried):
+            self._not_carried(raised[0])
         if raised:
             raise cleaned(raised[0])
 
     def _lifecycle_failed(self, error: BaseException) -> None:
         """Record that opening or closing the store failed in this test (`StoreLifecycleError`)."""
         self.request.node.user_properties.append((LIFECYCLE_PROPERTY, str(error)))
+
+    def _not_carried(self, error: NotCarried) -> NoReturn:
+        """Skip the test: the store process cannot take a value it sends, so it does not apply to the store."""
+        self.request.node.user_properties.append((NOT_CARRIED_PROPERTY, str(error)))
+        pytest.skip(f"does not apply to this store: its JSON cannot hold a value the test sends: {error}")
 
     def _record_calls(self, stats: CallStats) -> None:
         """Tell the plugin (through the report, also across xdist) how many store calls ran, how long."""

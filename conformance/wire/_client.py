@@ -47,7 +47,9 @@ class WireStore(ThreadRunStore):
     the process answers are raised as themselves (`VersionConflictError(3, 4)`). A
     broken conversation raises a `WireError`: `StoreProcessExited`,
     `WireProtocolError`, `UnknownResponseIdError`, `WireTimeoutError` or
-    `RemoteStoreError`. A cancelled call returns at once and asks the process to
+    `RemoteStoreError`; a call holding a value the process's JSON cannot hold, which it
+    refuses as a strict peer does, raises `UnrepresentableValueError` and breaks nothing
+    (docs/PROTOCOL.md, "Values strict JSON cannot hold"). A cancelled call returns at once and asks the process to
     cancel (`$/cancelRequest`); the next call waits until the process has answered it.
     """
 

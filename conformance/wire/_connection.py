@@ -20,6 +20,13 @@ A caller cancelled while it waits sends `$/cancelRequest` and leaves at once; it
 request stays *unsettled* until the answer comes, and no new request is sent
 meanwhile, so nothing the kit does next can race a write the store is still
 finishing (ATO-3 over the wire).
+
+A store that cannot parse a line answers -32700 (parse error), with `id: null` when it
+cannot tell the id. Lines are parsed in the order they are sent, so such an answer
+goes to the oldest request in flight whose line a strict JSON parser refuses (a lone
+surrogate, an integer past 64 bits), else to the only request in flight; with several
+in flight and none such, no request can be told, and the conversation breaks
+(docs/PROTOCOL.md, "Values strict JSON cannot hold").
 """
 
 from __future__ import annotations
@@ -40,20 +47,25 @@ from typing import IO, Any
 import anyio
 
 from conformance.contract._codec import JsonObject, JsonValue
+from conformance.contract._errors import ValidationError
 from conformance.wire._channel import BusyWait, LineReader, LineWriter, checkpoint
 from conformance.wire._errors import (
     RemoteStoreError,
     StoreProcessExited,
     UnknownResponseIdError,
+    UnrepresentableValueError,
     WireError,
     WireProtocolError,
     WireTimeoutError,
 )
 from conformance.wire._protocol import (
     CANCEL_REQUEST,
+    PARSE_ERROR,
     REQUEST_CANCELLED,
     STORAGE_ERROR,
     error_from_json,
+    lone_surrogate_in,
+    wide_integer_in,
 )
 
 __all__ = ["Connection", "spawn"]
@@ -69,12 +81,13 @@ EXIT_GRACE = 2.0
 
 
 class _Pending:
-    """A request in flight: its line (quoted by errors), and the answer once it comes."""
+    """A request in flight: its line (quoted by errors) and params, and the answer once it comes."""
 
-    __slots__ = ("answered", "cancelled", "error", "line", "result", "waiting")
+    __slots__ = ("answered", "cancelled", "error", "line", "params", "result", "waiting")
 
-    def __init__(self, line: str) -> None:
+    def __init__(self, line: str, params: JsonObject | None = None) -> None:
         self.line = line
+        self.params: JsonObject = {} if params is None else params
         self.answered = False
         self.result: JsonValue = None
         self.error: BaseException | None = None
@@ -147,7 +160,7 @@ class Connection:
         self._raise_fault()
         request_id = next(self.ids)
         line = _ENCODE({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-        pending = _Pending(line)
+        pending = _Pending(line, params)
         self.pending[request_id] = pending
         self._send(line)
         try:
@@ -306,6 +319,18 @@ class Connection:
             self.fail(WireProtocolError("the store process wrote something that is not a JSON-RPC 2.0 response", line))
             return
         request_id = message.get("id")
+        if request_id is None and _code(message) == PARSE_ERROR and self.pending:
+            request_id = self._unparsed()
+            if request_id is None:
+                self.fail(
+                    WireProtocolError(
+                        f"the store process answered a parse error with id null while {len(self.pending)} requests "
+                        "were in flight, none holding a value strict JSON refuses: the kit cannot tell which it "
+                        "answers (answer -32700 with the request's id when the line holds one)",
+                        line,
+                    )
+                )
+                return
         pending = self.pending.pop(request_id, None) if isinstance(request_id, int) else None
         if pending is None:
             self.fail(UnknownResponseIdError(f"the store process answered id {request_id!r}, not in flight", line))
@@ -316,13 +341,26 @@ class Connection:
                 self._wake_all()
             return
         try:
-            pending.result, pending.error = _outcome(message, line)
+            pending.result, pending.error = _outcome(message, line, pending.params)
         except WireProtocolError as error:
             self.fail(error)
             return
         pending.answered = True
         if pending.waiting is not None:
             pending.waiting.set()
+
+    def _unparsed(self) -> int | None:
+        """The request a parse error with id null answers: the oldest in flight a strict parser
+        refuses, else the only one in flight; None when it cannot be told."""
+        strict_refuses = (
+            request_id
+            for request_id, pending in self.pending.items()
+            if lone_surrogate_in(pending.params) is not None or wide_integer_in(pending.params) is not None
+        )
+        found = next(strict_refuses, None)
+        if found is None and len(self.pending) == 1:
+            found = next(iter(self.pending))
+        return found
 
     def _wake_all(self) -> None:
         for follower in self._followers:
@@ -406,8 +444,20 @@ class Connection:
         self.close_pipes()
 
 
-def _outcome(message: dict[str, Any], line: str) -> tuple[JsonValue, BaseException | None]:
-    """`(result, None)` or `(None, error)` of a response; `WireProtocolError` for a malformed one."""
+def _code(message: object) -> object:
+    """The `code` of an error response, if `message` is one."""
+    error = message.get("error") if isinstance(message, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _outcome(message: dict[str, Any], line: str, params: JsonObject) -> tuple[JsonValue, BaseException | None]:
+    """`(result, None)` or `(None, error)` of a response to a request with `params`; `WireProtocolError`
+    for a malformed one.
+
+    A request holding a value strict JSON cannot hold, refused as a strict peer refuses
+    it (-32700 for a lone surrogate or a wide integer, `Validation` for a wide integer),
+    raises `UnrepresentableValueError`.
+    """
     if "result" in message and "error" not in message:
         return message["result"], None
     error = message.get("error")
@@ -418,9 +468,20 @@ def _outcome(message: dict[str, Any], line: str) -> tuple[JsonValue, BaseExcepti
         raise WireProtocolError("an error response needs an integer 'code' and a string 'message'", line)
     if code == STORAGE_ERROR:
         try:
-            return None, error_from_json(error.get("data"))
+            refusal = error_from_json(error.get("data"))
         except ValueError as problem:
             raise WireProtocolError(f"a storage error response is malformed ({problem})", line) from None
+        wide = wide_integer_in(params) if type(refusal) is ValidationError else None
+        if wide is not None:
+            return None, UnrepresentableValueError(
+                f"the store process refused {wide}, past 64 bits ({refusal})", line, code
+            )
+        return None, refusal
+    if code == PARSE_ERROR:
+        odd = lone_surrogate_in(params) or wide_integer_in(params)
+        if odd is not None:
+            return None, UnrepresentableValueError(f"the store process cannot parse a request with {odd}", line, code)
+        return None, RemoteStoreError(f"the store process could not parse a request that is JSON ({text})", line, code)
     if code == REQUEST_CANCELLED:
         return None, RemoteStoreError("the store process answered 'cancelled' to a request never cancelled", line, code)
     return None, RemoteStoreError(f"the store process failed the request (JSON-RPC error {code}: {text})", line, code)

@@ -12,6 +12,7 @@ __all__ = [
     "RemoteStoreError",
     "StoreProcessExited",
     "UnknownResponseIdError",
+    "UnrepresentableValueError",
     "WireError",
     "WireProtocolError",
     "WireTimeoutError",
@@ -61,6 +62,22 @@ class UnknownResponseIdError(WireProtocolError):
 
 class WireTimeoutError(WireError):
     """The store process did not answer a request within `request_timeout`; `line` is the request."""
+
+
+class UnrepresentableValueError(WireError):
+    """The store process refused a request holding a value its JSON cannot hold, as a strict peer may.
+
+    A lone surrogate in a string (the store answered -32700, parse error) or an integer
+    outside -2**63 .. 2**64 - 1 (-32700, or a `Validation` error): Python holds both, a
+    strict JSON parser such as Rust's serde_json does not (docs/PROTOCOL.md, "Values
+    strict JSON cannot hold"). The store never saw the call, so no rule is about its
+    answer: the kit leaves the test out as not applying to the store. `line` is the
+    store's answer; `code` its JSON-RPC error code.
+    """
+
+    def __init__(self, message: str, line: str | None = None, code: int = 0) -> None:
+        super().__init__(message, line)
+        self.code = code
 
 
 class RemoteStoreError(WireError):

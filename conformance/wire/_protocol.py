@@ -9,6 +9,8 @@ is the specification; this module is its code.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -49,7 +51,16 @@ from conformance.wire._values import (
     optional,
 )
 
-__all__ = ["METHODS", "PROTOCOL_VERSION", "Method", "Param", "error_from_json", "error_to_json"]
+__all__ = [
+    "METHODS",
+    "PROTOCOL_VERSION",
+    "Method",
+    "Param",
+    "error_from_json",
+    "error_to_json",
+    "lone_surrogate_in",
+    "wide_integer_in",
+]
 
 #: The protocol version this kit speaks; a store must answer `initialize` with the same major version.
 PROTOCOL_VERSION = "1.0"
@@ -86,6 +97,48 @@ ERROR_KINDS: dict[str, type[StorageError]] = {
 }
 
 
+#: The integers strict JSON holds as integers: serde_json reads -2**63 .. 2**64 - 1 as `i64` or
+#: `u64`, and any other integer literal as a float (PROTOCOL.md, "Values strict JSON cannot hold").
+STRICT_INTEGERS = range(-(2**63), 2**64)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_in(value: JsonValue, where: str = "params") -> str | None:
+    """Where `value` holds a lone surrogate (in a string or a key), in words, else None.
+
+    A Python string may hold one; it crosses as its `\\udxxx` escape, and a strict JSON
+    parser (serde_json) refuses the whole line.
+
+        lone_surrogate_in({"thread_id": "lone\\ud800"}) == "a lone surrogate in params.thread_id"
+    """
+    return _found(value, where, lambda item: isinstance(item, str) and _LONE_SURROGATE.search(item) is not None)
+
+
+def wide_integer_in(value: JsonValue, where: str = "params") -> str | None:
+    """Where `value` holds an integer outside `STRICT_INTEGERS`, in words, else None.
+
+    wide_integer_in({"offset": 2**64 + 1}) == "the integer 18446744073709551617 in params.offset"
+    """
+    return _found(
+        value, where, lambda item: isinstance(item, int) and not isinstance(item, bool) and item not in STRICT_INTEGERS
+    )
+
+
+def _found(value: object, where: str, odd: Callable[[object], bool]) -> str | None:
+    """The first value or key within `value` (which sits at `where`) that is `odd`, in words, else None."""
+    if odd(value):
+        return f"a lone surrogate in {where}" if isinstance(value, str) else f"the integer {value} in {where}"
+    parts: list[tuple[object, str]]
+    if isinstance(value, dict):
+        parts = [(key, f"a key of {where}") for key in value]
+        parts += [(item, f"{where}.{key}") for key, item in value.items()]
+    elif isinstance(value, list):
+        parts = [(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    else:
+        return None
+    return next((found for part, at in parts if (found := _found(part, at, odd)) is not None), None)
+
+
 def error_to_json(error: StorageError) -> JsonObject:
     """The `data` of a storage error response: `{"kind": ..., "message": ...}` plus the error's fields."""
     kind = next((name for name, cls in ERROR_KINDS.items() if type(error) is cls), None)
@@ -105,7 +158,10 @@ def error_from_json(data: object) -> StorageError:
     kind = data["kind"]
     cls = ERROR_KINDS.get(kind)
     if cls is None:
-        raise ValueError(f"unknown storage error kind {kind!r}; known: {', '.join(ERROR_KINDS)}")
+        raise ValueError(
+            f"unknown storage error kind {kind!r}; known: {', '.join(ERROR_KINDS)} "
+            "(a store answers an error of its own that has no kind here as Io: docs/PROTOCOL.md section 4)"
+        )
     if cls is VersionConflictError:
         expected, actual = data.get("expected"), data.get("actual")
         if not isinstance(expected, int) or not isinstance(actual, int) or not is_int(expected) or not is_int(actual):

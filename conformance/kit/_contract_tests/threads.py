@@ -332,7 +332,8 @@ class ThreadRules:
     @rule("MOD-6")
     async def test_unstorable_ids_are_refused_with_validation_error(self, store: ThreadRunStore) -> None:
         """An id outside what the store can keep is refused with ValidationError, never another error."""
-        for thread_id in [*ANY_IDS, "nul\x00inside", "lone\ud800surrogate", "x" * 300]:
+        # The lone surrogate last: a strict JSON peer cannot take it, and the test ends there for it.
+        for thread_id in [*ANY_IDS, "nul\x00inside", "x" * 300, "lone\ud800surrogate"]:
             try:
                 await store.save_thread(thread(thread_id))
             except ValidationError:
