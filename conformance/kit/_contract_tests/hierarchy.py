@@ -9,6 +9,7 @@ import pytest
 from conformance.contract._errors import ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Tree, snapshot, thread, tree
 
@@ -58,9 +59,11 @@ class HierarchyRules:
     @pytest.mark.parametrize("parent", [None, "", "   "], ids=["none", "empty", "blank"])
     async def test_validate_passes_without_parent(self, store: ThreadRunStore, parent: str | None) -> None:
         """A thread with no parent (None, empty or blank) needs no check, stored or not."""
-        await store.validate_thread_hierarchy("new", parent)
+        with answering("HIE-1", about_ids=True):
+            await store.validate_thread_hierarchy("new", parent)
         await store.save_thread(thread("stored"))
-        await store.validate_thread_hierarchy("stored", parent)
+        with answering("HIE-1", about_ids=True):
+            await store.validate_thread_hierarchy("stored", parent)
 
     @rule("HIE-1", "HIE-5")
     async def test_save_validated_stores_root_thread(self, store: ThreadRunStore) -> None:
@@ -83,7 +86,7 @@ class HierarchyRules:
     async def test_validate_rejects_own_id_with_spaces_as_parent(self, store: ThreadRunStore) -> None:
         """validate("t", " t ") raises ValidationError: the parent is normalized before comparing."""
         await store.save_thread(thread("t"))
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError), answering("HIE-2", about_ids=True):
             await store.validate_thread_hierarchy("t", " t ")
 
     # ── HIE-3 ─────────────────────────────────────────────────────────
@@ -134,7 +137,7 @@ class HierarchyRules:
     async def test_validate_rejects_a_parent_no_store_can_hold(self, store: ThreadRunStore) -> None:
         """A parent id with a lone surrogate ("\\ud800") is never stored, so it is not found either."""
         await store.save_thread(thread("other"))
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError), answering("HIE-4", about_ids=True):
             await store.validate_thread_hierarchy("t", "\ud800")
 
     @rule("HIE-4")
@@ -211,7 +214,9 @@ class HierarchyRules:
     async def test_list_children_of_a_padded_id_strips_it(self, store: ThreadRunStore) -> None:
         """list_child_threads(" a ") lists the children of a: the id is normalized as MOD-1 says."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        assert [child.id for child in await store.list_child_threads(" a ")] == ["b"]
+        with answering("HIE-6", about_ids=True):
+            children = await store.list_child_threads(" a ")
+        assert [child.id for child in children] == ["b"]
 
     @rule("HIE-6")
     async def test_list_children_returns_full_threads(self, store: ThreadRunStore) -> None:
@@ -238,8 +243,9 @@ class HierarchyRules:
     async def test_list_children_of_a_blank_parent_is_empty(self, store: ThreadRunStore) -> None:
         """A blank parent id names no thread, so it has no children, whatever roots exist."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        assert await store.list_child_threads("") == []
-        assert await store.list_child_threads("   ") == []
+        with answering("HIE-6", about_ids=True):
+            assert await store.list_child_threads("") == []
+            assert await store.list_child_threads("   ") == []
 
     @rule("HIE-6")
     async def test_list_children_follows_moves(self, store: ThreadRunStore) -> None:
