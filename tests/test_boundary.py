@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from conformance import NotFoundError, RunRecord, Thread, ThreadMetadata
-from conformance.kit._boundary import CallLog, checked
+from conformance import NotFoundError, RunRecord, StorageIOError, Thread, ThreadMetadata, ValidationError
+from conformance.kit._boundary import CallLog, answering, checked
 from conformance.kit._violation import BrokenCall, blamed_rules
 from reference_store import ReferenceStore
 
@@ -249,3 +249,65 @@ def test_other_failures_of_a_call_blame_the_method_or_the_test() -> None:
     assert blamed_rules(("DEL-3",), raised.value) == ("THR-2",)
     assert blamed_rules(("MOD-2", "THR-2"), raised.value) == ("MOD-2", "THR-2")
     assert blamed_rules(("MOD-2",), raised.value) == ("MOD-2",)
+
+
+class _FileNameIds(ReferenceStore):
+    """Keys threads by file name, as upstream's file backend: odd ids raise StorageIOError (or ValidationError)."""
+
+    async def save_thread(self, thread: Thread) -> None:
+        if thread.id == "refused/validly":
+            raise ValidationError(f"cannot store {thread.id!r}")
+        if not thread.id.strip() or any(part in thread.id for part in ("/", "\\", "..", "\x00")) or thread.id == "io":
+            raise StorageIOError(f"thread id contains invalid characters: {thread.id!r}")
+        await super().save_thread(thread)
+
+
+@pytest.mark.parametrize(
+    ("thread_id", "why"),
+    [
+        ("a\\b", "the portable id 'a\\\\b' is stored by every store"),
+        ("..", "the portable id '..' is stored by every store"),
+        ("", "an id a store cannot keep, as '', is refused with ValidationError, never another error"),
+        ("x/y", "an id a store cannot keep, as 'x/y', is refused with ValidationError, never another error"),
+        ("nul\x00", "an id a store cannot keep, as 'nul\\x00', is refused with ValidationError, never another error"),
+    ],
+    ids=["backslash", "dots", "empty", "slash", "nul"],
+)
+def test_an_odd_id_refused_with_another_error_breaks_mod_6(thread_id: str, why: str) -> None:
+    """StorageIOError for an odd id breaks MOD-6 in any test: the test's own rules are not checked past it."""
+    store = checked(_FileNameIds(), CallLog())
+    with pytest.raises(BrokenCall) as raised:
+        asyncio.run(store.save_thread(Thread(id=thread_id)))
+    assert raised.value.rules == ("MOD-6",)
+    assert str(raised.value).endswith(f"raised StorageIOError({_io(thread_id)!r}); {why}")
+    assert isinstance(raised.value.__cause__, StorageIOError)
+    assert blamed_rules(("SEC-1",), raised.value) == ("MOD-6",)
+    assert blamed_rules(("MOD-2", "THR-2"), raised.value) == ("MOD-6",)
+
+
+def _io(thread_id: str) -> str:
+    return f"thread id contains invalid characters: {thread_id!r}"
+
+
+def test_an_odd_id_refusal_a_rule_allows_or_a_plain_id_error_is_left_to_the_test() -> None:
+    """ValidationError for an odd id is MOD-6's own refusal, and StorageIOError for a plain id no id's fault:
+    both reach the test, blamed as any error of the call."""
+    store = checked(_FileNameIds(), CallLog())
+    with pytest.raises(ValidationError):
+        asyncio.run(store.save_thread(Thread(id="refused/validly")))
+    with pytest.raises(StorageIOError) as plain:
+        asyncio.run(store.save_thread(Thread(id="io")))
+    assert blamed_rules(("THR-2", "ATO-1"), plain.value) == ("THR-2",)
+
+
+def test_a_test_about_odd_ids_keeps_the_blame() -> None:
+    """Under `answering(rule, about_ids=True)`, an odd id's refusal reaches the test and breaks that rule."""
+    store = checked(_FileNameIds(), CallLog())
+
+    async def about() -> None:
+        with answering("DEL-1", about_ids=True):
+            await store.save_thread(Thread(id="nul\x00"))
+
+    with pytest.raises(StorageIOError) as raised:
+        asyncio.run(about())
+    assert blamed_rules(("DEL-1",), raised.value) == ("DEL-1",)

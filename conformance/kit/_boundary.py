@@ -13,15 +13,18 @@ A broken promise breaks a rule of the called method, wherever it is called (ofte
 a test's arrange step), and raises `BrokenCall` naming it, chained to the store's own
 error so the traceback shows the store's code: a read that raises `NotFoundError`
 where an unknown id reads as `None` (`load_thread`: THR-1, `load_run`: RUN-2,
-`load_messages` and `load_committed_messages`: MSG-1); an error other than a
-`StorageError` from a call on an id holding the portable `%` or `\\` (MOD-6: such
-an id is stored, or refused with `ValidationError`); and any other error that is no
-`StorageError`, a result of the wrong type or a plain method, which break the method's
-own rule (`METHOD_RULES`: `list_runs` returning a `list` breaks RUN-4), or the rule the
-call answers to (`answering`), or a rule of the method's the failing test is about. A
-`StorageError` the test did not expect blames, likewise, the rules the call answers to
-(`blame_call`). Calls the store makes to itself (a default method calling an abstract
-one) are not wrapped.
+`load_messages` and `load_committed_messages`: MSG-1); an error no rule asks of the
+call (`StorageIOError`, say, or no `StorageError` at all) from a call naming an odd id,
+one not made of 1 to 128 ASCII letters, digits, `-`, `_`, `:` and single dots (`a%b`,
+`a\\b`, `..`, `""`, `x/y`, `nul\\x00`), which breaks MOD-6 (a portable id is stored, any
+other id stored or refused with `ValidationError`), so the test's own rules are not
+checked past it, unless the test's subject is that id (`answering(..., about_ids=True)`);
+and any other error that is no `StorageError`, a result of the wrong type or a plain
+method, which break the method's own rule (`METHOD_RULES`: `list_runs` returning a
+`list` breaks RUN-4), or the rule the call answers to (`answering`), or a rule of the
+method's the failing test is about. A `StorageError` the test did not expect blames,
+likewise, the rules the call answers to (`blame_call`). Calls the store makes to
+itself (a default method calling an abstract one) are not wrapped.
 
 A test may say which rules a call answers to (`with answering("DEL-5"): ...`): if that
 call hangs or fails, it blames those, not the test's own (a cascade that never ends
@@ -51,7 +54,13 @@ from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 import anyio
 
-from conformance.contract._errors import NotFoundError, StorageError
+from conformance.contract._errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+    VersionConflictError,
+)
 from conformance.contract._stores import ThreadRunStore
 from conformance.contract._unwritten import unwritten_methods
 from conformance.kit._violation import BrokenCall, blame_call
@@ -74,15 +83,27 @@ __all__ = [
 
 #: The rules the store calls made now answer to (`answering`), if a test said.
 _ANSWERING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("conformance_answering", default=())
+#: True while the odd ids of the calls made now are what the test checks (`answering(..., about_ids=True)`).
+_ABOUT_IDS: contextvars.ContextVar[bool] = contextvars.ContextVar("conformance_about_ids", default=False)
 
 
 @contextmanager
-def answering(rule_ids: str | tuple[str, ...]) -> Iterator[None]:
-    """Within the block, store calls answer to `rule_ids`: a call that hangs there breaks those rules."""
+def answering(rule_ids: str | tuple[str, ...], *, about_ids: bool = False) -> Iterator[None]:
+    """Within the block, store calls answer to `rule_ids`: a call that hangs there breaks those rules.
+
+    With `about_ids=True`, the odd ids the calls name are the test's subject, and the
+    rules say what becomes of them (DEL-1: deleting an id no store can hold raises
+    `NotFoundError`): a call that errs on one breaks `rule_ids`, not MOD-6.
+
+        with answering("DEL-1", about_ids=True):
+            await store.delete_thread_with_strategy("nul\x00id", ChildThreadDeleteStrategy.CASCADE)
+    """
     token = _ANSWERING.set((rule_ids,) if isinstance(rule_ids, str) else tuple(rule_ids))
+    about = _ABOUT_IDS.set(about_ids)
     try:
         yield
     finally:
+        _ABOUT_IDS.reset(about)
         _ANSWERING.reset(token)
 
 
@@ -136,8 +157,13 @@ METHOD_RULES: dict[str, tuple[str, ...]] = {
     "checkpoint_append": ("CKP-4", "CKP-1", "CKP-3", "CKP-6", "CON-1"),
     "load_checkpoint": ("CKP-5",),
 }
-#: Portable id characters (MOD-6) that stores keyed by paths or LIKE patterns choke on.
-_AWKWARD = frozenset("%\\")
+#: Ids no store trips over: 1 to 128 ASCII letters, digits, `-`, `_`, `:` and `.`, no two dots in a row.
+_PLAIN_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+#: Portable ids (MOD-6): every store keeps them, `%` and `\\` (and `..`) too, which path- or
+#: LIKE-keyed stores choke on.
+_PORTABLE_ID = re.compile(r"[A-Za-z0-9_.:%\\-]{1,128}", re.ASCII)
+#: The errors a rule asks of a call in some case: raising one is no sign of a refused id.
+_RULED_ERRORS = (ValidationError, NotFoundError, AlreadyExistsError, VersionConflictError)
 #: What an argument looks like in a call's description, at most.
 _ARGUMENT_WIDTH = 60
 
@@ -322,6 +348,9 @@ class _Checked(ThreadRunStore):
             raise
         except StorageError as error:
             self._calls.finish(token)
+            refused = None if isinstance(error, _RULED_ERRORS) else _odd_id_refused(call, args, error)
+            if refused is not None:
+                raise refused from error
             blame_call(error, answers or METHOD_RULES[name])
             raise
         except BrokenCall:
@@ -332,13 +361,9 @@ class _Checked(ThreadRunStore):
             raise NotCarried(f"{call}: {error}") from None
         except Exception as error:
             self._calls.finish(token)
-            awkward = sorted({c for i in _ids(args) for c in i if c in _AWKWARD})
-            if awkward:
-                raise BrokenCall(
-                    "MOD-6",
-                    f"{call} raised {error!r}; an id with the portable {' and '.join(map(repr, awkward))} "
-                    "is stored, or refused with ValidationError",
-                ) from error
+            refused = _odd_id_refused(call, args, error)
+            if refused is not None:
+                raise refused from error
             raise _broken(
                 name, answers, f"{call} raised {error!r}; only StorageError subclasses may escape a store"
             ) from error
@@ -374,6 +399,26 @@ def _broken(name: str, answers: tuple[str, ...], message: str) -> BrokenCall:
         return BrokenCall(answers, message)
     own, *related = METHOD_RULES[name]
     return BrokenCall(own, message, related=tuple(related))
+
+
+def _odd_id_refused(call: str, args: tuple[Any, ...], error: Exception) -> BrokenCall | None:
+    """The MOD-6 failure of a call that raised `error`, no error a rule asks of it, on an odd id;
+    None when the call names only plain ids, or when its odd ids are the test's subject.
+
+    A portable id is stored; any other id is stored or refused with `ValidationError`.
+    Either way the call broke MOD-6 before the test's own rules could be checked.
+    """
+    if _ABOUT_IDS.get():
+        return None
+    odd = [i for i in _ids(args) if not _PLAIN_ID.fullmatch(i)]
+    if not odd:
+        return None
+    portable = [i for i in odd if _PORTABLE_ID.fullmatch(i)]
+    if portable:
+        why = f"the portable id {portable[0]!r} is stored by every store"
+    else:
+        why = f"an id a store cannot keep, as {odd[0]!r}, is refused with ValidationError, never another error"
+    return BrokenCall("MOD-6", f"{call} raised {error!r}; {why}")
 
 
 def _ids(args: tuple[Any, ...]) -> list[str]:

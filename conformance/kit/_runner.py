@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import anyio
 import pytest
-from hypothesis.errors import Flaky, FlakyFailure
+from hypothesis.errors import Flaky, FlakyFailure, HypothesisException
 
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._boundary import CallLog, CallStats, NotCarried, StoreHang, checked
@@ -498,16 +498,22 @@ async def _lifecycle(
 
 
 def _unreplayable(failure: BaseException) -> BaseException | None:
-    """The store's failure inside a failure Hypothesis could not replay (`FlakyFailure`), with a note
-    saying so; None for any other failure.
+    """The store's failure inside a failure Hypothesis could not replay, with a note saying so;
+    None for any other failure.
 
     Replayed, the same calls got other answers (a transient error, an order a hash map leaves
-    open, a race): Hypothesis reports its own `Flaky` error beside the check that failed. The
-    check is what the author needs, and the rule it names is what breaks.
+    open, a race): Hypothesis reports its own `Flaky` error beside the check that failed
+    (`FlakyFailure`), or raised while handling it (`FlakyStrategyDefinition`: a machine that
+    draws from what the store answered drew differently). The check is what the author
+    needs, and the rule it names is what breaks.
     """
-    if not isinstance(failure, FlakyFailure):
+    found: list[BaseException]
+    if isinstance(failure, FlakyFailure):
+        found = [member for member in failure.exceptions if not isinstance(member, Flaky)]
+    elif isinstance(failure, Flaky):
+        found = [context] if (context := _handled(failure)) is not None else []
+    else:
         return None
-    found = [member for member in failure.exceptions if not isinstance(member, Flaky)]
     if not found:
         return None
     chosen = found[0] if len(found) == 1 else BaseExceptionGroup("several checks failed", found)
@@ -517,6 +523,15 @@ def _unreplayable(failure: BaseException) -> BaseException | None:
     )
     chosen.__suppress_context__ = True
     return chosen
+
+
+def _handled(failure: BaseException) -> BaseException | None:
+    """The failure Hypothesis was handling when it raised `failure`: the nearest in its context chain
+    that is not Hypothesis' own; None without one."""
+    context = failure.__context__
+    while isinstance(context, HypothesisException):
+        context = context.__context__
+    return context
 
 
 def _lifecycle_only(failure: BaseException) -> StoreLifecycleError | None:

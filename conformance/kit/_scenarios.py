@@ -3,6 +3,7 @@
 await tree(store, {"a": {"b": {"c": {}}}})      # a <- b <- c
 await log(store, "t1", user("m1"), assistant("m2", calls=["c1"]), tool("m3", "c1"))
 await store.create_run(run("r1", "t1", RunStatus.DONE, updated_at=5))
+replace(run("r1", "t1"), activation=activation("t1", trigger=["m1"]))
 before = await snapshot(store); ...; assert await snapshot(store) == before
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 
 from conformance import (
     CompactionMark,
+    JsonObject,
+    JsonValue,
     Message,
     MessageMetadata,
     MessageRecord,
@@ -36,6 +39,7 @@ from conformance import (
 
 __all__ = [
     "Snapshot",
+    "activation",
     "assistant",
     "log",
     "run",
@@ -179,6 +183,35 @@ def run(
         record.finished_at = updated
         record.outcome = RunOutcome(termination_reason={"type": "natural_end"}, final_output="ok")
     return record
+
+
+def activation(
+    thread_id: str,
+    *,
+    input_thread: str | None = None,
+    agent_id: str | None = None,
+    trigger: Iterable[str] = (),
+) -> JsonObject:
+    """A run's `activation`: a new intent on `thread_id`, in the JSON of upstream's `RunActivationSnapshot`.
+
+    Upstream types the activation (`intent`, `input`, `options` and `trace` are required,
+    the intent's `kind` is tagged by `"kind"`), so this is the JSON its serde writes back:
+    `trace` spells out its defaults. `input_thread` names another thread in `input` (an
+    activation upstream refuses, MOD-4); `trigger` lists the input's trigger message ids.
+    """
+    intent: JsonObject = {"thread_id": thread_id, "kind": {"kind": "new_intent"}}
+    if agent_id is not None:
+        intent["agent_id"] = agent_id
+    given: JsonObject = {"thread_id": thread_id if input_thread is None else input_thread}
+    triggers: list[JsonValue] = list(trigger)
+    if triggers:
+        given["trigger_message_ids"] = triggers
+    return {
+        "intent": intent,
+        "input": given,
+        "options": {},
+        "trace": {"origin": "user", "adapter": "internal", "run_mode": "foreground"},
+    }
 
 
 def _plain(value: object) -> object:

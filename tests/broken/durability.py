@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import anyio
 from stores.json_file_store import Data, JsonFileStore
 
 from broken import Broken
-from conformance import Message, RunRecord, VersionConflictError
+from conformance import Message, RunRecord, StorageIOError, VersionConflictError
 
 
 class StatesInMemory(JsonFileStore):
@@ -71,6 +72,16 @@ class VersionLockedPerObject(JsonFileStore):
             return await super().checkpoint_append(thread_id, messages, None, run)
 
 
+class NulRefused(JsonFileStore):
+    """Refuses, with StorageIOError, every write whose JSON holds a NUL character, as a PostgreSQL JSONB column
+    does (`unsupported Unicode escape sequence`): text and free JSON cannot carry U+0000 (MOD-5)."""
+
+    def _save(self, data: Data) -> None:
+        if "\\u0000" in json.dumps(data):
+            raise StorageIOError("unsupported Unicode escape sequence: \\u0000 cannot be converted to text")
+        super()._save(data)
+
+
 ZOO: list[Broken] = [
     # also DUR-2: a second store object on the same file sees no state either
     Broken(
@@ -82,5 +93,14 @@ ZOO: list[Broken] = [
         "DUR-2",
         "the version check holds within one store object, not across two on the same file",
         "durable,thread_state,any_ids,concurrent_writers,cancel_safe,atomic_delete",
+    ),
+    # also THR-2, THR-3, THR-6, RUN-2, CKP-2, CKP-4: a refused write of a valid thread, metadata, state, run or
+    # checkpoint fails to write it (MOD-5's fidelity tests blame the write's rule too); DUR-1 and DUR-2, which
+    # write the same values only to reopen them, are not checked past MOD-5, and neither is blamed
+    Broken(
+        NulRefused,
+        "MOD-5",
+        "NUL in text or free JSON refused with StorageIOError, as JSONB refuses it",
+        also=("THR-2", "THR-3", "THR-6", "RUN-2", "CKP-2", "CKP-4"),
     ),
 ]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from broken import Broken
+from broken.threads import IdsAsFileNames
 from conformance import (
     PageWindow,
     RunPage,
@@ -301,6 +302,10 @@ class RunLikePrefix(ReferenceStore):
         return paginate_runs(runs, others)
 
 
+class QueriedIdsAsFileNames(IdsAsFileNames):
+    """The file-name store of `broken.threads`, under the query rules: their tests save `\\` ids (QRY-2, SEC-1)."""
+
+
 ZOO: list[Broken] = [
     Broken(UncappedLimit, "QRY-1", "does not cap limit at 200"),
     Broken(RawResourceFilter, "QRY-1", "does not normalize the resource_id filter"),
@@ -345,4 +350,12 @@ ZOO: list[Broken] = [
     Broken(RunPrefixOnRunId, "SEC-1", "list_runs id_prefix matches the run id, not the thread id", also=("RUN-4",)),
     # also RUN-4: RUN-4 says list_runs' id_prefix is a literal prefix
     Broken(RunLikePrefix, "SEC-1", "list_runs id_prefix as an unescaped LIKE pattern", also=("RUN-4",)),
+    # Breaks MOD-6 alone: the tests of QRY-2 and SEC-1 that save ids holding the portable `\\` are not checked
+    # past it, and none of them fails
+    Broken(
+        QueriedIdsAsFileNames,
+        "MOD-6",
+        "ids kept as file names: the portable \\ and .. raise StorageIOError",
+        capabilities="thread_state,atomic_delete,concurrent_writers,cancel_safe",
+    ),
 ]

@@ -17,14 +17,26 @@ from conformance.kit._boundary import answering
 from conformance.kit._contract_tests.projection import ProjectionRules
 from conformance.kit._differ import diff, named
 from conformance.kit._runner import rule
-from conformance.kit._scenarios import Snapshot, assistant, log, run, snapshot, system, thread, tool, tree, user
+from conformance.kit._scenarios import (
+    Snapshot,
+    activation,
+    assistant,
+    log,
+    run,
+    snapshot,
+    system,
+    thread,
+    tool,
+    tree,
+    user,
+)
 from conformance.kit._violation import BrokenCall, RuleViolation, expect
 
 INVALID_CHECKPOINT_RUNS: dict[str, RunRecord] = {
     "blank-agent-id": replace(run("r1", "t"), agent_id=" "),
     "done-without-finished-at": replace(run("r1", "t", RunStatus.DONE), finished_at=None),
     "output-of-another-thread": replace(run("r1", "t"), output=RunMessageOutput(thread_id="elsewhere")),
-    "activation-of-another-thread": replace(run("r1", "t"), activation={"intent": {"thread_id": "elsewhere"}}),
+    "activation-of-another-thread": replace(run("r1", "t"), activation=activation("elsewhere")),
 }
 
 INVALID_CHECKPOINT_MESSAGES: dict[str, list[Message]] = {

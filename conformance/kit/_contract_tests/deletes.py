@@ -199,7 +199,7 @@ class DeleteRules:
         a delete stores nothing, so the id is simply unknown.
         """
         await tree(store, {"t": {}})
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError), answering("DEL-1", about_ids=True):
             await store.delete_thread_with_strategy(odd, strategy)
         listed = await store.list_threads(0, 10)
         assert listed == ["t"], (

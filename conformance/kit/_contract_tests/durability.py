@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from conformance.contract._enums import ChildThreadDeleteStrategy, RunStatus
+from conformance.contract._errors import StorageError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._queries import MessageQuery, RunQuery, ThreadParentFilter, ThreadQuery
 from conformance.contract._runs import PersistedState
@@ -31,7 +32,7 @@ from conformance.kit._exact import expect_same
 from conformance.kit._races import ROUNDS, round_name
 from conformance.kit._runner import Reopen, rule
 from conformance.kit._scenarios import assistant, log, run, snapshot, system, thread, tool, tree, user
-from conformance.kit._violation import expect
+from conformance.kit._violation import BrokenCall, expect
 
 #: Ids that own a log or a state without a thread record, or lost theirs.
 UNLISTED = ("loose", "gone", "cascaded", "under-cascaded", "exact")
@@ -62,13 +63,26 @@ async def _write_everything(store: ThreadRunStore) -> None:
 
 
 async def _write_edge_values(store: ThreadRunStore) -> None:
-    """The fidelity tests' edge values: u64 maxima, -0.0, 1.0, NUL text, null-valued keys, falsy optionals."""
+    """The fidelity tests' edge values: u64 maxima, -0.0, 1.0, NUL text, null-valued keys, falsy optionals.
+
+    A store that refuses one breaks MOD-5 (its fidelity tests say which value), and
+    durability is not checked past it: the values never reached storage.
+    """
     for name in ("u64-max-stamps", "custom-json"):
-        await store.save_thread(replace(THREADS[name], id=f"exact-{name}"))
-    await store.append_message_records("exact", [replace(m, id=f"exact-{name}") for name, m in MESSAGES.items()])
+        await _edge(f"save_thread of the {name} thread", store.save_thread, replace(THREADS[name], id=f"exact-{name}"))
+    messages = [replace(m, id=f"exact-{name}") for name, m in MESSAGES.items()]
+    await _edge("appending the fidelity messages", store.append_message_records, "exact", messages)
     for name in ("u64-max-done", "falsy-optionals", "json-and-text"):
-        await store.create_run(replace(RUNS[name], run_id=f"exact-{name}"))
-    await store.save_thread_state("exact", STATES["u64-max-revision"])
+        await _edge(f"create_run of the {name} run", store.create_run, replace(RUNS[name], run_id=f"exact-{name}"))
+    await _edge("saving the u64-max-revision state", store.save_thread_state, "exact", STATES["u64-max-revision"])
+
+
+async def _edge(what: str, write: Callable[..., Awaitable[object]], *args: object) -> None:
+    """`write(*args)`, a write of edge values: a `StorageError` from it breaks MOD-5 (`BrokenCall`)."""
+    try:
+        await write(*args)
+    except StorageError as error:
+        raise BrokenCall("MOD-5", f"{what} raised {error!r}; upstream's types hold every value in it") from error
 
 
 async def _everything(store: ThreadRunStore) -> dict[str, object]:

@@ -9,6 +9,7 @@ import pytest
 from conformance.contract._errors import ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._differ import diff
 from conformance.kit._runner import rule
 from conformance.kit._scenarios import Tree, snapshot, thread, tree
@@ -59,9 +60,11 @@ class HierarchyRules:
     @pytest.mark.parametrize("parent", [None, "", "   "], ids=["none", "empty", "blank"])
     async def test_validate_passes_without_parent(self, store: ThreadRunStore, parent: str | None) -> None:
         """A thread with no parent (None, empty or blank) needs no check, stored or not."""
-        await store.validate_thread_hierarchy("new", parent)
+        with answering("HIE-1", about_ids=True):
+            await store.validate_thread_hierarchy("new", parent)
         await store.save_thread(thread("stored"))
-        await store.validate_thread_hierarchy("stored", parent)
+        with answering("HIE-1", about_ids=True):
+            await store.validate_thread_hierarchy("stored", parent)
 
     @rule("HIE-1", "HIE-5")
     async def test_save_validated_stores_root_thread(self, store: ThreadRunStore) -> None:
@@ -85,7 +88,7 @@ class HierarchyRules:
     async def test_validate_rejects_own_id_with_spaces_as_parent(self, store: ThreadRunStore) -> None:
         """validate("t", " t ") raises ValidationError: the parent is normalized before comparing."""
         await store.save_thread(thread("t"))
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError), answering("HIE-2", about_ids=True):
             await store.validate_thread_hierarchy("t", " t ")
 
     # ── HIE-3 ─────────────────────────────────────────────────────────
@@ -136,7 +139,7 @@ class HierarchyRules:
     async def test_validate_rejects_a_parent_no_store_can_hold(self, store: ThreadRunStore) -> None:
         """A parent id with a lone surrogate ("\\ud800") is never stored, so it is not found either."""
         await store.save_thread(thread("other"))
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError), answering("HIE-4", about_ids=True):
             await store.validate_thread_hierarchy("t", "\ud800")
 
     @rule("HIE-4")
@@ -220,7 +223,9 @@ class HierarchyRules:
     async def test_list_children_of_a_padded_id_strips_it(self, store: ThreadRunStore) -> None:
         """list_child_threads(" a ") lists the children of a: the id is normalized as MOD-1 says."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        ids = [child.id for child in await store.list_child_threads(" a ")]
+        with answering("HIE-6", about_ids=True):
+            children = await store.list_child_threads(" a ")
+        ids = [child.id for child in children]
         assert ids == ["b"], f"list_child_threads(' a ') gives ids {ids}; expected ['b'], the children of 'a'"
 
     @rule("HIE-6")
@@ -250,9 +255,10 @@ class HierarchyRules:
     async def test_list_children_of_a_blank_parent_is_empty(self, store: ThreadRunStore) -> None:
         """A blank parent id names no thread, so it has no children, whatever roots exist."""
         await tree(store, {"a": {"b": {}}, "c": {}})
-        for blank in ["", "   "]:
-            children = await store.list_child_threads(blank)
-            assert children == [], f"list_child_threads({blank!r}) of a blank id: {diff(children, [])}"
+        with answering("HIE-6", about_ids=True):
+            for blank in ["", "   "]:
+                children = await store.list_child_threads(blank)
+                assert children == [], f"list_child_threads({blank!r}) of a blank id: {diff(children, [])}"
 
     @rule("HIE-6")
     async def test_list_children_follows_moves(self, store: ThreadRunStore) -> None:

@@ -25,7 +25,7 @@ from conformance.contract._stores import ThreadRunStore
 from conformance.kit._differ import diff, named, shown
 from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
-from conformance.kit._scenarios import run, snapshot
+from conformance.kit._scenarios import activation, run, snapshot
 from conformance.kit._violation import expect
 
 WAITING = RunWaitingState(reason=WaitingReason.USER_INPUT, ticket_ids=["ticket-1"])
@@ -47,10 +47,8 @@ INVALID_RUNS: dict[str, RunRecord] = {
     "blank-agent-id": _variant(agent_id=" \t"),
     "input-of-another-thread": _variant(input=RunMessageInput(thread_id="t2")),
     "output-of-another-thread": _variant(output=RunMessageOutput(thread_id="t2")),
-    "activation-intent-of-another-thread": _variant(activation={"intent": {"thread_id": "t2"}}),
-    "activation-input-of-another-thread": _variant(
-        activation={"intent": {"thread_id": "t1"}, "input": {"thread_id": "t2"}}
-    ),
+    "activation-intent-of-another-thread": _variant(activation=activation("t2")),
+    "activation-input-of-another-thread": _variant(activation=activation("t1", input_thread="t2")),
     "input-range-from-0": _variant(input=RunMessageInput(thread_id="t1", range=_seqs(0, 2))),
     "output-range-from-0": _variant(output=RunMessageOutput(thread_id="t1", range=_seqs(0, 1), message_ids=["a", "b"])),
     "input-range-reversed": _variant(input=RunMessageInput(thread_id="t1", range=_seqs(3, 2))),
@@ -90,9 +88,7 @@ VALID_EDGE_RUNS: dict[str, RunRecord] = {
     ),
     "output-ids-without-range": _variant(output=RunMessageOutput(thread_id="t1", message_ids=["m1", "m2"])),
     "waiting-with-state": _variant(RunStatus.WAITING),
-    "activation-of-its-own-thread": _variant(
-        activation={"intent": {"thread_id": "t1", "kind": "new_intent"}, "input": {"thread_id": "t1"}}
-    ),
+    "activation-of-its-own-thread": _variant(activation=activation("t1", agent_id="agent", trigger=["m1"])),
 }
 
 TERMINATION_REASONS: dict[str, dict[str, JsonValue]] = {
@@ -107,6 +103,75 @@ TERMINATION_REASONS: dict[str, dict[str, JsonValue]] = {
 }
 
 
+#: An activation with every part of upstream's `RunActivationSnapshot` set, as its serde writes it:
+#: a human-in-the-loop resume of run r0, inference overrides, a frontend tool whose
+#: parameters are free JSON, the trace of a sub-agent call and a seeded decision.
+FULL_ACTIVATION: dict[str, JsonValue] = {
+    "intent": {"agent_id": "agent-x", "thread_id": "t1", "kind": {"kind": "hitl_resume", "run_id": "r0"}},
+    "input": {
+        "thread_id": "t1",
+        "range": {"from_seq": 1, "to_seq": 2},
+        "trigger_message_ids": ["m2"],
+        "selected_message_ids": ["m1", "m2"],
+        "context_policy": "all",
+        "compacted_snapshot_id": "snap-1",
+    },
+    "options": {
+        "overrides": {
+            "upstream_model": "model-b",
+            "temperature": 0.5,
+            "max_tokens": 512,
+            "top_p": 0.25,
+            "reasoning_effort": "high",
+        },
+        "frontend_tools": [
+            {
+                "id": "pick",
+                "name": "Pick",
+                "description": "Let the user pick one",
+                "parameters": {"type": "object", "properties": {"choices": {"type": "array"}}, "nested": [1, None]},
+                "category": None,
+                "metadata": {"ui": {"hint": "list"}},
+            }
+        ],
+    },
+    "trace": {
+        "parent_run_id": "r0",
+        "parent_thread_id": "p",
+        "origin": "subagent",
+        "adapter": "a2a",
+        "run_mode": "resume",
+        "dispatch_id": "d-1",
+        "session_id": "s-1",
+        "transport_request_id": "tr-1",
+        "correlation_id": "c-1",
+    },
+    "seeded_decisions": [
+        [
+            "call-1",
+            {
+                "decision_id": "dec-1",
+                "action": "resume",
+                "result": {"approved": True},
+                "reason": "ok",
+                "updated_at": 104,
+            },
+        ]
+    ],
+    "resolution_id": "res-1",
+}
+#: A ticket with every field of upstream's `RunWaitingTicket`; its `arguments` are free JSON.
+FULL_TICKET: dict[str, JsonValue] = {
+    "ticket_id": "k1",
+    "tool_call_id": "call-1",
+    "tool_name": "shell",
+    "arguments": {"command": "ls", "flags": ["-l", None, 0]},
+    "resume_mode": "use_decision_as_tool_result",
+    "reason": "shell needs permission",
+    "updated_at": 105,
+}
+
+
 def _full_run(status: RunStatus, reason: dict[str, JsonValue] | None = None) -> RunRecord:
     """A run with every field set: a `waiting` one carries its waiting state, a `done` one `reason`."""
     record = RunRecord(
@@ -115,13 +180,13 @@ def _full_run(status: RunStatus, reason: dict[str, JsonValue] | None = None) -> 
         agent_id="agent-x",
         parent_run_id="r0",
         resolution_id="res-1",
-        activation={"kind": "schedule", "nested": {"values": [1, 2.5, True, None, "s"]}},
+        activation=FULL_ACTIVATION,
         request=RunRequestSnapshot(
             origin="A2A",
             sender_id="peer",
             input_message_ids=["m1", "m2"],
             input_message_count=2,
-            request_extras={"k": ["v", {"deep": None}]},
+            request_extras={"k": ["v", {"deep": None}], "values": [1, 2.5, True, None, "s"]},
             parent_thread_id="p",
             transport_request_id="tr-1",
         ),
@@ -150,7 +215,7 @@ def _full_run(status: RunStatus, reason: dict[str, JsonValue] | None = None) -> 
         record.waiting = RunWaitingState(
             reason=WaitingReason.TOOL_PERMISSION,
             ticket_ids=["k1"],
-            tickets=[{"id": "k1", "tool": "shell"}],
+            tickets=[FULL_TICKET],
             since_dispatch_id="d-1",
             message="approve the shell call?",
         )
@@ -336,9 +401,9 @@ class RunRules:
     @rule("RUN-4", "SEC-1")
     async def test_list_runs_id_prefix_is_literal(self, store: ThreadRunStore) -> None:
         """`_`, `%`, `*` and `\\` in id_prefix match only themselves."""
-        for number, thread_id in enumerate(["a_b", "axb", "a%c", "abc", "a*d", "a\\e", "aze"]):
+        for number, thread_id in enumerate(["a_b", "axb", "a%c", "abc", "a\\e", "aze"]):
             await store.create_run(run(f"r{number}", thread_id, created_at=number))
-        for prefix, expected in [("a_", ["r0"]), ("a%", ["r2"]), ("a*", ["r4"]), ("a\\", ["r5"])]:
+        for prefix, expected in [("a_", ["r0"]), ("a%", ["r2"]), ("a*", []), ("a\\", ["r4"])]:
             _expect_prefixed(await _run_ids(store, RunQuery(id_prefix=prefix)), expected, prefix)
 
     @rule("RUN-4")

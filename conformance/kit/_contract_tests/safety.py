@@ -28,7 +28,7 @@ from conformance.kit._boundary import answering
 from conformance.kit._contract_tests.cancellation import CancellationRules
 from conformance.kit._exact import expect_same, same
 from conformance.kit._runner import Reopen, rule
-from conformance.kit._scenarios import assistant, log, run, snapshot, thread, tool, tree, user
+from conformance.kit._scenarios import activation, assistant, log, run, snapshot, thread, tool, tree, user
 from conformance.kit._violation import BrokenCall, expect
 
 Step = Callable[[ThreadRunStore], Awaitable[object]]
@@ -43,17 +43,17 @@ def _nested_thread(thread_id: str, *, parent: str | None = None) -> Thread:
 
 
 def _nested_messages(*ids: str) -> list[Message]:
-    """A user message with two content blocks, an assistant call and its tool result."""
+    """A user message with a text and an image block, an assistant call and its tool result."""
     first, call, result = ids
     asking = user(first)
-    asking.content.append({"type": "data", "value": {"rows": [1, 2]}})
+    asking.content.append({"type": "image", "source": {"type": "url", "url": "https://example.com/chart.png"}})
     return [asking, assistant(call, calls=[f"call-{call}"]), tool(result, f"call-{call}")]
 
 
 def _nested_run(run_id: str, thread_id: str, *, updated_at: int = 5) -> RunRecord:
     record = run(run_id, thread_id, RunStatus.RUNNING, updated_at=updated_at)
     record.request = RunRequestSnapshot(input_message_ids=["m1"], input_message_count=1, request_extras={"x": [1]})
-    record.activation = {"trigger": {"kind": "user", "ids": ["m1"]}}
+    record.activation = activation(thread_id, trigger=["m1"])
     record.state = PersistedState(revision=2, extensions={"memory": {"facts": ["sky is blue"]}})
     return record
 

@@ -10,6 +10,7 @@ from conformance.contract._errors import NotFoundError, ValidationError
 from conformance.contract._models import Thread, ThreadMetadata
 from conformance.contract._runs import MessageSeqRange, PersistedState
 from conformance.contract._stores import ThreadRunStore
+from conformance.kit._boundary import answering
 from conformance.kit._differ import diff, named, shown
 from conformance.kit._exact import expect_same
 from conformance.kit._runner import rule
@@ -159,14 +160,16 @@ class ThreadRules:
         ]
         for rule_id, name, read in reads:
             try:
-                found = await read()
+                with answering(rule_id, about_ids=True):
+                    found = await read()
             except Exception as error:
                 raise RuleViolation(
                     rule_id, f"{name} of {odd!r} raised {error!r}; an id never stored reads as None"
                 ) from error
             expect(found is None, rule_id, f"{name} of {odd!r} returned {found!r}, not None")
         try:
-            records = await store.load_message_records_range(odd, MessageSeqRange(from_seq=1, to_seq=5))
+            with answering("MSG-8", about_ids=True):
+                records = await store.load_message_records_range(odd, MessageSeqRange(from_seq=1, to_seq=5))
         except Exception as error:
             raise RuleViolation("MSG-8", f"the range of {odd!r} raised {error!r}; expected []") from error
         expect(records == [], "MSG-8", f"load_message_records_range of {odd!r} returned {records!r}, not []")
@@ -206,7 +209,8 @@ class ThreadRules:
     async def test_delete_of_an_id_no_store_can_hold_is_no_error(self, store: ThreadRunStore, odd: str) -> None:
         """delete_thread of an id no store can hold deletes an unknown thread: no error, nothing else changes."""
         await store.save_thread(thread("t"))
-        await store.delete_thread(odd)
+        with answering("THR-4", about_ids=True):
+            await store.delete_thread(odd)
         listed = await store.list_threads(0, 10)
         assert listed == ["t"], f"after delete_thread({odd!r:.20}), list_threads(0, 10) gives {listed}; expected ['t']"
 
@@ -308,7 +312,7 @@ class ThreadRules:
     async def test_portable_ids_are_accepted(self, store: ThreadRunStore, thread_id: str) -> None:
         """Ids of ASCII letters, digits and - _ . : % \\ up to 128 characters work everywhere."""
         await store.save_thread(thread(thread_id, updated_at=1))
-        await log(store, thread_id, "m-" + thread_id)
+        await log(store, thread_id, thread_id)
         found, due = await store.load_thread(thread_id), thread(thread_id, updated_at=1)
         assert found == due, f"load_thread({thread_id!r:.40}): {diff(found, due)}"
         listed = await store.list_threads(0, 10)
@@ -316,7 +320,7 @@ class ThreadRules:
         messages = await store.load_committed_messages(thread_id)
         assert messages is not None, f"load_committed_messages({thread_id!r:.40}) gives None for a log just appended"
         ids = [m.id for m in messages]
-        assert ids == ["m-" + thread_id], f"the log of {thread_id!r:.40} holds {ids!r:.200}; expected one message"
+        assert ids == [thread_id], f"the log of {thread_id!r:.40} holds {ids!r:.200}; expected one message"
 
     @rule("MOD-6", requires="any_ids")
     @pytest.mark.parametrize("thread_id", ANY_IDS)

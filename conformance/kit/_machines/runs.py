@@ -32,6 +32,7 @@ from conformance.contract._runs import (
 )
 from conformance.contract._stores import ThreadRunStore
 from conformance.kit._differ import diff
+from conformance.kit._scenarios import activation
 from conformance.kit._stateful import StoreMachine, stateful
 from conformance.kit._violation import RuleViolation, expect, present
 
@@ -99,7 +100,7 @@ class RunDraft:
             status=status,
             created_at=self.created_at,
             updated_at=self.updated_at,
-            activation={"agent": "agent", "version": self.updated_at},
+            activation=activation(self.thread_id, agent_id="agent", trigger=[f"m{self.updated_at}"]),
             steps=self.updated_at,
         )
         if status is RunStatus.WAITING and flaw != "waiting-without-state":
@@ -119,7 +120,7 @@ class RunDraft:
         if flaw == "input-range-zero":
             record.input = RunMessageInput(thread_id=self.thread_id, range=MessageSeqRange(from_seq=0, to_seq=1))
         if flaw == "activation-elsewhere":
-            record.activation = {"intent": {"thread_id": "elsewhere"}, "input": {"thread_id": "elsewhere"}}
+            record.activation = activation("elsewhere")
         return record
 
 
