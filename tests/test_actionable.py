@@ -165,9 +165,12 @@ def test_a_rare_transient_error_in_a_machine_blames_the_failing_step_only(tmp_pa
         tmp_path, "--store", "stores.py:TransientIO", "-k", "test_hierarchy_machine", "--conformance-report", "r.json"
     )
     assert done.returncode == 1
-    (blamed,) = failed_tests(report(tmp_path)).values()
+    data = report(tmp_path)
+    (blamed,) = failed_tests(data).values()
     assert 1 <= len(blamed) <= 2, blamed
     assert set(blamed) <= {"HIE-1", "HIE-2", "HIE-3", "HIE-4", "HIE-5", "ATO-1"}
+    reason = next(row["reason"] for row in data["rules"] if row["id"] == blamed[0])
+    assert "flaky, the store answered differently on replay; first seen: " in reason  # summary and JSON say so
     assert "StorageIOError('connection reset by peer')" in done.stdout
     assert "the store answered the same calls differently" in done.stdout
     assert "All traceback entries are hidden" not in done.stdout
@@ -187,6 +190,7 @@ def test_a_machine_that_drew_differently_on_replay_blames_the_check() -> None:
         found = _unreplayable(flaky)
     assert found is check
     assert any("the store answered the same calls differently" in note for note in check.__notes__)
+    assert str(check).startswith("flaky, the store answered differently on replay; first seen: RUN-4: ")
     assert blamed_rules(("RUN-1", "RUN-2", "RUN-3", "RUN-4", "MOD-4", "ATO-1"), found) == ("RUN-4",)
 
 

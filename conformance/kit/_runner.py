@@ -517,6 +517,9 @@ def _unreplayable(failure: BaseException) -> BaseException | None:
     if not found:
         return None
     chosen = found[0] if len(found) == 1 else BaseExceptionGroup("several checks failed", found)
+    if len(chosen.args) == 1 and isinstance(chosen.args[0], str):
+        # The summary and the JSON show a failure's first line: it says so too.
+        chosen.args = (f"flaky, the store answered differently on replay; first seen: {chosen.args[0]}",)
     chosen.add_note(
         "flaky: the store answered the same calls differently when Hypothesis replayed them "
         "(a transient error, an order left to a hash map, a race?), so this failure is not shrunk"
