@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -147,14 +148,15 @@ def test_a_slow_correct_store_conforms_where_its_tests_outlast_the_timeout(tmp_p
     assert longest > 0.3  # some test took longer than one call may, and passed
     assert data["store_calls"]["average_ms"] >= 40
     assert "the store answered " in done.stdout
-    assert "averaging 4" in done.stdout
+    assert re.search(r"the store answered \d+ calls, averaging \d+\.\d ms", done.stdout)
 
 
 def test_a_hung_call_is_named_with_its_elapsed_time(tmp_path: Path) -> None:
     """A call past the timeout fails naming the call, how long it ran, and that the bound is per call."""
     done = kit(tmp_path, "--store", "stores.py:Slow", "--conformance-timeout", "0.01", "-k", "test_load_unknown_thread")
     assert done.returncode == 1
-    assert "load_thread('never-saved') did not return within 0.01 s: still running after 0.0" in done.stdout
+    ran = r"load_thread\('never-saved'\) did not return within 0\.01 s: still running after \d+\.\d s"
+    assert re.search(ran, done.stdout), done.stdout[-2000:]
     assert "--conformance-timeout bounds each store call" in done.stdout
 
 
@@ -320,4 +322,4 @@ def test_a_run_says_while_it_runs_that_the_store_is_slow(
         *("-k", "test_list_runs and not machine and not thousand", "--conformance-timeout", "1"),
     )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["conformance: the store is slow: its calls average 4* ms (* calls so far)"])
+    result.stdout.fnmatch_lines(["conformance: the store is slow: its calls average * ms (* calls so far)"])
