@@ -277,13 +277,10 @@ class CallLog:
         """The calls started and not yet returned, oldest first."""
         return list(self._open.values())
 
-    def hung(self, default: str, *, since: float | None = None) -> str:
-        """The call that hung, as text: the oldest in flight, else the oldest cancelled at or after
-        `since` (a deadline that cancels a call ends it before it can be named), else `default`."""
-        return str(self.hang(default, since=since))
-
     def hang(self, default: str, *, since: float | None = None) -> StoreHang:
-        """The `StoreHang` to raise for the call that hung (see `hung`), with the rules it answers to."""
+        """The `StoreHang` to raise for the call that hung, with the rules it answers to and how long it ran:
+        the oldest in flight, else the oldest cancelled at or after `since` (a deadline that cancels a
+        call ends it before it can be named), else `default`."""
         calls = self.in_flight()
         if calls:
             return StoreHang(str(calls[0]), calls[0].rules, time.monotonic() - calls[0].started)
